@@ -1,0 +1,46 @@
+# Bobrapet for Python — developer entry points.
+#   make run    create the venv if needed, install, apply the examples and show them
+#   make test   install, start what the tests need, run the whole suite
+#   make lint   ruff, mypy (strict) and the import-linter layer contracts
+#   make bench  the benchmark workloads (arrive with the execution engine)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOME_DIR ?= .bobrapet
+SHARED ?= $(abspath ../shared)
+export BOBRAPET_TEST_APISERVER ?= $(SHARED)/k8s/bin/apiextensions-apiserver
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/bobrapet --home $(HOME_DIR) apply -f examples/
+	$(BIN)/bobrapet --home $(HOME_DIR) get stories
+	$(BIN)/bobrapet --home $(HOME_DIR) get engrams
+
+test: install
+	bash scripts/test-services.sh
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install
+	@echo "bench: the benchmark workloads of ../shared/bench/WORKLOADS.md need the execution engine (issue 3); nothing to measure yet."
+
+clean:
+	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .mypy_cache .ruff_cache

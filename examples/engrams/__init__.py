@@ -1,0 +1,1 @@
+"""Python engrams used by the example Stories (``spec.entrypoint`` of their templates)."""

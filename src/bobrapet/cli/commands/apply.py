@@ -1,0 +1,127 @@
+"""``bobrapet apply -f PATH...``: create or update objects in the embedded control plane."""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api import kinds
+from bobrapet.api.admission import admit
+from bobrapet.api.errors import BadRequest, NotFound, StatusError
+from bobrapet.api.manifest import Document
+from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, app, state
+from bobrapet.cli.commands.common import (
+    load_documents,
+    namespace_option,
+    run,
+    sorted_for_apply,
+)
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.errors import format_status_error
+from bobrapet.store.client import Client
+
+# Top-level keys a manifest owns (besides metadata); status is never applied.
+_OWNED_KEYS = ("spec", "data", "binaryData", "stringData", "type", "immutable")
+
+
+def place_in_namespace(kind: kinds.Kind, obj: dict[str, Any], namespace: str | None) -> None:
+    """Apply ``-n`` and the default namespace; reject a conflicting namespace."""
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict) or not kind.namespaced:
+        return
+    current = meta.get("namespace")
+    if namespace and current and current != namespace:
+        raise BadRequest(
+            f'the namespace of the object ("{current}") does not match --namespace "{namespace}"'
+        )
+    meta["namespace"] = current or namespace or "default"
+
+
+def _update_body(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """The existing object with what the manifest owns replaced by the manifest's values."""
+    body = copy.deepcopy(existing)
+    body.pop("status", None)
+    for key in _OWNED_KEYS:
+        if key in desired:
+            body[key] = desired[key]
+        else:
+            body.pop(key, None)
+    meta = desired.get("metadata") or {}
+    for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if key in meta:
+            body["metadata"][key] = meta[key]
+    return body
+
+
+async def apply_one(
+    client: Client, doc: Document, namespace: str | None, dry_run: bool
+) -> tuple[str, str, list[str]]:
+    """Create or update one object; returns (verb, ``kind/name``, warnings)."""
+    obj = doc.obj
+    warnings: list[str] = []
+    kind = (
+        kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind"))) if isinstance(obj, dict) else None
+    )
+    if kind is None or not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        # Admission produces the precise message (not a mapping, unknown kind, no metadata).
+        await admit(obj, None, client_lookup(client))
+        raise BadRequest("cannot apply this document: it names no known apiVersion/kind")
+    obj = copy.deepcopy(obj)
+    place_in_namespace(kind, obj, namespace)
+    meta = obj["metadata"]
+    existing = None
+    if meta.get("name"):
+        try:
+            existing = await client.get(kind, meta["name"], meta.get("namespace"))
+        except NotFound:
+            existing = None
+    if existing is None:
+        created = await client.create(obj, dry_run=dry_run, warnings=warnings)
+        return "created", f"{kind.singular}/{created['metadata'].get('name')}", warnings
+    result = await client.update(_update_body(existing, obj), dry_run=dry_run, warnings=warnings)
+    same = result["metadata"].get("resourceVersion") == existing["metadata"].get("resourceVersion")
+    label = f"{kind.singular}/{meta['name']}"
+    return ("unchanged" if same else "configured"), label, warnings
+
+
+def client_lookup(client: Client) -> Any:
+    return client.lookup  # type: ignore[attr-defined]
+
+
+@app.command("apply")
+def apply_command(
+    filenames: Annotated[
+        list[str],
+        typer.Option("--filename", "-f", help="File, directory or - (stdin); repeatable."),
+    ],
+    namespace: Annotated[str | None, namespace_option()] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and show what would change; store nothing.")
+    ] = False,
+) -> None:
+    """Create or update resources from YAML/JSON manifests (all documents, in dependency order)."""
+    docs = sorted_for_apply(load_documents(filenames))
+    failures = run(_apply_all(docs, namespace, dry_run))
+    raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
+
+
+async def _apply_all(docs: list[Document], namespace: str | None, dry_run: bool) -> int:
+    failures = 0
+    async with ControlPlane(state.home) as plane:
+        for doc in docs:
+            try:
+                verb, label, warnings = await apply_one(plane.client, doc, namespace, dry_run)
+            except StatusError as err:
+                failures += 1
+                for line in format_status_error(err, doc):
+                    state.err.print(line, markup=False, highlight=False)
+                continue
+            for warning in warnings:
+                state.err.print(f"warning: {label}: {warning}", markup=False, highlight=False)
+            suffix = " (dry run)" if dry_run else ""
+            state.out.print(f"{label} {verb}{suffix}", markup=False, highlight=False)
+        if not dry_run:
+            await plane.settle()
+    return failures

@@ -1,0 +1,80 @@
+"""Helpers shared by the commands: kind resolution, manifest loading, async running."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from bobrapet.api import kinds
+from bobrapet.api.kinds import Kind
+from bobrapet.api.manifest import Document, ManifestError, load
+from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, fail
+
+T = TypeVar("T")
+
+# Order in which kinds are applied so references resolve (templates before engrams, …).
+APPLY_ORDER = [
+    "ConfigMap",
+    "Secret",
+    "ReferenceGrant",
+    "Transport",
+    "EngramTemplate",
+    "ImpulseTemplate",
+    "Engram",
+    "Story",
+    "Impulse",
+    "TransportBinding",
+    "StoryTrigger",
+    "StoryRun",
+    "StepRun",
+    "EffectClaim",
+]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def resolve_kind(name: str) -> Kind:
+    kind = kinds.resolve(name)
+    if kind is None:
+        close = difflib.get_close_matches(name.lower(), kinds.all_aliases(), n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        raise fail(f'unknown resource type "{name}"{hint} (see: bobrapet api-resources)', EXIT_USAGE)
+    return kind
+
+
+def load_documents(paths: list[str]) -> list[Document]:
+    if not paths:
+        raise fail("no input: pass -f FILE, -f DIR or -f - for stdin", EXIT_USAGE)
+    try:
+        return load(paths)
+    except ManifestError as err:
+        missing = "no such file or directory" in str(err)
+        raise fail(str(err), EXIT_USAGE if missing else EXIT_REJECTED) from None
+
+
+def apply_rank(doc: Document) -> int:
+    kind = doc.obj.get("kind") if isinstance(doc.obj, dict) else None
+    return APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
+
+
+def sorted_for_apply(docs: list[Document]) -> list[Document]:
+    return sorted(docs, key=apply_rank)
+
+
+def object_label(doc: Document) -> str:
+    """``story/hello`` for messages, tolerant of broken documents."""
+    obj = doc.obj if isinstance(doc.obj, dict) else {}
+    kind = str(obj.get("kind") or "object").lower()
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = (meta or {}).get("name") or (meta or {}).get("generateName") or "<unnamed>"
+    return f"{kind}/{name}"
+
+
+def namespace_option() -> Any:
+    return typer.Option("--namespace", "-n", help="Namespace (default: default).")

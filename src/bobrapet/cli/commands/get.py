@@ -1,0 +1,93 @@
+"""``bobrapet get``, ``describe`` and ``api-resources``: read objects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api import kinds
+from bobrapet.api.errors import NotFound, StatusError
+from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
+from bobrapet.cli.commands.common import namespace_option, resolve_kind, run
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.output import OUTPUT_FORMATS, describe, print_objects
+
+
+@app.command("get")
+def get_command(
+    kind_name: Annotated[str, typer.Argument(metavar="KIND", help="e.g. stories, story, srun.")],
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]")] = None,
+    namespace: Annotated[str | None, namespace_option()] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="List across all namespaces.")
+    ] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="table|wide|json|yaml|name")] = "table",
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="Label selector, e.g. app=x,tier!=db.")
+    ] = None,
+    field_selector: Annotated[
+        str | None, typer.Option("--field-selector", help="e.g. status.phase=Running.")
+    ] = None,
+) -> None:
+    """List resources of a kind, or show one."""
+    if output not in OUTPUT_FORMATS:
+        raise fail(f'unknown output format "{output}"; use one of: {", ".join(OUTPUT_FORMATS)}', EXIT_USAGE)
+    kind = resolve_kind(kind_name)
+    ns = None if (all_namespaces or not kind.namespaced) else (namespace or "default")
+
+    async def read() -> list[dict[str, Any]]:
+        async with ControlPlane(state.home) as plane:
+            if not plane.exists:
+                if name is not None:
+                    raise NotFound(kind.kind, name, kind.group or None)
+                return []
+            if name is not None:
+                return [await plane.client.get(kind, name, ns)]
+            return await plane.client.list(kind, ns, labels=selector, fields=field_selector)
+
+    try:
+        items = run(read())
+    except StatusError as err:
+        raise fail(err.message, EXIT_REJECTED) from None
+    if name is None and not items and output in ("table", "wide"):
+        where = (
+            " in any namespace" if ns is None and kind.namespaced else (f" in {ns} namespace" if ns else "")
+        )
+        state.err.print(f"No resources found{where}.", markup=False)
+        return
+    show_ns = kind.namespaced and all_namespaces
+    print_objects(state.out, kind, items, output, single=name is not None, show_namespace=show_ns)
+
+
+@app.command("describe")
+def describe_command(
+    kind_name: Annotated[str, typer.Argument(metavar="KIND")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    namespace: Annotated[str | None, namespace_option()] = None,
+) -> None:
+    """Show one resource in detail: metadata, spec, status and conditions."""
+    kind = resolve_kind(kind_name)
+    ns = (namespace or "default") if kind.namespaced else None
+
+    async def read() -> dict[str, Any]:
+        async with ControlPlane(state.home) as plane:
+            return await plane.client.get(kind, name, ns)
+
+    try:
+        obj = run(read())
+    except StatusError as err:
+        raise fail(err.message, EXIT_REJECTED) from None
+    state.out.print(describe(kind, obj), markup=False, highlight=False)
+
+
+@app.command("api-resources")
+def api_resources_command() -> None:
+    """List every resource kind with its short names and API group."""
+    rows = [f"{'NAME':<20}{'SHORTNAMES':<14}{'APIVERSION':<34}{'NAMESPACED':<12}KIND"]
+    for k in kinds.ALL_KINDS:
+        rows.append(
+            f"{k.plural:<20}{','.join(k.short_names):<14}{k.api_version:<34}"
+            f"{str(k.namespaced).lower():<12}{k.kind}"
+        )
+    state.out.print("\n".join(rows), markup=False, highlight=False)

@@ -1,0 +1,101 @@
+"""``bobrapet validate -f PATH...``: run admission only; nothing is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api import kinds
+from bobrapet.api.admission import admit
+from bobrapet.api.errors import StatusError
+from bobrapet.api.kinds import Kind
+from bobrapet.api.manifest import Document
+from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, app, state
+from bobrapet.cli.commands.common import (
+    load_documents,
+    namespace_option,
+    object_label,
+    run,
+    sorted_for_apply,
+)
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.errors import format_status_error
+
+
+class ManifestLookup:
+    """Admission lookups answered from the manifests being validated, then from the store.
+
+    Lets ``validate`` check an Engram against an EngramTemplate defined in the
+    same set of files, whether or not anything was applied before.
+    """
+
+    def __init__(self, docs: list[Document], fallback: Any | None) -> None:
+        self.fallback = fallback
+        self.objects: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+        for doc in docs:
+            obj = doc.obj
+            if not isinstance(obj, dict):
+                continue
+            kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
+            meta = obj.get("metadata")
+            if kind is None or not isinstance(meta, dict) or not meta.get("name"):
+                continue
+            ns = (meta.get("namespace") or "default") if kind.namespaced else None
+            self.objects[(kind.kind, str(meta["name"]), ns)] = obj
+
+    async def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None:
+        ns = (namespace or "default") if kind.namespaced else None
+        found = self.objects.get((kind.kind, name, ns))
+        if found is not None or self.fallback is None:
+            return found
+        result: dict[str, Any] | None = await self.fallback.get(kind, name, namespace)
+        return result
+
+    async def list(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]:
+        ours = [
+            obj
+            for (k, _, ns), obj in self.objects.items()
+            if k == kind.kind and (namespace is None or ns in (namespace, None))
+        ]
+        if self.fallback is None:
+            return ours
+        names = {o["metadata"]["name"] for o in ours}
+        theirs: list[dict[str, Any]] = await self.fallback.list(kind, namespace)
+        return ours + [o for o in theirs if o["metadata"]["name"] not in names]
+
+
+@app.command("validate")
+def validate_command(
+    filenames: Annotated[
+        list[str],
+        typer.Option("--filename", "-f", help="File, directory or - (stdin); repeatable."),
+    ],
+    namespace: Annotated[str | None, namespace_option()] = None,
+) -> None:
+    """Check manifests with the same admission rules as apply, without storing anything."""
+    docs = sorted_for_apply(load_documents(filenames))
+    failures = run(_validate_all(docs, namespace))
+    raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
+
+
+async def _validate_all(docs: list[Document], namespace: str | None) -> int:
+    failures = 0
+    async with ControlPlane(state.home) as plane:
+        fallback = plane.client.lookup if plane.exists else None
+        lookup = ManifestLookup(docs, fallback)
+        for doc in docs:
+            obj = doc.obj
+            if namespace and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+                obj["metadata"].setdefault("namespace", namespace)
+            try:
+                result = await admit(obj, None, lookup, plane.config)
+            except StatusError as err:
+                failures += 1
+                for line in format_status_error(err, doc):
+                    state.err.print(line, markup=False, highlight=False)
+                continue
+            for warning in result.warnings:
+                state.err.print(f"warning: {object_label(doc)}: {warning}", markup=False)
+            state.out.print(f"{object_label(doc)} valid", markup=False, highlight=False)
+    return failures

@@ -1,0 +1,81 @@
+"""The embedded control plane: the SQLite store in a home directory, admission and controllers.
+
+Any CLI command that writes opens the store with admission plugged in, so an
+object is validated and defaulted exactly as the Kubernetes webhooks would do
+it. After writes, :meth:`ControlPlane.settle` runs the controllers until their
+queues are idle so statuses (validation, counters, conditions) are up to date
+before the command returns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bobrapet.api.admission import AdmissionConfig, admit
+from bobrapet.controllers.registry import setup_all
+from bobrapet.runtime.manager import Manager
+from bobrapet.store.sqlite import SqliteClient
+
+STATE_FILE = "state.db"
+
+
+class StoreAdmission:
+    """Adapts the admission library to the store's admission hook."""
+
+    def __init__(self, config: AdmissionConfig) -> None:
+        self.config = config
+        self.client: SqliteClient | None = None
+
+    async def __call__(
+        self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        assert self.client is not None, "admission used before the store was opened"
+        result = await admit(obj, old, self.client.lookup, self.config, subresource=subresource)
+        return result.object, result.warnings
+
+
+class ControlPlane:
+    """The store of one home directory, with admission, and its controllers on demand."""
+
+    def __init__(self, home: Path, config: AdmissionConfig | None = None) -> None:
+        self.home = home
+        self.config = config or AdmissionConfig()
+        self._client: SqliteClient | None = None
+
+    @property
+    def exists(self) -> bool:
+        return (self.home / STATE_FILE).exists()
+
+    @property
+    def client(self) -> SqliteClient:
+        if self._client is None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            hook = StoreAdmission(self.config)
+            self._client = SqliteClient(self.home / STATE_FILE, admission=hook)
+            hook.client = self._client
+        return self._client
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Run every controller until nothing is left to reconcile (or ``timeout``)."""
+        manager = Manager(self.client)
+        setup_all(manager)
+        await manager.start()
+        try:
+            await manager.wait_idle(timeout=timeout)
+        finally:
+            await manager.stop()
+
+    async def __aenter__(self) -> ControlPlane:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,1 @@
+"""bobrapet.controllers layer."""

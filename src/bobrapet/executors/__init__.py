@@ -1,0 +1,1 @@
+"""bobrapet.executors layer."""

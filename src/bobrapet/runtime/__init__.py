@@ -1,0 +1,1 @@
+"""bobrapet.runtime layer."""

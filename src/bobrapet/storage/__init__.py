@@ -1,0 +1,1 @@
+"""bobrapet.storage layer."""

@@ -1,0 +1,37 @@
+"""The seam between a store backend and admission (DESIGN contract 6).
+
+A store that admits objects itself (the embedded SQLite store) calls an
+:class:`Admission` before every create and update (never for status writes),
+passing the prepared object (status dropped or carried over, system metadata
+filled in) and the stored object for updates. Admission returns the object to
+store (possibly defaulted) and warnings, or raises a
+:class:`~bobrapet.api.errors.StatusError` (usually ``Invalid``); nothing is
+written when it raises.
+
+Admission reads other objects only through a :class:`Lookup`; the store exposes
+one as ``client.lookup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bobrapet.api.kinds import Kind
+
+
+class Admission(Protocol):
+    async def __call__(
+        self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Return ``(admitted object, warnings)`` or raise a StatusError."""
+        ...
+
+
+class Lookup(Protocol):
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The stored object, or ``None`` when it does not exist."""
+        ...
+
+    async def list(self, kind: Kind, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every stored object of ``kind`` (all namespaces when ``namespace`` is None)."""
+        ...

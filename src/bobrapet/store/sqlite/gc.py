@@ -1,0 +1,71 @@
+"""Deletion and ownerReference garbage collection (background propagation).
+
+Rules (the Kubernetes garbage collector's, applied synchronously in the same
+transaction as the owner's removal):
+
+* an object is *removed* only when deletion was requested and it has no
+  finalizers; otherwise deletion sets ``deletionTimestamp`` (once) and
+  ``deletionGracePeriodSeconds: 0`` and the object stays until an update
+  empties its finalizers;
+* when an object is removed, every dependent naming its uid in
+  ``ownerReferences`` is considered: if another owner of it still exists, only
+  the dangling reference is dropped; otherwise the dependent is deleted by the
+  same rules (recursively, so multi-level trees disappear, and dependents with
+  finalizers are only marked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bobrapet.api.kinds import Kind
+from bobrapet.store.sqlite.writer import WriteTxn
+
+Obj = dict[str, Any]
+
+
+def mark_deleting(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> Obj:
+    """Set ``deletionTimestamp`` (first time only) and return the stored state."""
+    if obj["metadata"].get("deletionTimestamp"):
+        return obj
+    new: Obj = dict(obj)
+    new["metadata"] = dict(obj["metadata"])
+    new["metadata"]["deletionTimestamp"] = now
+    new["metadata"]["deletionGracePeriodSeconds"] = 0
+    txn.replace(kind, oid, obj, new)
+    return new
+
+
+def delete_object(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> Obj:
+    """Delete ``obj`` honouring finalizers; cascade to dependents when removed."""
+    if obj["metadata"].get("finalizers"):
+        return mark_deleting(txn, kind, oid, obj, now)
+    remove_and_cascade(txn, kind, oid, obj, now)
+    return obj
+
+
+def remove_and_cascade(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> None:
+    """Remove ``obj`` now, then collect its dependents (iteratively, any depth)."""
+    txn.remove(kind, oid, obj)
+    pending = [str(obj["metadata"]["uid"])]
+    while pending:
+        owner_uid = pending.pop()
+        for dep_oid in txn.dependents(owner_uid):
+            found = txn.row_by_oid(dep_oid)
+            if found is None:
+                continue
+            dep_kind, dep = found
+            refs = dep["metadata"].get("ownerReferences") or []
+            survivors = [
+                r for r in refs if r.get("uid") != owner_uid and txn.uid_exists(str(r.get("uid")))
+            ]
+            if survivors:
+                new: Obj = dict(dep)
+                new["metadata"] = dict(dep["metadata"])
+                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
+                txn.replace(dep_kind, dep_oid, dep, new)
+            elif dep["metadata"].get("finalizers"):
+                mark_deleting(txn, dep_kind, dep_oid, dep, now)
+            else:
+                txn.remove(dep_kind, dep_oid, dep)
+                pending.append(str(dep["metadata"]["uid"]))

@@ -1,0 +1,119 @@
+"""Schema, migrations and connection setup of the embedded store.
+
+Tables:
+
+* ``objects`` — one row per stored object: ``kind`` (the kind's qualified
+  plural), ``namespace`` (``""`` for cluster-scoped kinds), ``name``, ``uid``,
+  ``rv`` (its resourceVersion) and ``data`` (the whole object as compact JSON,
+  including ``metadata.resourceVersion``). ``(kind, namespace, name)`` and
+  ``uid`` are unique.
+* ``idx`` — secondary index entries ``(kind, key, value, oid)``: ``l<label>``
+  for each label and ``f<path>`` for each selectable field present, so
+  selectors never scan other kinds or decode non-matching objects.
+* ``owners`` — ``(owner_uid, oid)`` for every ownerReference (cascading delete).
+* ``events`` — the change log: one row per resourceVersion ever allocated
+  (``ADDED``/``MODIFIED``/``DELETED`` with the object state). Pruned to the
+  newest entries; ``meta.compacted`` is the highest pruned resourceVersion.
+* ``meta`` — ``rv`` (last allocated resourceVersion) and ``compacted``.
+
+The schema version lives in ``PRAGMA user_version``; :func:`migrate` brings a
+file up to :data:`SCHEMA_VERSION` inside one ``BEGIN IMMEDIATE`` transaction,
+so several processes may open the same file at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bobrapet.api.errors import StatusError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 15000
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS objects (
+    oid INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL UNIQUE,
+    rv INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (kind, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS idx (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    oid INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, value, oid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_by_oid ON idx (oid);
+CREATE TABLE IF NOT EXISTS owners (
+    owner_uid TEXT NOT NULL,
+    oid INTEGER NOT NULL,
+    PRIMARY KEY (owner_uid, oid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS owners_by_oid ON owners (oid);
+CREATE TABLE IF NOT EXISTS events (
+    rv INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 0), ('compacted', 0);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _V1}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with a busy timeout, migrated to the current schema."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StatusError(
+                f"cannot enable WAL mode on {path} (journal_mode is {mode}); "
+                "put the state directory on a local filesystem"
+            )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply pending migrations (idempotent, safe under concurrent openers)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StatusError(
+                f"{path} was written by a newer bobrapet (store schema {version}, this version "
+                f"understands {SCHEMA_VERSION}); upgrade bobrapet or use another state directory"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,187 @@
+"""One write transaction: resourceVersion allocation, rows, index entries, change log.
+
+Invariants kept by :class:`WriteTxn`:
+
+* it runs inside ``BEGIN IMMEDIATE``, so resourceVersions are allocated under
+  the database write lock and are strictly increasing across processes;
+* every object write (insert, replace, remove) allocates exactly one new
+  resourceVersion and appends exactly one ``events`` row with that version and
+  the object state (``DELETED`` rows carry the last state, stamped with the
+  deletion's resourceVersion, as the Kubernetes watch cache does);
+* the ``idx``/``owners`` rows of an object always match its stored state;
+* nothing is visible to other connections until :meth:`commit`; any exception
+  inside the ``with`` block rolls everything back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from types import TracebackType
+from typing import Any
+
+from bobrapet.api.kinds import ALL_KINDS, Kind
+from bobrapet.store.sqlite.indexing import index_entries, owner_uids
+
+Obj = dict[str, Any]
+KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
+
+
+def dumps(obj: Obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def namespace_key(kind: Kind, obj: Obj) -> str:
+    return str(obj["metadata"].get("namespace") or "") if kind.namespaced else ""
+
+
+class WriteTxn:
+    """A ``BEGIN IMMEDIATE`` transaction that records object writes and their events."""
+
+    def __init__(self, conn: sqlite3.Connection, *, retention: int, prune_every: int) -> None:
+        self.conn = conn
+        self.retention = retention
+        self.prune_every = prune_every
+        self.writes = 0
+        self._rv = 0
+        self._start_rv = 0
+
+    def __enter__(self) -> WriteTxn:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._rv = self._start_rv = int(
+            self.conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0]
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.conn.execute("ROLLBACK")
+            return
+        try:
+            if self._rv != self._start_rv:
+                self.conn.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (self._rv,))
+                if self._rv // self.prune_every != self._start_rv // self.prune_every:
+                    self._prune()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ reads
+
+    def row(self, kind: Kind, namespace: str, name: str) -> tuple[int, Obj] | None:
+        found = self.conn.execute(
+            "SELECT oid, data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+            (kind.qualified_plural, namespace, name),
+        ).fetchone()
+        return None if found is None else (int(found[0]), json.loads(found[1]))
+
+    def row_by_oid(self, oid: int) -> tuple[Kind, Obj] | None:
+        found = self.conn.execute("SELECT kind, data FROM objects WHERE oid = ?", (oid,)).fetchone()
+        return None if found is None else (KIND_BY_KEY[found[0]], json.loads(found[1]))
+
+    def name_taken(self, kind: Kind, namespace: str, name: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+                (kind.qualified_plural, namespace, name),
+            ).fetchone()
+            is not None
+        )
+
+    def uid_exists(self, uid: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM objects WHERE uid = ?", (uid,)).fetchone() is not None
+
+    def dependents(self, owner_uid: str) -> list[int]:
+        rows = self.conn.execute("SELECT oid FROM owners WHERE owner_uid = ?", (owner_uid,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    # ----------------------------------------------------------------- writes
+
+    def _next_rv(self, obj: Obj) -> int:
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        self.writes += 1
+        return self._rv
+
+    def _event(self, rv: int, kind: Kind, namespace: str, type_: str, data: str) -> None:
+        self.conn.execute(
+            "INSERT INTO events (rv, kind, namespace, type, data) VALUES (?, ?, ?, ?, ?)",
+            (rv, kind.qualified_plural, namespace, type_, data),
+        )
+
+    def insert(self, kind: Kind, obj: Obj) -> int:
+        """Store a new object (name must be free); stamps its resourceVersion."""
+        rv = self._next_rv(obj)
+        ns = namespace_key(kind, obj)
+        data = dumps(obj)
+        cur = self.conn.execute(
+            "INSERT INTO objects (kind, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind.qualified_plural, ns, obj["metadata"]["name"], obj["metadata"]["uid"], rv, data),
+        )
+        oid = int(cur.lastrowid or 0)
+        self._write_index(kind, oid, set(), index_entries(kind, obj))
+        self._write_owners(oid, set(), owner_uids(obj))
+        self._event(rv, kind, ns, "ADDED", data)
+        return oid
+
+    def replace(self, kind: Kind, oid: int, old: Obj, new: Obj) -> None:
+        """Overwrite a stored object; stamps a new resourceVersion on ``new``."""
+        rv = self._next_rv(new)
+        data = dumps(new)
+        self.conn.execute("UPDATE objects SET rv = ?, data = ? WHERE oid = ?", (rv, data, oid))
+        self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
+        self._write_owners(oid, owner_uids(old), owner_uids(new))
+        self._event(rv, kind, namespace_key(kind, new), "MODIFIED", data)
+
+    def remove(self, kind: Kind, oid: int, obj: Obj) -> None:
+        """Delete a stored object; ``obj`` (its last state) gets the deletion's resourceVersion."""
+        rv = self._next_rv(obj)
+        self.conn.execute("DELETE FROM objects WHERE oid = ?", (oid,))
+        self.conn.execute("DELETE FROM idx WHERE oid = ?", (oid,))
+        self.conn.execute("DELETE FROM owners WHERE oid = ?", (oid,))
+        self._event(rv, kind, namespace_key(kind, obj), "DELETED", dumps(obj))
+
+    def _write_index(
+        self, kind: Kind, oid: int, old: set[tuple[str, str]], new: set[tuple[str, str]]
+    ) -> None:
+        key = kind.qualified_plural
+        gone = old - new
+        if gone:
+            self.conn.executemany(
+                "DELETE FROM idx WHERE kind = ? AND key = ? AND value = ? AND oid = ?",
+                [(key, k, v, oid) for k, v in gone],
+            )
+        added = new - old
+        if added:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO idx (kind, key, value, oid) VALUES (?, ?, ?, ?)",
+                [(key, k, v, oid) for k, v in added],
+            )
+
+    def _write_owners(self, oid: int, old: set[str], new: set[str]) -> None:
+        gone = old - new
+        if gone:
+            self.conn.executemany(
+                "DELETE FROM owners WHERE owner_uid = ? AND oid = ?", [(u, oid) for u in gone]
+            )
+        added = new - old
+        if added:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO owners (owner_uid, oid) VALUES (?, ?)", [(u, oid) for u in added]
+            )
+
+    def _prune(self) -> None:
+        cutoff = self._rv - self.retention
+        if cutoff <= 0:
+            return
+        self.conn.execute("DELETE FROM events WHERE rv <= ?", (cutoff,))
+        self.conn.execute(
+            "UPDATE meta SET value = MAX(value, ?) WHERE key = 'compacted'",
+            (cutoff,),
+        )

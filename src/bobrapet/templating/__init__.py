@@ -1,0 +1,1 @@
+"""bobrapet.templating layer."""
