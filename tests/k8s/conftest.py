@@ -21,11 +21,14 @@ server are skipped with a message naming the variable.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -52,15 +55,21 @@ DISABLED_ADMISSION = (
 )
 
 
-def _find_binary(env: str, default: str | Path) -> str | None:
-    configured = os.environ.get(env)
-    candidate = configured if configured else str(default)
+def _find_binary(env: str, default: str | Path) -> tuple[str | None, str]:
+    """(the executable or None, what was looked for); relative paths are from the repo root."""
+    candidate = os.environ.get(env) or str(default)
     if os.sep in candidate:
         path = Path(candidate)
         if not path.is_absolute():
             path = (REPO_ROOT / path).resolve()
-        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-    return shutil.which(candidate)
+        return (str(path) if path.is_file() and os.access(path, os.X_OK) else None), str(path)
+    return shutil.which(candidate), f"{candidate} on PATH"
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if the test process dies without tearing down."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_ports(count: int) -> list[int]:
@@ -180,10 +189,11 @@ def _wait_ready(server: ApiServer, logs: dict[str, Path]) -> None:
     raise RuntimeError(f"API server not ready after {START_TIMEOUT_S}s: {last}")
 
 
-@contextlib.contextmanager
-def run_apiserver(apiserver_bin: str, etcd_bin: str) -> Iterator[ApiServer]:
-    """Start etcd + the API server in a temporary directory; stop and remove on exit."""
-    d = Path(tempfile.mkdtemp(prefix="bobrapet-k8s-"))
+def _start(d: Path, apiserver_bin: str, etcd_bin: str) -> ApiServer:
+    """Start etcd + the API server with certificates and configs under ``d``; wait until ready.
+
+    On failure the processes already started are stopped before the error propagates.
+    """
     api_port, etcd_port, peer_port, metrics_port, dead_port = _free_ports(5)
     server = ApiServer(
         url=f"https://127.0.0.1:{api_port}",
@@ -193,50 +203,81 @@ def run_apiserver(apiserver_bin: str, etcd_bin: str) -> Iterator[ApiServer]:
         key_file=d / "client.key",
         kubeconfig=d / "client.kubeconfig",
     )
+    _make_certs(d)
+    # The standalone server insists on a "core" kubeconfig: point it at a closed port.
+    (d / "none.kubeconfig").write_text(
+        _kubeconfig(f"https://127.0.0.1:{dead_port}", {"token": "unused"}, {"insecure-skip-tls-verify": True})
+    )
+    server.kubeconfig.write_text(
+        _kubeconfig(
+            server.url,
+            {"client-certificate": str(server.cert_file), "client-key": str(server.key_file)},
+            {"certificate-authority": str(server.ca_file)},
+        )
+    )
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    etcd_cmd = [
+        etcd_bin, "--name", "t", "--data-dir", str(d / "etcd"),
+        "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"t={peer_url}",
+        "--listen-metrics-urls", f"http://127.0.0.1:{metrics_port}",
+    ]  # fmt: skip
+    api_cmd = [
+        apiserver_bin, f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
+        f"--secure-port={api_port}", f"--tls-cert-file={d / 'server.crt'}",
+        f"--tls-private-key-file={d / 'server.key'}", f"--client-ca-file={server.ca_file}",
+        "--authentication-skip-lookup",
+        f"--authentication-kubeconfig={d / 'none.kubeconfig'}",
+        f"--authorization-kubeconfig={d / 'none.kubeconfig'}",
+        f"--kubeconfig={d / 'none.kubeconfig'}",
+        f"--disable-admission-plugins={DISABLED_ADMISSION}",
+    ]  # fmt: skip
+    logs = {"etcd": d / "etcd.log", "apiextensions-apiserver": d / "apiserver.log"}
     try:
-        _make_certs(d)
-        (d / "none.kubeconfig").write_text(
-            _kubeconfig(
-                f"https://127.0.0.1:{dead_port}", {"token": "unused"}, {"insecure-skip-tls-verify": True}
-            )
-        )
-        server.kubeconfig.write_text(
-            _kubeconfig(
-                server.url,
-                {"client-certificate": str(server.cert_file), "client-key": str(server.key_file)},
-                {"certificate-authority": str(server.ca_file)},
-            )
-        )
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
-        etcd_cmd = [
-            etcd_bin, "--name", "t", "--data-dir", str(d / "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"t={peer_url}",
-            "--listen-metrics-urls", f"http://127.0.0.1:{metrics_port}",
-        ]  # fmt: skip
-        api_cmd = [
-            apiserver_bin, f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-            f"--secure-port={api_port}", f"--tls-cert-file={d / 'server.crt'}",
-            f"--tls-private-key-file={d / 'server.key'}", f"--client-ca-file={server.ca_file}",
-            "--authentication-skip-lookup",
-            f"--authentication-kubeconfig={d / 'none.kubeconfig'}",
-            f"--authorization-kubeconfig={d / 'none.kubeconfig'}",
-            f"--kubeconfig={d / 'none.kubeconfig'}",
-            f"--disable-admission-plugins={DISABLED_ADMISSION}",
-        ]  # fmt: skip
-        logs = {"etcd": d / "etcd.log", "apiextensions-apiserver": d / "apiserver.log"}
         for cmd, log in zip((etcd_cmd, api_cmd), logs.values(), strict=True):
             with log.open("wb") as out:
                 server.processes.append(
-                    subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                    subprocess.Popen(
+                        cmd,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    )
                 )
         _wait_ready(server, logs)
-        yield server
-    finally:
+    except BaseException:
         server.stop()
-        shutil.rmtree(d, ignore_errors=True)
+        raise
+    return server
+
+
+@contextlib.contextmanager
+def run_apiserver(apiserver_bin: str, etcd_bin: str, attempts: int = 3) -> Iterator[ApiServer]:
+    """A running etcd + API server in a temporary directory; stopped and removed on exit.
+
+    A start that fails (typically a port taken between picking and binding it) is
+    retried with fresh ports, up to ``attempts`` times.
+    """
+    root = Path(tempfile.mkdtemp(prefix="bobrapet-k8s-"))
+    try:
+        for attempt in range(1, attempts + 1):
+            d = root / f"attempt-{attempt}"
+            d.mkdir()
+            try:
+                server = _start(d, apiserver_bin, etcd_bin)
+                break
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
@@ -246,6 +287,7 @@ class K8s:
     server: ApiServer
     http: httpx2.Client
     crds: dict[str, dict[str, Any]]  # CRD name -> the CRD object as the server returned it
+    install_warnings: dict[str, list[str]]  # CRD name -> Warning headers of its creation
 
     @staticmethod
     def path(kind: Kind, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
@@ -261,12 +303,14 @@ class K8s:
         return p
 
 
-def _install_crds(http: httpx2.Client) -> dict[str, dict[str, Any]]:
+def _install_crds(http: httpx2.Client) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    warnings: dict[str, list[str]] = {}
     for crd in generate_crds():
         resp = http.post(base, json=crd)
         if resp.status_code != 201:
             raise RuntimeError(f"CRD {crd['metadata']['name']} rejected: {resp.status_code} {resp.text}")
+        warnings[crd["metadata"]["name"]] = resp.headers.get_list("warning")
     wanted = {crd["metadata"]["name"] for crd in generate_crds()}
     deadline = time.monotonic() + ESTABLISH_TIMEOUT_S
     established: dict[str, dict[str, Any]] = {}
@@ -276,7 +320,7 @@ def _install_crds(http: httpx2.Client) -> dict[str, dict[str, Any]]:
             if conds.get("Established") == "True" and item["metadata"]["name"] in wanted:
                 established[item["metadata"]["name"]] = item
         if set(established) == wanted:
-            return established
+            return established, warnings
         time.sleep(0.1)
     raise RuntimeError(
         f"CRDs not Established after {ESTABLISH_TIMEOUT_S}s: {sorted(wanted - set(established))}"
@@ -286,15 +330,15 @@ def _install_crds(http: httpx2.Client) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def apiserver() -> Iterator[ApiServer]:
     """A fresh etcd + apiextensions-apiserver for the whole session (skips when absent)."""
-    apiserver_bin = _find_binary(APISERVER_ENV, DEFAULT_APISERVER)
+    apiserver_bin, looked = _find_binary(APISERVER_ENV, DEFAULT_APISERVER)
     if apiserver_bin is None:
         pytest.skip(
-            f"apiextensions-apiserver not found: set {APISERVER_ENV} to the server binary "
-            f"(default {DEFAULT_APISERVER})"
+            f"apiextensions-apiserver not found ({looked}): set {APISERVER_ENV} to the server "
+            f"binary (default {DEFAULT_APISERVER})"
         )
-    etcd_bin = _find_binary(ETCD_ENV, "etcd")
+    etcd_bin, looked = _find_binary(ETCD_ENV, "etcd")
     if etcd_bin is None:
-        pytest.skip(f"etcd not found: set {ETCD_ENV} to the etcd binary or put etcd on PATH")
+        pytest.skip(f"etcd not found ({looked}): set {ETCD_ENV} to the etcd binary or put etcd on PATH")
     if shutil.which("openssl") is None:
         pytest.skip("openssl not found on PATH (needed to make the test certificates)")
     with run_apiserver(apiserver_bin, etcd_bin) as server:
@@ -305,5 +349,5 @@ def apiserver() -> Iterator[ApiServer]:
 def k8s(apiserver: ApiServer) -> Iterator[K8s]:
     """The API server with every Bobrapet CRD installed and Established."""
     with apiserver.client() as http:
-        crds = _install_crds(http)
-        yield K8s(server=apiserver, http=http, crds=crds)
+        crds, warnings = _install_crds(http)
+        yield K8s(server=apiserver, http=http, crds=crds, install_warnings=warnings)

@@ -273,10 +273,10 @@ class _Converter:
         if "const" in node:
             enum = [node["const"]]
         elif "enum" in node:
-            enum = [v for v in node["enum"] if v is not None]
+            enum = [v for v in node["enum"] if v is not None] or None
         if types is None and enum:
-            kinds = {_json_type(v) for v in enum}
-            types = kinds.pop() if len(kinds) == 1 else None
+            value_types = {_json_type(v) for v in enum}
+            types = value_types.pop() if len(value_types) == 1 else None
             if types is None:
                 enum = None  # mixed-type literal: any JSON
         if types is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bobrapet.api.admission import AdmissionConfig, admit
+from bobrapet.api.admission import AdmissionConfig, Lookup, admit
 from bobrapet.controllers.registry import setup_all
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
@@ -24,15 +24,14 @@ STATE_FILE = "state.db"
 class StoreAdmission:
     """Adapts the admission library to the store's admission hook."""
 
-    def __init__(self, config: AdmissionConfig) -> None:
+    def __init__(self, config: AdmissionConfig, lookup: Lookup) -> None:
         self.config = config
-        self.client: SqliteClient | None = None
+        self.lookup = lookup
 
     async def __call__(
         self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
     ) -> tuple[dict[str, Any], list[str]]:
-        assert self.client is not None, "admission used before the store was opened"
-        result = await admit(obj, old, self.client.lookup, self.config, subresource=subresource)
+        result = await admit(obj, old, self.lookup, self.config, subresource=subresource)
         return result.object, result.warnings
 
 
@@ -52,9 +51,8 @@ class ControlPlane:
     def client(self) -> SqliteClient:
         if self._client is None:
             self.home.mkdir(parents=True, exist_ok=True)
-            hook = StoreAdmission(self.config)
-            self._client = SqliteClient(self.home / STATE_FILE, admission=hook)
-            hook.client = self._client
+            self._client = SqliteClient(self.home / STATE_FILE)
+            self._client.admission = StoreAdmission(self.config, self._client.lookup)
         return self._client
 
     async def settle(self, timeout: float = 10.0) -> None:

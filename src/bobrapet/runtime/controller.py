@@ -135,8 +135,7 @@ class Controller:
             return
         self._stopping = False
         self._tasks = [
-            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}")
-            for i in range(self.workers)
+            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}") for i in range(self.workers)
         ]
 
     async def stop(self, grace: float = 10.0) -> None:

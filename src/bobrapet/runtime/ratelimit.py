@@ -51,7 +51,7 @@ class ExponentialBackoff(Generic[K]):
         # 2**exponent overflows float only far beyond any cap; stop doubling once capped.
         if exponent > 64:
             return self.max_delay
-        return min(self.base_delay * (2**exponent), self.max_delay)
+        return min(self.base_delay * float(2**exponent), self.max_delay)
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)

@@ -10,7 +10,11 @@ Mappers provided here:
 * :func:`owner_mapper` — the owners of the kind named in ``metadata.ownerReferences``;
 * :func:`names_mapper` — keys named by fields of the object (``spec.templateRef.name``…);
 * :func:`reverse_mapper` — primaries that refer to the changed object, found by listing
-  the primary kind in the object's namespace (one list call per event).
+  the primary kind in the object's namespace (one list call per event);
+  :func:`cached_reverse_mapper` does the same from a manager :class:`~.cache.ObjectCache`;
+* :func:`tracking_mapper` — keys named by the object now *and* by its previous state, so
+  a reference that was removed still gets its target reconciled (stateful; the first
+  MODIFIED event of an object it has no memory of also runs a ``fallback`` mapper).
 
 Predicates: :func:`event_types`, :func:`changed` (stateful: passes an event when an
 extracted value differs from the last one seen for that object; ADDED/DELETED always pass)
@@ -19,11 +23,13 @@ and :func:`generation_changed` (``changed`` on ``metadata.generation``, i.e. spe
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bobrapet.api.kinds import Kind
+from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.request import Request
 from bobrapet.store.client import Client, EventType, Resource, WatchEvent
 
@@ -134,6 +140,54 @@ def reverse_mapper(
         scope = namespace if same_namespace and primary_kind.namespaced else None
         primaries = await client.list(primary_kind, scope)
         return [Request.for_object(p) for p in primaries if refers_to(p, event.object)]
+
+    return mapper
+
+
+def cached_reverse_mapper(
+    cache: ObjectCache,
+    refers_to: Callable[[Resource, Resource], bool],
+    *,
+    same_namespace: bool = True,
+) -> Mapper:
+    """Like :func:`reverse_mapper`, reading the primaries from a manager cache (no I/O)."""
+
+    def mapper(event: WatchEvent) -> list[Request]:
+        namespace = (event.object.get("metadata") or {}).get("namespace") or None
+        scope = namespace if same_namespace and cache.kind.namespaced else None
+        return [Request.for_object(p) for p in cache.list(scope) if refers_to(p, event.object)]
+
+    return mapper
+
+
+def tracking_mapper(
+    extract: Callable[[Resource], Iterable[Request]],
+    *,
+    fallback: Mapper | None = None,
+) -> Mapper:
+    """Map to ``extract(new)`` plus ``extract(previous)``; remembers the last result per object.
+
+    An object first seen in a MODIFIED event may have dropped references this process
+    never saw, so ``fallback(event)`` (e.g. a :func:`reverse_mapper` over every possible
+    target) is added then. Memory is forgotten on DELETED.
+    """
+    last: dict[tuple[str, str], frozenset[Request]] = {}
+
+    async def mapper(event: WatchEvent) -> list[Request]:
+        key = object_key(event.object)
+        current = frozenset(extract(event.object))
+        previous = last.pop(key, None)
+        if event.type != "DELETED":
+            last[key] = current
+        result = set(current)
+        if previous is not None:
+            result |= previous
+        elif event.type == "MODIFIED" and fallback is not None:
+            extra = fallback(event)
+            if inspect.isawaitable(extra):
+                extra = await extra
+            result.update(extra)
+        return sorted(result)
 
     return mapper
 

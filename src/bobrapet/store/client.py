@@ -8,6 +8,7 @@ All errors are :class:`bobrapet.api.errors.StatusError` subclasses.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -36,7 +37,7 @@ class Client(Protocol):
         *,
         labels: str | None = None,
         fields: str | None = None,
-    ) -> list[Resource]:
+    ) -> builtins.list[Resource]:
         """Objects of ``kind`` (all namespaces when ``namespace`` is None).
 
         ``labels``/``fields`` are Kubernetes selector strings
@@ -45,7 +46,7 @@ class Client(Protocol):
         ...
 
     async def create(
-        self, obj: Resource, *, dry_run: bool = False, warnings: list[str] | None = None
+        self, obj: Resource, *, dry_run: bool = False, warnings: builtins.list[str] | None = None
     ) -> Resource:
         """Admit and store a new object (AlreadyExists, Invalid).
 
@@ -55,7 +56,7 @@ class Client(Protocol):
         ...
 
     async def update(
-        self, obj: Resource, *, dry_run: bool = False, warnings: list[str] | None = None
+        self, obj: Resource, *, dry_run: bool = False, warnings: builtins.list[str] | None = None
     ) -> Resource:
         """Replace spec/metadata; status is ignored. Conflict on stale resourceVersion."""
         ...

@@ -14,4 +14,13 @@ Contract::
 ``admit`` raises :class:`bobrapet.api.errors.Invalid` (one ``Cause`` per field
 problem, ``field`` a path such as ``spec.steps[1].needs[0]``) or
 :class:`bobrapet.api.errors.BadRequest` (unknown apiVersion/kind, not a mapping).
+
+Pass ``subresource="status"`` for status writes (only status rules apply).
+:class:`MemoryLookup` is a dict-backed Lookup for tests and offline validation.
 """
+
+from bobrapet.api.admission.config import AdmissionConfig
+from bobrapet.api.admission.lookup import Lookup, MemoryLookup
+from bobrapet.api.admission.pipeline import Admitted, admit
+
+__all__ = ["AdmissionConfig", "Admitted", "Lookup", "MemoryLookup", "admit"]

@@ -44,15 +44,84 @@ from bobrapet.api.expressions.environment import (
 #: Go template / Sprig function names used to recognise Go-style calls.
 GO_FUNCTIONS: frozenset[str] = frozenset(
     {
-        "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "index", "printf", "print",
-        "println", "len", "slice", "call", "html", "js", "urlquery", "default", "empty",
-        "coalesce", "ternary", "toJson", "fromJson", "toPrettyJson", "toRawJson", "trim",
-        "upper", "lower", "title", "contains", "hasPrefix", "hasSuffix", "replace", "quote",
-        "squote", "split", "splitList", "join", "list", "dict", "get", "hasKey", "keys",
-        "first", "last", "add", "sub", "mul", "div", "mod", "int", "atoi", "toString",
-        "b64enc", "b64dec", "sha256sum", "sha1sum", "now", "date", "typeOf", "kindIs",
-        "hash_of", "type_of", "exists", "sample", "dig", "pluck", "include", "required",
-        "env", "expandenv", "getHostByName", "cat", "trunc", "substr", "regexMatch",
+        "and",
+        "or",
+        "not",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "index",
+        "printf",
+        "print",
+        "println",
+        "len",
+        "slice",
+        "call",
+        "html",
+        "js",
+        "urlquery",
+        "default",
+        "empty",
+        "coalesce",
+        "ternary",
+        "toJson",
+        "fromJson",
+        "toPrettyJson",
+        "toRawJson",
+        "trim",
+        "upper",
+        "lower",
+        "title",
+        "contains",
+        "hasPrefix",
+        "hasSuffix",
+        "replace",
+        "quote",
+        "squote",
+        "split",
+        "splitList",
+        "join",
+        "list",
+        "dict",
+        "get",
+        "hasKey",
+        "keys",
+        "first",
+        "last",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "int",
+        "atoi",
+        "toString",
+        "b64enc",
+        "b64dec",
+        "sha256sum",
+        "sha1sum",
+        "now",
+        "date",
+        "typeOf",
+        "kindIs",
+        "hash_of",
+        "type_of",
+        "exists",
+        "sample",
+        "dig",
+        "pluck",
+        "include",
+        "required",
+        "env",
+        "expandenv",
+        "getHostByName",
+        "cat",
+        "trunc",
+        "substr",
+        "regexMatch",
     }
 )
 _GO_CONTROL: frozenset[str] = frozenset(
@@ -270,10 +339,110 @@ def _analyze(text: str, condition: bool) -> Analysis:
     go_errors = _go_blocks(text, toks, state)
     if go_errors:
         return Analysis(text=text, is_template=True, errors=tuple(go_errors))
+    fast = _fast_paths(text, toks, state)
+    if fast is not None:
+        return fast
     tree, err_off, err_msg = _parse(text, state, toks)
     if tree is None:
         return _syntax_failure(text, state, toks, err_off, err_msg)
     return _walk(text, tree, toks)
+
+
+_PATH_TOKENS = frozenset({"name", "operator", "string", "integer", "whitespace", "data"})
+_NOT_ROOTS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if"}
+)
+
+
+def _fast_paths(text: str, toks: list[_Tok], state: str | None) -> Analysis | None:
+    """Analysis of templates made only of plain paths (``{{ steps['a'].output.x }}``), or None.
+
+    This is a token-level parse of the same grammar Jinja uses for these expressions; anything
+    else (filters, calls, operators, statements) returns None and takes the full parser.
+    """
+    blocks: list[list[_Tok]] = []
+    cur: list[_Tok] | None = [] if state == "variable" else None
+    for t in toks:
+        if t.type == "variable_begin":
+            cur = []
+        elif t.type == "variable_end":
+            if cur is None:
+                return None
+            blocks.append(cur)
+            cur = None
+        elif t.type == "whitespace":
+            continue
+        elif cur is None:
+            if t.type != "data":
+                return None
+        elif t.type not in _PATH_TOKENS or t.type == "data":
+            return None
+        else:
+            cur.append(t)
+    if cur is not None:
+        if state != "variable":
+            return None  # unterminated block: let the parser report it
+        blocks.append(cur)
+    roots: dict[str, tuple[int, int]] = {}
+    refs: list[StepRef] = []
+    for block in blocks:
+        parsed = _simple_path(block)
+        if parsed is None:
+            return None
+        root, segments = parsed
+        roots.setdefault(root.value, _line_col(text, root.offset))
+        if root.value == "steps":
+            if not segments:
+                return None
+            (first, how, first_tok), rest = segments[0], segments[1:]
+            if not isinstance(first, str):
+                return None
+            col = _line_col(text, (first_tok if how == "attribute" else root).offset)[1]
+            refs.append(StepRef(first, how, tuple(s for s, _, _ in rest), first_tok.lineno, col))
+    return Analysis(
+        text=text,
+        is_template=True,
+        roots=frozenset(roots),
+        root_positions=roots,
+        step_refs=tuple(refs),
+        dynamic_steps="steps" in roots and not refs,
+    )
+
+
+def _simple_path(block: list[_Tok]) -> tuple[_Tok, list[tuple[str | int, str, _Tok]]] | None:
+    if not block or block[0].type != "name" or block[0].value in _NOT_ROOTS:
+        return None
+    root = block[0]
+    if root.value in DENIED_FUNCTIONS or root.value in _FUNCTIONS:
+        return None
+    segments: list[tuple[str | int, str, _Tok]] = []
+    i = 1
+    while i < len(block):
+        t = block[i]
+        if t.type == "operator" and t.value == "." and i + 1 < len(block) and block[i + 1].type == "name":
+            name = block[i + 1].value
+            if name.startswith("_"):
+                return None
+            segments.append((name, "attribute", block[i + 1]))
+            i += 2
+        elif (
+            t.type == "operator"
+            and t.value == "["
+            and i + 2 < len(block)
+            and block[i + 2].type == "operator"
+            and block[i + 2].value == "]"
+        ):
+            key = block[i + 1]
+            if key.type == "integer" and key.value.isdigit():
+                segments.append((int(key.value), "subscript", key))
+            elif key.type == "string" and "\\" not in key.value and len(key.value) >= 2:
+                segments.append((key.value[1:-1], "subscript", key))
+            else:
+                return None
+            i += 3
+        else:
+            return None
+    return root, segments
 
 
 def _go_blocks(text: str, toks: list[_Tok], state: str | None) -> list[ExpressionError]:
@@ -300,9 +469,7 @@ def _go_blocks(text: str, toks: list[_Tok], state: str | None) -> list[Expressio
     return errors
 
 
-def _syntax_failure(
-    text: str, state: str | None, toks: list[_Tok], offset: int, message: str
-) -> Analysis:
+def _syntax_failure(text: str, state: str | None, toks: list[_Tok], offset: int, message: str) -> Analysis:
     block, block_off = _enclosing_block(text, state, offset)
     go = go_template_hint(block, braces=state is None)
     if go is not None:
@@ -338,6 +505,7 @@ class _Walker:
         self.toks = toks
         self.locals: set[str] = set()
         self.roots: dict[str, tuple[int, int]] = {}
+        self._index: dict[tuple[str, int], int] | None = None
         self.step_refs: list[StepRef] = []
         self.dynamic_steps = False
         self.functions: set[str] = set()
@@ -348,7 +516,14 @@ class _Walker:
         self.errors: list[ExpressionError] = []
 
     def pos(self, name: str, lineno: int) -> tuple[int, int]:
-        return _position_of_name(self.toks, self.text, name, lineno)
+        if self._index is None:
+            self._index = {}
+            for t in self.toks:
+                if t.type == "name":
+                    self._index.setdefault((t.value, t.lineno), t.offset)
+                    self._index.setdefault((t.value, 0), t.offset)
+        off = self._index.get((name, lineno), self._index.get((name, 0)))
+        return _line_col(self.text, off) if off is not None else (lineno, 1)
 
     def error(self, message: str, name: str, lineno: int) -> None:
         line, col = self.pos(name, lineno)
@@ -448,25 +623,22 @@ class _Walker:
             cur = cur.node
         segments.reverse()
         base = cur
-        if isinstance(base, nodes.Name) and base.name == "steps" and base.ctx == "load":
-            if base.name not in self.locals:
-                first, how = segments[0]
-                if isinstance(first, str):
-                    path: list[str | int] = []
-                    for seg, _ in segments[1:]:
-                        if seg is None:
-                            break
-                        path.append(seg)
-                    line, col = self.pos(first, base.lineno) if how == "attribute" else self.pos(
-                        "steps", base.lineno
-                    )
-                    self.step_refs.append(StepRef(first, how, tuple(path), base.lineno, col))
-                    _ = line
-                else:
-                    self.dynamic_steps = True
+        is_steps = isinstance(base, nodes.Name) and base.name == "steps" and base.ctx == "load"
+        if is_steps and "steps" not in self.locals:
+            first, how = segments[0]
+            if isinstance(first, str):
+                path: list[str | int] = []
+                for seg, _ in segments[1:]:
+                    if seg is None:
+                        break
+                    path.append(seg)
+                _, col = self.pos(first if how == "attribute" else "steps", base.lineno)
+                self.step_refs.append(StepRef(first, how, tuple(path), base.lineno, col))
+            else:
+                self.dynamic_steps = True
         self.visit(base)
-        for arg in dynamic_args:
-            self.visit(arg)
+        for dyn in dynamic_args:
+            self.visit(dyn)
 
 
 def _walk(text: str, tree: nodes.Node, toks: list[_Tok]) -> Analysis:
@@ -557,9 +729,9 @@ def _looks_go(toks: list[_Tok]) -> bool:
         starts_operand = prev is None or (prev.type == "operator" and prev.value in "(|,") or spaced
         if t.type == "operator" and t.value == "." and starts_operand:
             nxt = sig[i + 1][0] if i + 1 < len(sig) else None
-            if nxt is None or nxt.type == "name" or (nxt.type == "operator" and nxt.value == ")"):
-                if prev is None or prev.type != "name" or spaced:
-                    return True
+            names_follow = nxt is None or nxt.type == "name" or (nxt.type == "operator" and nxt.value == ")")
+            if names_follow and (prev is None or prev.type != "name" or spaced):
+                return True
         at_command_start = prev is None or (prev.type == "operator" and prev.value in "(|")
         if t.type == "name" and at_command_start and i + 1 < len(sig):
             nxt, nxt_spaced = sig[i + 1]
@@ -579,6 +751,7 @@ class _NotGo(Exception):
     pass
 
 
+_SIMPLE_FILTERS = ("upper", "lower", "trim", "toJson", "b64enc", "b64dec", "sha256sum", "first", "last")
 _GO_OPS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
@@ -702,9 +875,8 @@ class _GoConverter:
             return f"{p(args[1])} | default({args[0][0]})", False
         if name in ("print", "toString") and len(args) == 1:
             return f"{p(args[0])} | string", False
-        if name in ("upper", "lower", "trim", "toJson", "b64enc", "b64dec", "sha256sum", "first", "last"):
-            if len(args) == 1:
-                return f"{p(args[0])} | {name}", False
+        if name in _SIMPLE_FILTERS and len(args) == 1:
+            return f"{p(args[0])} | {name}", False
         if name == "contains" and len(args) == 2:
             return f"{p(args[0])} in {p(args[1])}", False
         if name in ("hasPrefix", "hasSuffix") and len(args) == 2:

@@ -60,8 +60,6 @@ def check_scope(
         )
     if analysis.uses_random and not scope.allow_random:
         errors.append(
-            ExpressionError(
-                f"random functions are not allowed for {scope.name} templates", 1, 1, "random"
-            )
+            ExpressionError(f"random functions are not allowed for {scope.name} templates", 1, 1, "random")
         )
     return errors

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -125,7 +125,7 @@ JSONValue = Annotated[Any, AfterValidator(_check_json), WithJsonSchema(dict(PRES
 # --------------------------------------------------------------------------- scalars
 
 DNSLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
-"""A DNS-1123 label (1–63 characters)."""
+"""A DNS-1123 label (1-63 characters)."""
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -135,8 +135,8 @@ _RFC3339 = re.compile(
 def _timestamp_before(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        text = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            value = value.replace(tzinfo=UTC)
+        text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         return text
     return value
 
@@ -211,7 +211,9 @@ class ObjectMeta(WireModel):
         None, description="Seconds allowed for graceful termination before deletion."
     )
     labels: dict[str, str] | None = Field(None, description="Key/value labels used by selectors.")
-    annotations: dict[str, str] | None = Field(None, description="Key/value annotations (not used to select).")
+    annotations: dict[str, str] | None = Field(
+        None, description="Key/value annotations (not used to select)."
+    )
     owner_references: list[OwnerReference] | None = Field(
         None, description="Objects this object depends on; it is deleted when they are."
     )
@@ -224,14 +226,18 @@ class ObjectMeta(WireModel):
 
 
 class Condition(WireModel):
-    """One observation of an aspect of the object's state (``metav1.Condition``)."""
+    """One observation of an aspect of the object's state (metav1.Condition)."""
 
-    type: str = Field(description="Condition type, e.g. Ready, Progressing, Degraded.", min_length=1, max_length=316)
+    type: str = Field(
+        description="Condition type, e.g. Ready, Progressing, Degraded.", min_length=1, max_length=316
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str | None = Field(
         None, description="Machine-readable CamelCase reason code for the last transition.", max_length=1024
     )
-    message: str | None = Field(None, description="Human-readable details about the transition.", max_length=32768)
+    message: str | None = Field(
+        None, description="Human-readable details about the transition.", max_length=32768
+    )
     last_transition_time: Timestamp | None = Field(
         None, description="When the condition last changed status."
     )
@@ -254,7 +260,9 @@ def check_conditions_limits(conditions: list[Condition] | None, *, require_ready
     if not conditions:
         return
     if require_ready and not any(c.type == "Ready" for c in conditions):
-        raise PydanticCustomError("conditions", "status.conditions must include Ready when conditions are set")
+        raise PydanticCustomError(
+            "conditions", "status.conditions must include Ready when conditions are set"
+        )
     for c in conditions:
         if require_ready and c.last_transition_time is None:
             raise PydanticCustomError("conditions", "status.conditions entries must set lastTransitionTime")
@@ -278,8 +286,7 @@ CONDITION_CEL_RULES: tuple[tuple[str, str], ...] = (
 )
 READY_CEL_RULES: tuple[tuple[str, str], ...] = (
     (
-        "!has(self.conditions) || size(self.conditions) == 0 || "
-        "self.conditions.exists(c, c.type == 'Ready')",
+        "!has(self.conditions) || size(self.conditions) == 0 || self.conditions.exists(c, c.type == 'Ready')",
         "status.conditions must include Ready when conditions are set",
     ),
     (

@@ -11,7 +11,9 @@ transaction as the owner's removal):
   ``ownerReferences`` is considered: if another owner of it still exists, only
   the dangling reference is dropped; otherwise the dependent is deleted by the
   same rules (recursively, so multi-level trees disappear, and dependents with
-  finalizers are only marked).
+  finalizers are only marked);
+* :func:`collect_orphans` applies the same rules to objects whose owners never
+  existed or vanished before they were created (the collector's periodic sweep).
 """
 
 from __future__ import annotations
@@ -47,7 +49,12 @@ def delete_object(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> Ob
 def remove_and_cascade(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> None:
     """Remove ``obj`` now, then collect its dependents (iteratively, any depth)."""
     txn.remove(kind, oid, obj)
-    pending = [str(obj["metadata"]["uid"])]
+    collect_dependents(txn, [str(obj["metadata"]["uid"])], now)
+
+
+def collect_dependents(txn: WriteTxn, gone_uids: list[str], now: str) -> None:
+    """Apply the garbage-collection rules to every dependent of the (absent) owners ``gone_uids``."""
+    pending = list(gone_uids)
     while pending:
         owner_uid = pending.pop()
         for dep_oid in txn.dependents(owner_uid):
@@ -56,9 +63,7 @@ def remove_and_cascade(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) 
                 continue
             dep_kind, dep = found
             refs = dep["metadata"].get("ownerReferences") or []
-            survivors = [
-                r for r in refs if r.get("uid") != owner_uid and txn.uid_exists(str(r.get("uid")))
-            ]
+            survivors = [r for r in refs if r.get("uid") != owner_uid and txn.uid_exists(str(r.get("uid")))]
             if survivors:
                 new: Obj = dict(dep)
                 new["metadata"] = dict(dep["metadata"])
@@ -69,3 +74,8 @@ def remove_and_cascade(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) 
             else:
                 txn.remove(dep_kind, dep_oid, dep)
                 pending.append(str(dep["metadata"]["uid"]))
+
+
+def collect_orphans(txn: WriteTxn, now: str) -> None:
+    """Collect dependents of owners that do not exist (e.g. created after their owner was removed)."""
+    collect_dependents(txn, txn.dangling_owner_uids(), now)

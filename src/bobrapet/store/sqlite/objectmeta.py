@@ -29,6 +29,7 @@ from typing import Any
 
 from bobrapet.api.errors import BadRequest, Cause, Invalid
 from bobrapet.api.kinds import Kind
+from bobrapet.store.selectors import validate_label_key, validate_label_value
 
 Obj = dict[str, Any]
 
@@ -72,7 +73,7 @@ def metadata_of(kind: Kind, obj: Obj) -> Obj:
     return meta
 
 
-def _check_string_map(kind: Kind, name: str, meta: Obj, field: str, causes: list[Cause]) -> None:
+def _check_string_map(meta: Obj, field: str, causes: list[Cause]) -> None:
     value = meta.get(field)
     if value is None:
         return
@@ -80,13 +81,20 @@ def _check_string_map(kind: Kind, name: str, meta: Obj, field: str, causes: list
         causes.append(Cause(f"metadata.{field}", f"must be a mapping of strings, got {value!r}"))
         return
     for key, item in value.items():
+        key_problem = validate_label_key(key)
+        if key_problem:
+            causes.append(Cause(f"metadata.{field}", f"Invalid value: {key_problem}"))
         if not isinstance(item, str):
             causes.append(
                 Cause(
                     f"metadata.{field}.{key}",
-                    f"must be a string, got {item!r} (quote it in YAML, e.g. \"{item}\")",
+                    f'must be a string, got {item!r} (quote it in YAML, e.g. "{item}")',
                 )
             )
+        elif field == "labels":
+            value_problem = validate_label_value(item)
+            if value_problem:
+                causes.append(Cause(f"metadata.labels.{key}", f"Invalid value: {value_problem}"))
 
 
 def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
@@ -121,8 +129,8 @@ def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
                 "at most 63 characters",
             )
         )
-    _check_string_map(kind, str(name or ""), meta, "labels", causes)
-    _check_string_map(kind, str(name or ""), meta, "annotations", causes)
+    _check_string_map(meta, "labels", causes)
+    _check_string_map(meta, "annotations", causes)
     finalizers = meta.get("finalizers")
     if finalizers is not None and (
         not isinstance(finalizers, list) or not all(isinstance(f, str) and f for f in finalizers)
@@ -134,10 +142,18 @@ def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
             causes.append(Cause("metadata.ownerReferences", "must be a list"))
         else:
             for i, ref in enumerate(refs):
-                if not isinstance(ref, dict) or not isinstance(ref.get("uid"), str) or not ref["uid"]:
-                    causes.append(
-                        Cause(f"metadata.ownerReferences[{i}].uid", "Required value: uid must not be empty")
-                    )
+                if not isinstance(ref, dict):
+                    causes.append(Cause(f"metadata.ownerReferences[{i}]", "must be a mapping"))
+                    continue
+                for required in ("apiVersion", "kind", "name", "uid"):
+                    if not isinstance(ref.get(required), str) or not ref[required]:
+                        causes.append(
+                            Cause(
+                                f"metadata.ownerReferences[{i}].{required}",
+                                f"Required value: {required} must not be empty",
+                                "FieldValueRequired",
+                            )
+                        )
     if causes:
         raise Invalid(kind_label(kind), str(name or ""), causes, group=kind.group or None)
 

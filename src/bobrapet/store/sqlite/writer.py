@@ -101,6 +101,12 @@ class WriteTxn:
         rows = self.conn.execute("SELECT oid FROM owners WHERE owner_uid = ?", (owner_uid,)).fetchall()
         return [int(r[0]) for r in rows]
 
+    def dangling_owner_uids(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT owner_uid FROM owners WHERE owner_uid NOT IN (SELECT uid FROM objects)"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     # ----------------------------------------------------------------- writes
 
     def _next_rv(self, obj: Obj) -> int:

@@ -1,0 +1,101 @@
+"""Deterministic names and canonical hashes (reference §5.2, §5.3, §6.1).
+
+Invariants: every function here is pure and byte-compatible with the Go operator, so the
+same submission yields the same StoryTrigger/StoryRun/EffectClaim names in both
+implementations (concurrent duplicates collapse to one object).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+MAX_NAME = 253
+
+
+def _go_number(value: float) -> Any:
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+def _go_normalize(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return _go_number(float(value)) if abs(value) >= 2**53 else value
+    if isinstance(value, float):
+        return _go_number(value)
+    if isinstance(value, dict):
+        return {str(k): _go_normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_go_normalize(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON as Go's encoding/json writes a parsed value (sorted keys, HTML-escaped)."""
+    text = json.dumps(
+        _go_normalize({} if value is None else value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def canonical_input_hash(inputs: Any) -> str:
+    """Lowercase hex sha256 of :func:`canonical_json` (absent/null inputs hash as ``{}``)."""
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
+
+
+def _sha1_16(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _trim_prefix(prefix: str, room: int, fallback: str) -> str:
+    cut = prefix[: max(room, 0)].rstrip("-")
+    return cut or fallback
+
+
+def story_trigger_name(story_namespace: str, story_name: str, identity: str) -> str:
+    """``<story>-trigger-<sha1(ns/story/identity)[:16]>``, story prefix truncated to fit 253."""
+    suffix = f"-trigger-{_sha1_16(f'{story_namespace}/{story_name}/{identity}')}"
+    if len(story_name) + len(suffix) <= MAX_NAME:
+        return story_name + suffix
+    return _trim_prefix(story_name, MAX_NAME - len(suffix), "s") + suffix
+
+
+def sanitize_identity(identity: str) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", identity.lower())
+    s = re.sub(r"-{2,}", "-", s)
+    return s.strip("-")
+
+
+def derive_story_run_name(story_namespace: str, story_name: str, identity: str) -> str:
+    """The StoryRun name a trigger with ``identity`` creates (reference §5.3 step 4)."""
+    digest = _sha1_16(f"{story_namespace}/{story_name}/{identity}")
+    sanitized = sanitize_identity(identity)
+    if not sanitized:
+        name = f"{story_name}-{digest}"
+    elif sanitized != identity or story_namespace:
+        name = f"{story_name}-{sanitized}-{digest}"
+    else:
+        name = f"{story_name}-{sanitized}"
+    if len(name) <= MAX_NAME:
+        return name
+    return _trim_prefix(story_name, MAX_NAME - len(digest) - 1, "s") + f"-{digest}"
+
+
+def effect_claim_name(namespace: str, step_run_name: str, effect_key: str) -> str:
+    """``<stepRun>-effect-<sha1(ns/stepRun/effectKey)[:16]>`` (reference §6.1)."""
+    return f"{step_run_name}-effect-{_sha1_16(f'{namespace}/{step_run_name}/{effect_key}')}"

@@ -1,0 +1,196 @@
+"""Impulse controller (reference §1.5, §5.5) — validation, conditions and counters.
+
+This controller does not run workloads (that is the executor layer's job). It writes:
+
+* ``observedGeneration``;
+* ``phase``: ``Running`` when ``status.readyReplicas`` (written by whoever runs the
+  workload) is at least 1, else ``Pending``;
+* a ``Ready`` condition: ``False``/``TemplateNotFound`` or ``StoryNotFound`` when a
+  reference is missing (all missing references in the message), ``True``/
+  ``DeploymentReady`` when Running, else ``False``/``Reconciling``;
+* ``triggersReceived`` / ``storiesLaunched`` / ``failedTriggers``: StoryRuns in the
+  Impulse's namespace whose ``spec.impulseRef`` points here, counted by trigger tokens
+  ``impulse`` / ``impulse-success`` / ``impulse-failed``; ``lastTrigger`` (newest such
+  run's creation) and ``lastSuccess`` (newest successful run's ``finishedAt``), which only
+  ever move forward. SDK-owned fields (``throttledTriggers``, ``lastThrottled``) are kept.
+
+Watches: ImpulseTemplates and Stories (created/deleted → the Impulses referencing them)
+and StoryRuns with an ``impulseRef`` (trigger tokens changed → that Impulse).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bobrapet.api import conditions
+from bobrapet.api.conditions import Reason
+from bobrapet.api.errors import NotFound
+from bobrapet.api.kinds import IMPULSE, IMPULSE_TEMPLATE, STORY, STORY_RUN
+from bobrapet.controllers import refs, settings
+from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
+from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.listcache import ListCache
+from bobrapet.runtime.manager import Manager
+from bobrapet.runtime.request import Request, Result
+from bobrapet.runtime.retry import retry_on_conflict
+from bobrapet.runtime.watches import Watch, changed, event_types, names_mapper, reverse_mapper
+from bobrapet.store.client import Resource
+
+NAME = "impulse"
+
+
+def _newer(current: Any, candidate: str | None) -> Any:
+    """The later of two RFC 3339 timestamps (same format compares lexicographically)."""
+    if candidate is None:
+        return current
+    if not isinstance(current, str) or candidate > current:
+        return candidate
+    return current
+
+
+class ImpulseReconciler:
+    def __init__(self, manager: Manager) -> None:
+        self.client = manager.client
+        self.clock = manager.clock
+        self.runs = ListCache(manager.client, STORY_RUN)
+
+    async def __call__(self, request: Request) -> Result:
+        return await retry_on_conflict(lambda: self._reconcile(request))
+
+    async def _problems(self, impulse: Resource) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        template_name = refs.template_name(impulse)
+        if template_name is None:
+            problems.append((Reason.VALIDATION_FAILED, "spec.templateRef.name is required"))
+        else:
+            try:
+                await self.client.get(IMPULSE_TEMPLATE, template_name)
+            except NotFound:
+                problems.append((Reason.TEMPLATE_NOT_FOUND, f'ImpulseTemplate "{template_name}" not found'))
+        story_ref = refs.impulse_story_ref(impulse)
+        if story_ref is None:
+            problems.append((Reason.VALIDATION_FAILED, "spec.storyRef.name is required"))
+        else:
+            try:
+                await self.client.get(STORY, story_ref.name, story_ref.namespace)
+            except NotFound:
+                problems.append(
+                    (
+                        Reason.STORY_NOT_FOUND,
+                        f'Story "{story_ref.name}" not found in namespace "{story_ref.namespace}"',
+                    )
+                )
+        return problems
+
+    async def _reconcile(self, request: Request) -> Result:
+        try:
+            impulse = await self.client.get(IMPULSE, request.name, request.namespace)
+        except NotFound:
+            return Result()
+        if is_deleting(impulse):
+            return Result()
+        namespace = refs.namespace_of(impulse)
+        problems = await self._problems(impulse)
+
+        received = launched = failed = 0
+        last_trigger: str | None = None
+        last_success: str | None = None
+        for run in await self.runs.list(namespace):
+            ref = refs.run_impulse_ref(run)
+            if ref is None or ref.namespace != namespace or ref.name != request.name:
+                continue
+            tokens = refs.trigger_tokens(run)
+            if "impulse" in tokens:
+                received += 1
+                created = (run.get("metadata") or {}).get("creationTimestamp")
+                last_trigger = _newer(last_trigger, created if isinstance(created, str) else None)
+            if "impulse-success" in tokens:
+                launched += 1
+                finished = (run.get("status") or {}).get("finishedAt")
+                last_success = _newer(last_success, finished if isinstance(finished, str) else None)
+            if "impulse-failed" in tokens:
+                failed += 1
+
+        gen = generation(impulse)
+        status = status_copy(impulse)
+        set_or_drop(status, "observedGeneration", gen)
+        ready_replicas = status.get("readyReplicas")
+        running = isinstance(ready_replicas, int) and ready_replicas >= 1
+        status["phase"] = "Running" if running else "Pending"
+        status["triggersReceived"] = received
+        status["storiesLaunched"] = launched
+        status["failedTriggers"] = failed
+        set_or_drop(status, "lastTrigger", _newer(status.get("lastTrigger"), last_trigger))
+        set_or_drop(status, "lastSuccess", _newer(status.get("lastSuccess"), last_success))
+        if problems:
+            reasons = {reason for reason, _ in problems}
+            reason = problems[0][0] if len(reasons) == 1 else Reason.VALIDATION_FAILED
+            ready, message = False, "; ".join(message for _, message in problems)
+        elif running:
+            reason, ready, message = Reason.DEPLOYMENT_READY, True, "impulse workload is ready"
+        else:
+            reason, ready, message = (
+                Reason.RECONCILING,
+                False,
+                "waiting for the impulse workload to become ready",
+            )
+        conditions.set_condition(
+            status.setdefault("conditions", []), conditions.READY, ready, reason, message,
+            observed_generation=gen, now=self.clock.now(),
+        )  # fmt: skip
+        await write_status(self.client, impulse, status)
+        return Result()
+
+
+def _impulse_of_run(run: Resource) -> list[tuple[str | None, str]]:
+    ref = refs.run_impulse_ref(run)
+    return [(ref.namespace, ref.name)] if ref is not None else []
+
+
+def _run_counters(run: Resource) -> Any:
+    return (
+        refs.run_impulse_ref(run),
+        tuple(sorted(refs.trigger_tokens(run))),
+        (run.get("status") or {}).get("finishedAt"),
+    )
+
+
+def setup(manager: Manager) -> Controller:
+    reconciler = ImpulseReconciler(manager)
+    client = manager.client
+    template_watch = Watch(
+        IMPULSE_TEMPLATE,
+        reverse_mapper(
+            client, IMPULSE, lambda i, t: refs.template_name(i) == refs.name_of(t), same_namespace=False
+        ),
+        event_types("ADDED", "DELETED"),
+    )
+
+    def targets_story(impulse: Resource, story: Resource) -> bool:
+        ref = refs.impulse_story_ref(impulse)
+        return (
+            ref is not None and ref.namespace == refs.namespace_of(story) and ref.name == refs.name_of(story)
+        )
+
+    story_watch = Watch(
+        STORY,
+        reverse_mapper(client, IMPULSE, targets_story, same_namespace=False),
+        event_types("ADDED", "DELETED"),
+    )
+
+    counters_changed = changed(_run_counters)
+    run_watch = reconciler.runs.watch(
+        names_mapper(_impulse_of_run),
+        lambda event: refs.run_impulse_ref(event.object) is not None and counters_changed(event),
+    )
+    s = settings.IMPULSE
+    controller = Controller(
+        NAME,
+        IMPULSE,
+        reconciler,
+        workers=s.workers,
+        base_delay=s.base_delay,
+        max_delay=s.max_delay,
+        watches=[template_watch, story_watch, run_watch],
+    )
+    return manager.add(controller)

@@ -1,0 +1,326 @@
+"""The manager: runs controllers over one Client, with shared watches and graceful stop.
+
+``start()``:
+
+1. lists every primary kind once (all namespaces) and queues every object's key in the
+   controllers that own that kind;
+2. opens one watch per kind (primary or secondary) from a bookmark taken *before* the
+   lists (``client.resource_version()`` when the backend has it), so no change between
+   list and watch is lost. Without a bookmark it derives the start from the lists: the
+   store's resourceVersions are one global counter, so a kind whose list was empty
+   watches from the highest version any list returned once the other lists are done (an
+   empty kind listed before that point is listed again). Kinds only watched as
+   secondaries are not listed: every primary is reconciled after the watches are open,
+   and reads current state;
+3. starts the workers, and a periodic resync (re-list + re-queue) when configured.
+
+Kinds whose :meth:`Manager.cache` was requested are listed at start too (filling the
+cache) and their watch applies every event to the cache before controllers see it.
+
+``stop(grace)`` stops taking new keys, gives in-flight reconciles ``grace`` seconds and
+cancels the rest; watches are closed. ``idle()`` resolves when every queue is empty, no
+reconcile is in flight, no error back-off is pending and no watch event arrived for
+``settle`` seconds (events of a status write travel through the store asynchronously;
+the settle window lets them land). Keys scheduled by ``Result(requeue_after=...)`` are
+future work and do not keep the manager busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from bobrapet.api.kinds import Kind
+from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.clock import Clock, RealClock
+from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.informer import GapHandler, Informer, bookmark, max_version, newer_version
+from bobrapet.store.client import Client, Resource
+
+log = logging.getLogger("bobrapet.runtime.manager")
+
+Condition = Callable[[], bool | Awaitable[bool]]
+
+
+class Manager:
+    """Holds controllers and runs them against ``client``."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        clock: Clock | None = None,
+        resync_period: float | None = 600.0,
+        settle: float = 0.1,
+        grace: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.clock: Clock = clock or RealClock()
+        self.resync_period = resync_period
+        self.settle = settle
+        self.grace = grace
+        self._controllers: dict[str, Controller] = {}
+        self._informers: dict[Kind, Informer] = {}
+        self._caches: dict[Kind, ObjectCache] = {}
+        self._resync_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._activity = 0
+        self._changed: asyncio.Event | None = None
+
+    # -- registry -----------------------------------------------------------------------------
+    def add(self, controller: Controller) -> Controller:
+        """Register ``controller`` (before :meth:`start`); it adopts the manager's clock."""
+        if self._started:
+            raise RuntimeError("controllers must be added before the manager starts")
+        if controller.name in self._controllers:
+            raise ValueError(f"a controller named {controller.name!r} is already registered")
+        controller.use_clock(self.clock)
+        controller.queue.add_listener(self._touch)
+        self._controllers[controller.name] = controller
+        return controller
+
+    def cache(self, kind: Kind) -> ObjectCache:
+        """The shared in-memory cache of ``kind`` (request it before :meth:`start`).
+
+        Every cached kind is listed at start and watched for as long as the manager runs.
+        """
+        cache = self._caches.get(kind)
+        if cache is None:
+            if self._started:
+                raise RuntimeError(f"cache of {kind.plural} requested after the manager started")
+            cache = self._caches[kind] = ObjectCache(kind)
+        return cache
+
+    @property
+    def controllers(self) -> tuple[Controller, ...]:
+        return tuple(self._controllers.values())
+
+    def controller(self, name: str) -> Controller:
+        return self._controllers[name]
+
+    def informer(self, kind: Kind) -> Informer:
+        """The shared watch of ``kind`` (exists once the manager started)."""
+        return self._informers[kind]
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    # -- activity tracking --------------------------------------------------------------------
+    def _touch(self) -> None:
+        self._activity += 1
+        if self._changed is not None:
+            self._changed.set()
+
+    def is_idle(self) -> bool:
+        """Every queue empty, nothing in flight, no back-off pending, no event dispatching."""
+        if any(informer.busy for informer in self._informers.values()):
+            return False
+        if any(informer.recovering for informer in self._informers.values()):
+            return False
+        return all(c.is_idle() for c in self._controllers.values())
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """List primaries, open watches, start workers (see the module docstring)."""
+        if self._started:
+            return
+        self._started = True
+        self._changed = asyncio.Event()
+        by_primary: dict[Kind, list[Controller]] = {}
+        for controller in self._controllers.values():
+            by_primary.setdefault(controller.kind, []).append(controller)
+            for watch in controller.all_watches():
+                informer = self._informers.get(watch.kind)
+                if informer is None:
+                    informer = Informer(
+                        self.client, watch.kind, on_gap=self._gap_handler(watch.kind),
+                        on_activity=self._touch,
+                    )  # fmt: skip
+                    self._informers[watch.kind] = informer
+                informer.subscribe(controller, watch)
+        for kind, cache in self._caches.items():
+            informer = self._informers.get(kind)
+            if informer is None:
+                informer = Informer(
+                    self.client, kind, on_gap=self._gap_handler(kind), on_activity=self._touch
+                )
+                self._informers[kind] = informer
+            informer.cache = cache
+
+        since = await self._initial_lists(by_primary)
+        for kind, informer in self._informers.items():
+            informer.start(since.get(kind, since.get(None)))
+        for controller in self._controllers.values():
+            controller.start()
+        if self.resync_period:
+            self._resync_task = asyncio.create_task(self._resync_loop(), name="manager-resync")
+        self._touch()
+
+    async def _list_into(self, kind: Kind, owners: list[Controller]) -> list[Resource]:
+        objects = await self.client.list(kind)
+        for controller in owners:
+            controller.enqueue_objects(objects)
+        cache = self._caches.get(kind)
+        if cache is not None:
+            cache.replace(objects)
+        return objects
+
+    async def _initial_lists(self, by_primary: dict[Kind, list[Controller]]) -> dict[Kind | None, str | None]:
+        """List every primary and cached kind, queue keys, fill caches; return watch starts.
+
+        The key ``None`` holds the start of kinds that are only watched as secondaries.
+        """
+        listed: dict[Kind, list[Controller]] = {kind: [] for kind in self._caches}
+        listed.update(by_primary)
+        start = await bookmark(self.client)
+        if start is not None:
+            for kind, owners in listed.items():
+                await self._list_into(kind, owners)
+            return {None: start}
+        # No bookmark: derive starts from the lists (resourceVersions are one counter).
+        since: dict[Kind | None, str | None] = {}
+        latest: str | None = None
+        relist: list[Kind] = []
+        for kind, owners in listed.items():
+            own = max_version(await self._list_into(kind, owners))
+            if own is None and latest is None:
+                relist.append(kind)
+            latest = newer_version(latest, own)
+            since[kind] = latest
+        for kind in relist:
+            objects = await self._list_into(kind, listed[kind])
+            since[kind] = newer_version(latest, max_version(objects))
+        since[None] = latest
+        return since
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: no new keys, in-flight reconciles get ``grace`` s, then cancel."""
+        if not self._started:
+            return
+        grace = self.grace if grace is None else grace
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync_task
+            self._resync_task = None
+        await asyncio.gather(*(informer.stop() for informer in self._informers.values()))
+        await asyncio.gather(*(c.stop(grace) for c in self._controllers.values()))
+        self._informers.clear()
+        self._started = False
+
+    async def __aenter__(self) -> Manager:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- resync -------------------------------------------------------------------------------
+    async def resync(self, controller: Controller | None = None) -> None:
+        """Re-list and re-queue every primary of ``controller`` (or of all controllers)."""
+        targets = [controller] if controller is not None else list(self._controllers.values())
+        lists: dict[Kind, list[dict[str, object]]] = {}
+        for target in targets:
+            if target.kind not in lists:
+                lists[target.kind] = await self.client.list(target.kind)
+            target.enqueue_objects(lists[target.kind])
+
+    def _gap_handler(self, kind: Kind) -> GapHandler:
+        async def on_gap(controller: Controller | None) -> None:
+            if controller is not None:
+                await self._guarded_resync([controller])
+                return
+            # A watch of ``kind`` lost events: refill its cache, then every controller that
+            # watches it re-lists its primaries.
+            cache = self._caches.get(kind)
+            if cache is not None:
+                try:
+                    cache.replace(await self.client.list(kind))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.error("re-listing %s failed: %s", kind.plural, exc, exc_info=exc)
+            dependents = [
+                c for c in self._controllers.values() if any(w.kind == kind for w in c.all_watches())
+            ]
+            await self._guarded_resync(dependents)
+
+        return on_gap
+
+    async def _guarded_resync(self, controllers: list[Controller]) -> None:
+        for controller in controllers:
+            try:
+                await self.resync(controller)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("re-listing %s failed: %s", controller.kind.plural, exc, exc_info=exc)
+
+    async def _resync_loop(self) -> None:
+        assert self.resync_period is not None
+        while True:
+            await self.clock.sleep(self.resync_period)
+            await self._guarded_resync(list(self._controllers.values()))
+
+    # -- waiting ------------------------------------------------------------------------------
+    async def _wait_changed(self, timeout: float | None) -> None:
+        assert self._changed is not None
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    async def idle(self) -> None:
+        """Resolve once the manager is idle and stayed so for ``settle`` seconds."""
+        if not self._started:
+            raise RuntimeError("the manager is not running")
+        while True:
+            while not self.is_idle():
+                await self._wait_changed(timeout=self.settle)
+            mark = self._activity
+            await asyncio.sleep(self.settle)
+            if self._activity == mark and self.is_idle():
+                return
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """:meth:`idle` bounded by ``timeout`` seconds; returns whether idleness was reached."""
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run_until(self, predicate: Condition, timeout: float | None = None) -> bool:
+        """Keep reconciling until ``predicate()`` (sync or async) holds.
+
+        The predicate is checked now and after every change of queue or watch state (and
+        at least every ``settle`` seconds). Returns ``True`` when it held, ``False`` when
+        ``timeout`` seconds passed first.
+        """
+        if not self._started:
+            raise RuntimeError("the manager is not running")
+
+        async def check() -> bool:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            return bool(value)
+
+        async def loop() -> None:
+            while not await check():
+                await self._wait_changed(timeout=self.settle)
+
+        try:
+            await asyncio.wait_for(loop(), timeout)
+        except TimeoutError:
+            return False
+        return True

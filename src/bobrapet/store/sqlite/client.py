@@ -1,0 +1,518 @@
+"""The embedded store: :class:`SqliteClient`, a Kubernetes-semantics Client on SQLite.
+
+One SQLite file (WAL mode) may be shared by several processes, each with its
+own client. Writes run in short ``BEGIN IMMEDIATE`` transactions on the
+client's single connection; resourceVersions are allocated inside them, so
+they are globally monotonic. Methods are ``async`` for the Client protocol but
+talk to SQLite synchronously (no thread hop): every call is a few statements.
+
+Invariants:
+
+* returned objects are fresh dicts: callers may mutate them freely, and the
+  objects callers pass in are never mutated;
+* nothing is written when admission, validation or a precondition fails;
+* an update or status update that changes nothing writes nothing and returns
+  the stored object with its current resourceVersion;
+* ``writes`` counts committed object writes (each one is one resourceVersion
+  and one watch event).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bobrapet.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, StatusError
+from bobrapet.api.kinds import Kind, for_object, known_api_versions
+from bobrapet.store.admission_hook import Admission
+from bobrapet.store.client import WatchEvent
+from bobrapet.store.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
+from bobrapet.store.sqlite import gc
+from bobrapet.store.sqlite.indexing import FIELD_PREFIX, LABEL_PREFIX, field_set, selectable_paths
+from bobrapet.store.sqlite.objectmeta import (
+    DEFAULT_NAMESPACE,
+    check_metadata,
+    format_time,
+    generate_name,
+    is_being_removed,
+    metadata_of,
+    normalise_namespace,
+    prepare_create,
+    prepare_status,
+    prepare_update,
+    same_object,
+)
+from bobrapet.store.sqlite.schema import connect
+from bobrapet.store.sqlite.watch import Notifier, parse_since, watch_events
+from bobrapet.store.sqlite.writer import WriteTxn, dumps
+
+Obj = dict[str, Any]
+
+MODIFIED_DETAIL = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+_UPDATE_ATTEMPTS = 16
+_GENERATE_ATTEMPTS = 8
+
+
+def _copy(obj: Any, what: str = "object") -> Any:
+    try:
+        return json.loads(dumps(obj))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{what} is not valid JSON data: {exc}") from exc
+
+
+def _group(kind: Kind) -> str | None:
+    return kind.group or None
+
+
+def _not_found(kind: Kind, name: str) -> NotFound:
+    return NotFound(kind.plural, name, group=_group(kind))
+
+
+def _conflict(kind: Kind, name: str, detail: str = MODIFIED_DETAIL) -> Conflict:
+    return Conflict(kind.plural, name, detail, group=_group(kind))
+
+
+def _check_preconditions(kind: Kind, body_meta: Obj, current: Obj) -> None:
+    """Stale ``resourceVersion`` or different ``uid`` in the body → Conflict."""
+    name = str(current["metadata"]["name"])
+    rv = body_meta.get("resourceVersion")
+    if rv not in (None, ""):
+        if not str(rv).isdigit():
+            raise BadRequest(
+                f"{kind.kind} {name!r}: metadata.resourceVersion {rv!r} is not valid; "
+                "use the value returned by the last read, or omit it for an unconditional update"
+            )
+        if str(rv) != current["metadata"]["resourceVersion"]:
+            raise _conflict(kind, name)
+    uid = body_meta.get("uid")
+    if uid and uid != current["metadata"]["uid"]:
+        raise _conflict(
+            kind,
+            name,
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+            f"{current['metadata']['uid']}",
+        )
+
+
+class StoreLookup:
+    """Read access to the store for admission (``get``/``list`` returning fresh dicts)."""
+
+    def __init__(self, client: SqliteClient) -> None:
+        self._client = client
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj | None:
+        return self._client._read(kind, self._client._namespace(kind, namespace), name)
+
+    async def list(self, kind: Kind, namespace: str | None = None) -> list[Obj]:
+        return await self._client.list(kind, namespace)
+
+
+class SqliteClient:
+    """A :class:`bobrapet.store.client.Client` backed by one SQLite file.
+
+    ``admission`` (settable later as ``client.admission``, e.g. once it is built
+    around ``client.lookup``) runs on create and update; status writes are
+    admitted too (``subresource="status"``) only when ``admit_status`` is set.
+    ``poll_interval`` bounds how late a watch sees another process's writes;
+    ``event_retention`` is how many change-log entries are kept for watches
+    (older ``since`` values get ``410 Expired``), pruned every ``prune_every``
+    resourceVersions. A client belongs to one thread/event loop.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        admission: Admission | None = None,
+        clock: Callable[[], datetime] | None = None,
+        admit_status: bool = False,
+        poll_interval: float = 0.025,
+        event_retention: int = 10000,
+        prune_every: int = 256,
+    ) -> None:
+        self.path = Path(path)
+        self.admission: Admission | None = admission
+        self.admit_status = admit_status
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.poll_interval = poll_interval
+        self.event_retention = event_retention
+        self.prune_every = prune_every
+        self.writes = 0
+        self.lookup = StoreLookup(self)
+        self._conn = connect(self.path)
+        self._key = str(self.path.resolve())
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection; running watches end (StopAsyncIteration)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._conn.close()
+        Notifier.notify(self._key)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> SqliteClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- helpers
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StatusError(f"the store {self.path} is closed", reason="ServiceUnavailable", code=503)
+
+    def _now(self) -> str:
+        return format_time(self.clock())
+
+    @staticmethod
+    def _namespace(kind: Kind, namespace: str | None) -> str:
+        if not kind.namespaced:
+            return ""
+        return namespace or DEFAULT_NAMESPACE
+
+    @staticmethod
+    def _kind_of(obj: Any) -> Kind:
+        if not isinstance(obj, dict):
+            raise BadRequest(f"an object must be a mapping, got {type(obj).__name__}")
+        api_version, kind_name = obj.get("apiVersion"), obj.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind_name, str):
+            raise BadRequest("apiVersion and kind are required (e.g. apiVersion: bubustack.io/v1alpha1)")
+        kind = for_object(api_version, kind_name)
+        if kind is None:
+            raise BadRequest(
+                f'no matches for kind "{kind_name}" in version "{api_version}" '
+                f"(known apiVersions: {', '.join(known_api_versions())})"
+            )
+        return kind
+
+    def _txn(self) -> WriteTxn:
+        self._ensure_open()
+        return WriteTxn(self._conn, retention=self.event_retention, prune_every=self.prune_every)
+
+    def _committed(self, txn: WriteTxn) -> None:
+        if txn.writes:
+            self.writes += txn.writes
+            Notifier.notify(self._key)
+
+    def _read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
+        self._ensure_open()
+        row = self._conn.execute(
+            "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+            (kind.qualified_plural, namespace, name),
+        ).fetchone()
+        if row is None:
+            return None
+        obj: Obj = json.loads(row[0])
+        return obj
+
+    async def resource_version(self) -> str:
+        """The newest resourceVersion of the whole store (a list/watch bookmark)."""
+        self._ensure_open()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()
+        return str(row[0])
+
+    # ---------------------------------------------------------------- reads
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
+        obj = self._read(kind, self._namespace(kind, namespace), name)
+        if obj is None:
+            raise _not_found(kind, name)
+        return obj
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        labels: str | None = None,
+        fields: str | None = None,
+    ) -> list[Obj]:
+        label_sel = parse_label_selector(labels)
+        allowed = ("metadata.name", "metadata.namespace", *selectable_paths(kind))
+        field_sel = parse_field_selector(fields, allowed)
+        self._ensure_open()
+        sql, params, exact = self._list_query(kind, namespace, label_sel, field_sel)
+        rows = self._conn.execute(sql, params).fetchall()
+        objects = [json.loads(r[0]) for r in rows]
+        if exact:
+            return objects
+        return [
+            o
+            for o in objects
+            if label_sel.matches((o.get("metadata") or {}).get("labels"))
+            and field_sel.matches(field_set(kind, o))
+        ]
+
+    def _list_query(
+        self, kind: Kind, namespace: str | None, labels: LabelSelector, fields: FieldSelector
+    ) -> tuple[str, builtins.list[Any], bool]:
+        """SQL narrowing the rows by every indexable requirement; ``exact`` if nothing is left."""
+        key = kind.qualified_plural
+        sql = ["SELECT data FROM objects WHERE kind = ?"]
+        params: builtins.list[Any] = [key]
+        exact = True
+        if kind.namespaced and namespace:
+            sql.append("AND namespace = ?")
+            params.append(namespace)
+        sub = "AND oid IN (SELECT oid FROM idx WHERE kind = ? AND key = ?"
+        for req in labels.requirements:
+            if req.operator == "=":
+                sql.append(sub + " AND value = ?)")
+                params += [key, LABEL_PREFIX + req.key, req.values[0]]
+            elif req.operator == "in":
+                marks = ",".join("?" * len(req.values))
+                sql.append(sub + f" AND value IN ({marks}))")
+                params += [key, LABEL_PREFIX + req.key, *req.values]
+            elif req.operator == "exists":
+                sql.append(sub + ")")
+                params += [key, LABEL_PREFIX + req.key]
+            else:
+                exact = False
+        for freq in fields.requirements:
+            if freq.operator != "=":
+                exact = False
+            elif freq.path == "metadata.name":
+                sql.append("AND name = ?")
+                params.append(freq.value)
+            elif freq.path == "metadata.namespace":
+                sql.append("AND namespace = ?")
+                params.append(freq.value)
+            elif freq.value:
+                sql.append(sub + " AND value = ?)")
+                params += [key, FIELD_PREFIX + freq.path, freq.value]
+            else:
+                exact = False
+        if any(part.startswith(sub) for part in sql):
+            # Drive the query from the (selective) index entries, not from every row of the kind.
+            sql[0] = "SELECT data FROM objects WHERE +kind = ?"
+            sql = [("AND +namespace = ?" if part == "AND namespace = ?" else part) for part in sql]
+        sql.append("ORDER BY namespace, name")
+        return " ".join(sql), params, exact
+
+    # --------------------------------------------------------------- create
+
+    async def create(
+        self, obj: Obj, *, dry_run: bool = False, warnings: builtins.list[str] | None = None
+    ) -> Obj:
+        kind = self._kind_of(obj)
+        body: Obj = _copy(obj)
+        meta = metadata_of(kind, body)
+        explicit_name = bool(meta.get("name"))
+        prefix = meta.get("generateName") if isinstance(meta.get("generateName"), str) else None
+        prepare_create(kind, body, self.clock(), str(uuid.uuid4()))
+        check_metadata(kind, body, creating=True)
+        admitted_warnings: builtins.list[str] = []
+        if self.admission is not None:
+            prepared = body
+            admitted, admitted_warnings = await self.admission(_copy(prepared), None, subresource=None)
+            body = _copy(admitted)
+            self._enforce_create(kind, body, prepared)
+        body_meta = body["metadata"]
+        namespace = self._namespace(kind, body_meta.get("namespace"))
+        if dry_run:
+            if self._read(kind, namespace, body_meta["name"]) is not None:
+                raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
+        else:
+            with self._txn() as txn:
+                for _ in range(_GENERATE_ATTEMPTS):
+                    if not txn.name_taken(kind, namespace, body_meta["name"]):
+                        break
+                    if explicit_name or not prefix:
+                        raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
+                    body_meta["name"] = generate_name(prefix)
+                else:
+                    raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
+                txn.insert(kind, body)
+            self._committed(txn)
+        if warnings is not None:
+            warnings.extend(admitted_warnings)
+        return body
+
+    @staticmethod
+    def _enforce_create(kind: Kind, body: Obj, prepared: Obj) -> None:
+        """Admission may default fields but not system metadata, identity or status."""
+        meta = metadata_of(kind, body)
+        for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+            if field in prepared["metadata"]:
+                meta[field] = prepared["metadata"][field]
+        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(field, None)
+        normalise_namespace(kind, body)
+        if kind.status_subresource:
+            body.pop("status", None)
+        check_metadata(kind, body, creating=True)
+
+    # --------------------------------------------------------------- update
+
+    async def update(
+        self, obj: Obj, *, dry_run: bool = False, warnings: builtins.list[str] | None = None
+    ) -> Obj:
+        kind = self._kind_of(obj)
+        body: Obj = _copy(obj)
+        body_meta = metadata_of(kind, body)
+        name = body_meta.get("name")
+        if not isinstance(name, str) or not name:
+            check_metadata(kind, body, creating=False)
+        assert isinstance(name, str)
+        namespace = self._namespace(kind, body_meta.get("namespace"))
+        admitted_warnings: builtins.list[str] = []
+        for _ in range(_UPDATE_ATTEMPTS):
+            old: Obj | None = None
+            new: Obj | None = None
+            if self.admission is not None:
+                old = self._read(kind, namespace, name)
+                if old is None:
+                    raise _not_found(kind, name)
+                _check_preconditions(kind, body_meta, old)
+                candidate: Obj = _copy(body)
+                prepare_update(kind, candidate, old)
+                check_metadata(kind, candidate, creating=False)
+                admitted, admitted_warnings = await self.admission(candidate, _copy(old), subresource=None)
+                new = _copy(admitted)
+                metadata_of(kind, new).update({"name": name, "namespace": namespace})
+                prepare_update(kind, new, old)
+                check_metadata(kind, new, creating=False)
+            with self._txn() as txn:
+                found = txn.row(kind, namespace, name)
+                if found is None:
+                    raise _not_found(kind, name)
+                oid, current = found
+                _check_preconditions(kind, body_meta, current)
+                if old is not None and (
+                    old["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]
+                ):
+                    continue  # changed while admission ran: admit again against the new state
+                if new is None:
+                    new = body
+                    prepare_update(kind, new, current)
+                    check_metadata(kind, new, creating=False)
+                if same_object(new, current):
+                    result = current
+                elif dry_run:
+                    result = new
+                elif is_being_removed(new):
+                    gc.remove_and_cascade(txn, kind, oid, new, self._now())
+                    result = new
+                else:
+                    txn.replace(kind, oid, current, new)
+                    result = new
+            self._committed(txn)
+            if warnings is not None:
+                warnings.extend(admitted_warnings)
+            return result
+        raise _conflict(kind, name, "too many concurrent modifications while admitting; try again")
+
+    async def update_status(self, obj: Obj) -> Obj:
+        kind = self._kind_of(obj)
+        if not kind.status_subresource:
+            raise BadRequest(
+                f"{kind.plural} have no status subresource; use update() to change the whole object"
+            )
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            raise BadRequest(f"{kind.kind}: metadata.name is required for a status update")
+        name = meta["name"]
+        namespace = self._namespace(kind, meta.get("namespace"))
+        body: Obj = {"status": _copy(obj["status"], "status")} if "status" in obj else {}
+        for _ in range(_UPDATE_ATTEMPTS):
+            old: Obj | None = None
+            if self.admission is not None and self.admit_status:
+                old = self._read(kind, namespace, name)
+                if old is None:
+                    raise _not_found(kind, name)
+                _check_preconditions(kind, meta, old)
+                candidate = _copy(prepare_status(body, old))
+                admitted, _ = await self.admission(candidate, _copy(old), subresource="status")
+                body = {"status": _copy(admitted["status"])} if "status" in admitted else {}
+            with self._txn() as txn:
+                found = txn.row(kind, namespace, name)
+                if found is None:
+                    raise _not_found(kind, name)
+                oid, current = found
+                _check_preconditions(kind, meta, current)
+                if old is not None and (
+                    old["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]
+                ):
+                    continue  # changed while admission ran: admit again against the new state
+                new = prepare_status(body, current)
+                if same_object(new, current):
+                    return current
+                txn.replace(kind, oid, current, new)
+            self._committed(txn)
+            return new
+        raise _conflict(kind, name, "too many concurrent modifications while admitting; try again")
+
+    # --------------------------------------------------------------- delete
+
+    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> None:
+        ns = self._namespace(kind, namespace)
+        with self._txn() as txn:
+            found = txn.row(kind, ns, name)
+            if found is None:
+                raise _not_found(kind, name)
+            oid, current = found
+            gc.delete_object(txn, kind, oid, current, self._now())
+        self._committed(txn)
+
+    async def collect_garbage(self) -> int:
+        """Delete objects none of whose owners exist; returns the number of object writes.
+
+        Cascades on delete happen at once; this sweep catches dependents created
+        after their owner was already gone (what the Kubernetes collector does
+        periodically). Safe to call from any process at any time.
+        """
+        with self._txn() as txn:
+            gc.collect_orphans(txn, self._now())
+        self._committed(txn)
+        return txn.writes
+
+    # ---------------------------------------------------------------- watch
+
+    def watch(
+        self, kind: Kind, namespace: str | None = None, since: str | None = None
+    ) -> AsyncIterator[WatchEvent]:
+        """Events after ``since``; ``None`` means "from this call on", ``"0"`` means "any" (see .watch).
+
+        A malformed ``since`` raises BadRequest here; Expired (410) is raised by the iterator.
+        """
+        self._ensure_open()
+        parsed = parse_since(since)
+        replay = parsed == 0
+        if parsed is None:
+            parsed = int(self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+        return watch_events(
+            self._conn,
+            self._key,
+            kind,
+            namespace,
+            parsed,
+            replay=replay,
+            poll_interval=self.poll_interval,
+            is_closed=lambda: self._closed,
+        )

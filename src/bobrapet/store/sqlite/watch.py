@@ -1,0 +1,182 @@
+"""Watching the change log, across processes.
+
+Every committed write appends rows to ``events`` (see :mod:`.writer`). A watch
+polls that table every ``poll_interval`` seconds, so changes committed by
+another process on the same file are seen within one interval; writes made by
+any client of the same file *in this process* wake watchers at once through
+the module-level :class:`Notifier` registry.
+
+Invariants:
+
+* events are delivered in resourceVersion order, each exactly once, only for
+  the watched kind (and namespace, when given);
+* ``since=None`` starts after the resourceVersion current when
+  ``client.watch()`` is called (not when iteration starts); ``since="0"``
+  means "any" (Kubernetes): while the change log is complete (nothing pruned
+  yet) it replays the whole history, otherwise it first replays the current
+  objects as synthetic ``ADDED`` events; both are gap-free from an empty
+  state. Any other value resumes strictly after it;
+* if events the watcher still needs were pruned, it raises a ``StatusError``
+  with reason ``Expired`` (code 410) instead of silently skipping them — the
+  caller must re-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from bobrapet.api.errors import BadRequest, StatusError
+from bobrapet.api.kinds import Kind
+from bobrapet.store.client import EventType, WatchEvent
+
+BATCH = 512
+
+
+@dataclass(eq=False)
+class _Waiter:
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Notifier:
+    """In-process wake-ups for watchers of one database file, keyed by its path."""
+
+    _lock = threading.Lock()
+    _waiters: dict[str, set[_Waiter]] = {}
+
+    @classmethod
+    def subscribe(cls, key: str) -> _Waiter:
+        waiter = _Waiter(asyncio.get_running_loop())
+        with cls._lock:
+            cls._waiters.setdefault(key, set()).add(waiter)
+        return waiter
+
+    @classmethod
+    def unsubscribe(cls, key: str, waiter: _Waiter) -> None:
+        with cls._lock:
+            waiters = cls._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del cls._waiters[key]
+
+    @classmethod
+    def notify(cls, key: str) -> None:
+        with cls._lock:
+            waiters = list(cls._waiters.get(key, ()))
+        if not waiters:
+            return
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for waiter in waiters:
+            if waiter.loop is current:
+                waiter.event.set()
+            elif not waiter.loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    waiter.loop.call_soon_threadsafe(waiter.event.set)
+
+
+def expired(since: int, compacted: int) -> StatusError:
+    return StatusError(
+        message=f"too old resource version: {since} ({compacted}); re-list and watch again",
+        reason="Expired",
+        code=410,
+    )
+
+
+def parse_since(since: str | None) -> int | None:
+    if since is None or since == "":
+        return None
+    try:
+        value = int(since)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise BadRequest(f"invalid resourceVersion {since!r} for watch: must be a non-negative integer")
+    return value
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> int:
+    return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+
+async def watch_events(
+    conn: sqlite3.Connection,
+    key: str,
+    kind: Kind,
+    namespace: str | None,
+    start: int,
+    *,
+    replay: bool,
+    poll_interval: float,
+    is_closed: Callable[[], bool],
+) -> AsyncIterator[WatchEvent]:
+    """Yield events for ``kind``/``namespace`` after resourceVersion ``start`` until the client closes.
+
+    With ``replay`` (``since="0"``) and a pruned change log, the current objects come first
+    as ``ADDED``; with a complete log the history after 0 is replayed instead.
+    """
+    kind_key = kind.qualified_plural
+    ns_filter = namespace if kind.namespaced and namespace else None
+    waiter = Notifier.subscribe(key)
+    try:
+        if is_closed():
+            return
+        if replay and _meta(conn, "compacted") > 0:
+            conn.execute("BEGIN")
+            try:
+                last = _meta(conn, "rv")
+                sql = "SELECT data FROM objects WHERE kind = ?"
+                args: tuple[str, ...] = (kind_key,)
+                if ns_filter is not None:
+                    sql += " AND namespace = ?"
+                    args += (ns_filter,)
+                snapshot = conn.execute(sql + " ORDER BY rv", args).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            for (data,) in snapshot:
+                yield WatchEvent("ADDED", json.loads(data))
+        else:
+            last = start
+            compacted = _meta(conn, "compacted")
+            if last < compacted:
+                raise expired(last, compacted)
+        sql = "SELECT rv, type, data FROM events WHERE rv > ? AND rv <= ? AND kind = ?"
+        if ns_filter is not None:
+            sql += " AND namespace = ?"
+        sql += f" ORDER BY rv LIMIT {BATCH}"
+        while not is_closed():
+            waiter.event.clear()
+            high = _meta(conn, "rv")
+            rows: list[tuple[int, str, str]] = []
+            if high > last:
+                params: tuple[object, ...] = (last, high, kind_key)
+                if ns_filter is not None:
+                    params += (ns_filter,)
+                rows = conn.execute(sql, params).fetchall()
+                compacted = _meta(conn, "compacted")
+                if last < compacted:
+                    raise expired(last, compacted)
+                last = rows[-1][0] if len(rows) == BATCH else high
+            for _rv, type_, data in rows:
+                event_type: EventType = (
+                    "DELETED" if type_ == "DELETED" else ("ADDED" if type_ == "ADDED" else "MODIFIED")
+                )
+                yield WatchEvent(event_type, json.loads(data))
+                if is_closed():
+                    return
+            if len(rows) == BATCH:
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_interval):
+                    await waiter.event.wait()
+    finally:
+        Notifier.unsubscribe(key, waiter)

@@ -1,0 +1,99 @@
+"""The admission pipeline: document shape, apiVersion/kind, names, scope, and the compat templates."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.api.admission.adm_helpers import Causes
+
+from bobrapet.api.admission import Admitted
+from bobrapet.api.errors import BadRequest
+
+CausesOf = Callable[..., Awaitable[Causes]]
+RunAdmit = Callable[..., Awaitable[Admitted]]
+
+
+async def test_not_a_mapping(run_admit: RunAdmit) -> None:
+    with pytest.raises(BadRequest) as info:
+        await run_admit([{"kind": "Story"}])
+    assert info.value.message == "document must be a mapping, got list"
+
+
+async def test_missing_api_version(run_admit: RunAdmit) -> None:
+    with pytest.raises(BadRequest) as info:
+        await run_admit({"kind": "Story"})
+    assert "apiVersion is required (known apiVersions: bubustack.io/v1alpha1" in info.value.message
+
+
+async def test_unknown_kind_suggests_closest(run_admit: RunAdmit) -> None:
+    with pytest.raises(BadRequest) as info:
+        await run_admit({"apiVersion": "bubustack.io/v1alpha1", "kind": "Stroy", "metadata": {"name": "x"}})
+    assert "unknown kind 'Stroy'" in info.value.message
+    assert "did you mean 'Story'?" in info.value.message
+
+
+async def test_wrong_api_version_for_known_kind(run_admit: RunAdmit) -> None:
+    with pytest.raises(BadRequest) as info:
+        await run_admit({"apiVersion": "bubustack.io/v1", "kind": "Story", "metadata": {"name": "x"}})
+    assert (
+        info.value.message
+        == "unknown apiVersion 'bubustack.io/v1' for kind Story; use apiVersion: bubustack.io/v1alpha1"
+    )
+
+
+async def test_invalid_name(causes_of: CausesOf) -> None:
+    doc = {
+        "apiVersion": "bubustack.io/v1alpha1",
+        "kind": "Story",
+        "metadata": {"name": "Bad_Name"},
+        "spec": {"steps": [{"name": "a", "type": "condition"}]},
+    }
+    causes = await causes_of(doc)
+    assert any(f == "metadata.name" and "DNS-1123 subdomain" in m for f, m in causes)
+
+
+async def test_generate_name_is_enough(run_admit: RunAdmit) -> None:
+    doc = {
+        "apiVersion": "bubustack.io/v1alpha1",
+        "kind": "Story",
+        "metadata": {"generateName": "demo-", "namespace": "default"},
+        "spec": {"steps": [{"name": "a", "type": "condition"}]},
+    }
+    await run_admit(doc)
+
+
+async def test_cluster_scoped_kind_rejects_namespace(causes_of: CausesOf) -> None:
+    doc = {
+        "apiVersion": "catalog.bubustack.io/v1alpha1",
+        "kind": "EngramTemplate",
+        "metadata": {"name": "t", "namespace": "default"},
+        "spec": {"version": "1", "supportedModes": ["job"], "image": "x"},
+    }
+    causes = await causes_of(doc)
+    assert ("metadata.namespace", "EngramTemplate is cluster-scoped; remove metadata.namespace") in causes
+
+
+async def test_unknown_subresource(run_admit: RunAdmit) -> None:
+    with pytest.raises(BadRequest):
+        await run_admit(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, subresource="scale"
+        )
+
+
+def _templates(compat_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted((compat_dir / "templates").glob("*/*.yaml")):
+        docs.append((path.parent.name + "/" + path.name, yaml.safe_load(path.read_text())))
+    return docs
+
+
+async def test_all_compat_templates_are_admitted(compat_dir: Path, run_admit: RunAdmit) -> None:
+    docs = _templates(compat_dir)
+    assert len(docs) == 17
+    for name, doc in docs:
+        result = await run_admit(doc)
+        assert result.object["kind"] in ("EngramTemplate", "ImpulseTemplate"), name
