@@ -35,7 +35,9 @@ async def test_template_deleted_and_recreated(client: SqliteClient, running: Man
     assert await running.wait_idle(timeout=20)
     got = await client.get(ENGRAM, "e", "default")
     assert got["status"]["validationStatus"] == "invalid"
-    assert got["status"]["validationErrors"] == ['EngramTemplate "tpl" not found']
+    assert got["status"]["validationErrors"] == [
+        'spec.templateRef.name: EngramTemplate "tpl" not found; create it or fix the reference'
+    ]
     cond = ready(got)
     assert (cond["status"], cond["reason"]) == ("False", "TemplateNotFound")
 
@@ -51,7 +53,9 @@ async def test_missing_template_from_the_start(client: SqliteClient, settle: Set
     await settle()
     got = await client.get(ENGRAM, "e", "default")
     assert got["status"]["validationStatus"] == "invalid"
-    assert ready(got)["message"] == 'EngramTemplate "ghost" not found'
+    assert ready(got)["message"] == (
+        'spec.templateRef.name: EngramTemplate "ghost" not found; create it or fix the reference'
+    )
 
 
 async def test_usage_count_counts_every_kind_of_story_reference(client: SqliteClient, settle: Settle) -> None:

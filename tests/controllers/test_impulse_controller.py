@@ -40,14 +40,17 @@ async def test_missing_references(client: SqliteClient, running: Manager) -> Non
     cond = ready(got)
     assert cond["status"] == "False"
     assert cond["reason"] == "ValidationFailed"
-    assert cond["message"] == 'ImpulseTemplate "ghost" not found; Story "s" not found in namespace "default"'
+    assert cond["message"] == (
+        'spec.templateRef.name: ImpulseTemplate "ghost" not found; create it or fix the reference; '
+        'spec.storyRef: Story "s" not found in namespace "default"; create it or fix the reference'
+    )
 
     await client.create(impulse_template("ghost"))
     assert await running.wait_idle(timeout=20)
     cond = ready(await client.get(IMPULSE, "i", "default"))
     assert (cond["reason"], cond["message"]) == (
         "StoryNotFound",
-        'Story "s" not found in namespace "default"',
+        'spec.storyRef: Story "s" not found in namespace "default"; create it or fix the reference',
     )
 
     await client.create(story("s", [step("a", type="sleep")]))

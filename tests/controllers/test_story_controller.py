@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from tests.controllers.conftest import Settle
 from tests.controllers.ctrl_objects import (
@@ -15,8 +18,9 @@ from tests.controllers.ctrl_objects import (
     transport,
 )
 
-from bobrapet.api.errors import NotFound
+from bobrapet.api.errors import Cause, Invalid, NotFound
 from bobrapet.api.kinds import ENGRAM, IMPULSE, STORY, STORY_RUN, TRANSPORT_KIND
+from bobrapet.controllers.registry import setup_all
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
@@ -55,7 +59,7 @@ async def test_missing_engram_then_created(client: SqliteClient, running: Manage
     got = await client.get(STORY, "s", "default")
     assert got["status"]["validationStatus"] == "invalid"
     assert got["status"]["validationErrors"] == [
-        'step "fetch" references Engram "fetcher", which does not exist'
+        'step "fetch" (spec.steps[0].ref): Engram "fetcher" does not exist; create it or fix the reference'
     ]
     cond = ready(got)
     assert (cond["status"], cond["reason"]) == ("False", "EngramReferenceInvalid")
@@ -82,8 +86,10 @@ async def test_parallel_branches_and_cross_namespace_refs_are_checked(
     await settle()
     errors = (await client.get(STORY, "s", "default"))["status"]["validationErrors"]
     assert errors == [
-        'step "p/left" references Engram "ghost", which does not exist',
-        'step "x" references Engram "remote" in namespace "team-b", which does not exist',
+        'step "p/left" (spec.steps[0].with.steps[0].ref): Engram "ghost" does not exist; '
+        "create it or fix the reference",
+        'step "x" (spec.steps[1].ref): Engram "remote" in namespace "team-b" does not exist; '
+        "create it or fix the reference",
     ]
 
 
@@ -92,7 +98,10 @@ async def test_execute_story_target_must_exist(client: SqliteClient, running: Ma
     await client.create(story("parent", [call]))
     assert await running.wait_idle(timeout=20)
     got = await client.get(STORY, "parent", "default")
-    assert got["status"]["validationErrors"] == ['step "call" executes Story "child", which does not exist']
+    assert got["status"]["validationErrors"] == [
+        'step "call" (spec.steps[0].with.storyRef): Story "child" does not exist; '
+        "create it or fix the reference"
+    ]
     assert ready(got)["reason"] == "StoryReferenceInvalid"
 
     await client.create(story("child", [step("w", type="sleep")], version="1"))
@@ -113,7 +122,8 @@ async def test_transports_status_and_references(client: SqliteClient, running: M
     assert await running.wait_idle(timeout=20)
     batch = await client.get(STORY, "batch", "default")
     assert batch["status"]["validationErrors"] == [
-        'transport "media" references Transport "livekit", which does not exist'
+        'transport "media" (spec.transports[0].transportRef): Transport "livekit" does not exist; '
+        "create it or fix the reference"
     ]
     assert ready(batch)["reason"] == "TransportReferenceInvalid"
     assert batch["status"]["transports"] == [
@@ -140,8 +150,8 @@ async def test_realtime_story_needs_long_running_engrams(client: SqliteClient, r
     assert await running.wait_idle(timeout=20)
     got = await client.get(STORY, "live", "default")
     assert got["status"]["validationErrors"] == [
-        'step "a": Engram "batchy" runs in mode "job"; '
-        "realtime stories need deployment or statefulset Engrams"
+        'step "a" (spec.steps[0].ref): Engram "batchy" runs in mode "job"; '
+        "realtime stories need Engrams with spec.mode deployment or statefulset"
     ]
     e = await client.get(ENGRAM, "batchy", "default")
     e["spec"]["mode"] = "statefulset"
@@ -166,7 +176,8 @@ async def test_invalid_engram_is_a_warning(client: SqliteClient, settle: Settle)
     got = await client.get(STORY, "s", "default")
     assert got["status"]["validationStatus"] == "valid"
     assert got["status"]["validationWarnings"] == [
-        'step "a": Engram "e" is invalid: EngramTemplate "missing" not found'
+        'step "a": Engram "e" is invalid: spec.templateRef.name: EngramTemplate "missing" not found; '
+        "create it or fix the reference"
     ]
 
 
@@ -205,3 +216,27 @@ async def test_finalizer_is_removed_on_delete(client: SqliteClient, running: Man
     assert await running.wait_idle(timeout=20)
     with pytest.raises(NotFound):
         await client.get(STORY, "s", "default")
+
+
+async def test_status_is_written_when_admission_rejects_the_finalizer_update(tmp_path: Path) -> None:
+    """Admission rules that tightened after a Story was stored must not hide its status."""
+
+    async def reject_story_updates(
+        obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        if old is not None and obj.get("kind") == "Story":
+            raise Invalid("Story", obj["metadata"]["name"], [Cause("spec.steps", "now forbidden")])
+        return obj, []
+
+    client = SqliteClient(tmp_path / "state.db", admission=reject_story_updates)
+    try:
+        await client.create(story("s", [step("a", type="sleep")]))
+        manager = Manager(client, settle=0.05)
+        setup_all(manager)
+        async with manager:
+            assert await manager.wait_idle(timeout=20)
+        got = await client.get(STORY, "s", "default")
+        assert got["status"]["validationStatus"] == "valid"
+        assert "finalizers" not in got["metadata"]
+    finally:
+        client.close()

@@ -19,8 +19,10 @@ from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.watches import (
     Watch,
     changed,
+    enqueue_object,
     event_types,
     generation_changed,
+    map_objects,
     names_mapper,
     owner_mapper,
     reverse_mapper,
@@ -370,6 +372,8 @@ async def test_registration_rules(client: SqliteClient) -> None:
     finally:
         await manager.stop()
     await manager.stop()
+    with pytest.raises(RuntimeError):
+        await manager.start()
 
 
 async def test_wait_idle_times_out_while_a_reconcile_keeps_failing(client: SqliteClient) -> None:
@@ -382,3 +386,15 @@ async def test_wait_idle_times_out_while_a_reconcile_keeps_failing(client: Sqlit
     manager.add(Controller("story", STORY, failing, base_delay=0.01, max_delay=0.02))
     async with manager:
         assert not await manager.wait_idle(timeout=0.3)
+
+
+def test_request_and_map_objects() -> None:
+    namespaced = Request.for_object({"metadata": {"name": "a", "namespace": "ns"}})
+    cluster = Request.for_object({"metadata": {"name": "t"}})
+    assert (str(namespaced), str(cluster)) == ("ns/a", "t")
+    assert cluster.namespace is None
+    mapper = map_objects(lambda o: [Request("x", o["metadata"]["name"].upper())])
+    assert list(mapper(WatchEvent("ADDED", {"metadata": {"name": "a"}}))) == [Request("x", "A")]  # type: ignore[arg-type]
+    assert list(enqueue_object(WatchEvent("DELETED", {"metadata": {"name": "a", "namespace": "n"}}))) == [
+        Request("n", "a")
+    ]

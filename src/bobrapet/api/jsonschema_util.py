@@ -348,7 +348,8 @@ def apply_defaults(instance: Any, schema: Any) -> Any:
 def _defaults(instance: Any, schema: Any, depth: int) -> Any:
     if not isinstance(schema, dict) or depth > 64:
         return instance
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    raw_props = schema.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
     if isinstance(instance, dict):
         for name, sub in props.items():
             if isinstance(sub, dict) and name not in instance and "default" in sub:

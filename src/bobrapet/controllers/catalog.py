@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from bobrapet.api import conditions
 from bobrapet.api.errors import NotFound
-from bobrapet.api.kinds import Kind
-from bobrapet.controllers import refs
+from bobrapet.api.kinds import ENGRAM, Kind
+from bobrapet.controllers import indexes, refs
 from bobrapet.controllers.finalizers import ensure_finalizer, remove_finalizer
 from bobrapet.controllers.settings import TEMPLATE
 from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
@@ -43,7 +43,9 @@ class TemplateReconciler:
         self.client = manager.client
         self.clock = manager.clock
         self.spec = spec
-        self.instances = manager.cache(spec.instance_kind)
+        self.instances = (
+            indexes.engrams(manager) if spec.instance_kind == ENGRAM else indexes.impulses(manager)
+        )
 
     async def __call__(self, request: Request) -> Result:
         return await retry_on_conflict(lambda: self._reconcile(request))
@@ -66,7 +68,7 @@ class TemplateReconciler:
             schema_fields=self.spec.schema_fields,
             allowed_modes=self.spec.allowed_modes,
         )
-        usage = sum(1 for obj in self.instances.list() if refs.template_name(obj) == request.name)
+        usage = len(self.instances.by_index(indexes.TEMPLATE_REF, request.name))
         gen = generation(template)
         status = status_copy(template)
         set_or_drop(status, "observedGeneration", gen)
@@ -109,6 +111,7 @@ def setup_template_controller(manager: Manager, spec: TemplateKindSpec, name: st
         workers=TEMPLATE.workers,
         base_delay=TEMPLATE.base_delay,
         max_delay=TEMPLATE.max_delay,
+        reconcile_timeout=TEMPLATE.reconcile_timeout,
         watches=[watch],
     )
     return manager.add(controller)

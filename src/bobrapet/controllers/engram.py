@@ -17,10 +17,9 @@ from bobrapet.api import conditions
 from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, STEP_RUN, STORY
-from bobrapet.controllers import refs, settings
+from bobrapet.controllers import indexes, refs, settings
 from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
 from bobrapet.runtime.controller import Controller
-from bobrapet.runtime.listcache import ListCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
@@ -29,6 +28,7 @@ from bobrapet.runtime.watches import (
     cached_reverse_mapper,
     event_types,
     generation_changed,
+    index_mapper,
     names_mapper,
     tracking_mapper,
 )
@@ -41,8 +41,8 @@ class EngramReconciler:
     def __init__(self, manager: Manager) -> None:
         self.client = manager.client
         self.clock = manager.clock
-        self.stories = manager.cache(STORY)
-        self.step_runs = ListCache(manager.client, STEP_RUN)
+        self.stories = indexes.stories(manager)
+        self.step_runs = indexes.step_runs(manager)
 
     async def __call__(self, request: Request) -> Result:
         return await retry_on_conflict(lambda: self._reconcile(request))
@@ -65,17 +65,14 @@ class EngramReconciler:
                 await self.client.get(ENGRAM_TEMPLATE, template_name)
                 reason = Reason.TEMPLATE_RESOLVED
             except NotFound:
-                errors.append(f'EngramTemplate "{template_name}" not found')
+                errors.append(
+                    f'spec.templateRef.name: EngramTemplate "{template_name}" not found; '
+                    "create it or fix the reference"
+                )
                 reason = Reason.TEMPLATE_NOT_FOUND
 
-        usage = sum(
-            1 for story in self.stories.list() if refs.references_engram(story, namespace, request.name)
-        )
-        triggers = 0
-        for step_run in await self.step_runs.list(namespace):
-            ref = refs.steprun_engram_ref(step_run)
-            if ref is not None and ref.namespace == namespace and ref.name == request.name:
-                triggers += 1
+        usage = len(self.stories.by_index(indexes.ENGRAM_REFS, (namespace, request.name)))
+        triggers = len(self.step_runs.by_index(indexes.ENGRAM_REF, (namespace, request.name)))
 
         gen = generation(engram)
         status = status_copy(engram)
@@ -106,11 +103,7 @@ def setup(manager: Manager) -> Controller:
     reconciler = EngramReconciler(manager)
     template_watch = Watch(
         ENGRAM_TEMPLATE,
-        cached_reverse_mapper(
-            manager.cache(ENGRAM),
-            lambda e, t: refs.template_name(e) == refs.name_of(t),
-            same_namespace=False,
-        ),
+        index_mapper(indexes.engrams(manager), indexes.TEMPLATE_REF, lambda t: [refs.name_of(t)]),
         event_types("ADDED", "DELETED"),
     )
     story_watch = Watch(
@@ -122,9 +115,7 @@ def setup(manager: Manager) -> Controller:
         ),
         generation_changed(),
     )
-    step_run_watch = reconciler.step_runs.watch(
-        names_mapper(_engram_of_step_run), event_types("ADDED", "DELETED")
-    )
+    step_run_watch = Watch(STEP_RUN, names_mapper(_engram_of_step_run), event_types("ADDED", "DELETED"))
     s = settings.ENGRAM
     controller = Controller(
         NAME,
@@ -133,6 +124,7 @@ def setup(manager: Manager) -> Controller:
         workers=s.workers,
         base_delay=s.base_delay,
         max_delay=s.max_delay,
+        reconcile_timeout=s.reconcile_timeout,
         watches=[template_watch, story_watch, step_run_watch],
     )
     return manager.add(controller)

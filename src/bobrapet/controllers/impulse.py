@@ -26,14 +26,13 @@ from bobrapet.api import conditions
 from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import IMPULSE, IMPULSE_TEMPLATE, STORY, STORY_RUN
-from bobrapet.controllers import refs, settings
+from bobrapet.controllers import indexes, refs, settings
 from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
 from bobrapet.runtime.controller import Controller
-from bobrapet.runtime.listcache import ListCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
-from bobrapet.runtime.watches import Watch, changed, event_types, names_mapper, reverse_mapper
+from bobrapet.runtime.watches import Watch, changed, event_types, index_mapper, names_mapper
 from bobrapet.store.client import Resource
 
 NAME = "impulse"
@@ -52,7 +51,7 @@ class ImpulseReconciler:
     def __init__(self, manager: Manager) -> None:
         self.client = manager.client
         self.clock = manager.clock
-        self.runs = ListCache(manager.client, STORY_RUN)
+        self.runs = indexes.story_runs(manager)
 
     async def __call__(self, request: Request) -> Result:
         return await retry_on_conflict(lambda: self._reconcile(request))
@@ -66,7 +65,13 @@ class ImpulseReconciler:
             try:
                 await self.client.get(IMPULSE_TEMPLATE, template_name)
             except NotFound:
-                problems.append((Reason.TEMPLATE_NOT_FOUND, f'ImpulseTemplate "{template_name}" not found'))
+                problems.append(
+                    (
+                        Reason.TEMPLATE_NOT_FOUND,
+                        f'spec.templateRef.name: ImpulseTemplate "{template_name}" not found; '
+                        "create it or fix the reference",
+                    )
+                )
         story_ref = refs.impulse_story_ref(impulse)
         if story_ref is None:
             problems.append((Reason.VALIDATION_FAILED, "spec.storyRef.name is required"))
@@ -77,7 +82,8 @@ class ImpulseReconciler:
                 problems.append(
                     (
                         Reason.STORY_NOT_FOUND,
-                        f'Story "{story_ref.name}" not found in namespace "{story_ref.namespace}"',
+                        f'spec.storyRef: Story "{story_ref.name}" not found in namespace '
+                        f'"{story_ref.namespace}"; create it or fix the reference',
                     )
                 )
         return problems
@@ -95,10 +101,7 @@ class ImpulseReconciler:
         received = launched = failed = 0
         last_trigger: str | None = None
         last_success: str | None = None
-        for run in await self.runs.list(namespace):
-            ref = refs.run_impulse_ref(run)
-            if ref is None or ref.namespace != namespace or ref.name != request.name:
-                continue
+        for run in self.runs.by_index(indexes.RUN_IMPULSE_REF, (namespace, request.name)):
             tokens = refs.trigger_tokens(run)
             if "impulse" in tokens:
                 received += 1
@@ -157,29 +160,22 @@ def _run_counters(run: Resource) -> Any:
 
 def setup(manager: Manager) -> Controller:
     reconciler = ImpulseReconciler(manager)
-    client = manager.client
+    impulses = indexes.impulses(manager)
     template_watch = Watch(
         IMPULSE_TEMPLATE,
-        reverse_mapper(
-            client, IMPULSE, lambda i, t: refs.template_name(i) == refs.name_of(t), same_namespace=False
-        ),
+        index_mapper(impulses, indexes.TEMPLATE_REF, lambda t: [refs.name_of(t)]),
         event_types("ADDED", "DELETED"),
     )
 
-    def targets_story(impulse: Resource, story: Resource) -> bool:
-        ref = refs.impulse_story_ref(impulse)
-        return (
-            ref is not None and ref.namespace == refs.namespace_of(story) and ref.name == refs.name_of(story)
-        )
-
     story_watch = Watch(
         STORY,
-        reverse_mapper(client, IMPULSE, targets_story, same_namespace=False),
+        index_mapper(impulses, indexes.STORY_REF, lambda s: [(refs.namespace_of(s), refs.name_of(s))]),
         event_types("ADDED", "DELETED"),
     )
 
     counters_changed = changed(_run_counters)
-    run_watch = reconciler.runs.watch(
+    run_watch = Watch(
+        STORY_RUN,
         names_mapper(_impulse_of_run),
         lambda event: refs.run_impulse_ref(event.object) is not None and counters_changed(event),
     )
@@ -191,6 +187,7 @@ def setup(manager: Manager) -> Controller:
         workers=s.workers,
         base_delay=s.base_delay,
         max_delay=s.max_delay,
+        reconcile_timeout=s.reconcile_timeout,
         watches=[template_watch, story_watch, run_watch],
     )
     return manager.add(controller)

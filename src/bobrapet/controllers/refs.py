@@ -69,35 +69,38 @@ class StepRef:
     section: str  # steps | compensations | finally
     step: str  # step name; "parent/branch" for parallel branches
     ref: Ref
+    path: str = ""  # field path of the reference, e.g. spec.steps[2].ref
 
 
-def iter_steps(story: Resource) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(section, step)`` for every step of the three step lists."""
+def iter_steps(story: Resource) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(section, field path, step)`` for every step of the three step lists."""
     spec = spec_of(story)
     for section in SECTIONS:
-        for step in spec.get(section) or ():
+        for index, step in enumerate(spec.get(section) or ()):
             if isinstance(step, dict):
-                yield section, step
+                yield section, f"spec.{section}[{index}]", step
 
 
 def story_engram_refs(story: Resource) -> list[StepRef]:
     """Every Engram a Story's steps (and parallel branches) reference."""
     namespace = namespace_of(story)
     found: list[StepRef] = []
-    for section, step in iter_steps(story):
+    for section, path, step in iter_steps(story):
         name = str(step.get("name") or "")
         ref = resolve(step.get("ref"), namespace)
         if ref is not None:
-            found.append(StepRef(section, name, ref))
+            found.append(StepRef(section, name, ref, f"{path}.ref"))
         if step.get("type") == "parallel":
             with_ = step.get("with")
             branches = with_.get("steps") if isinstance(with_, dict) else None
-            for branch in branches or ():
+            for index, branch in enumerate(branches or ()):
                 if not isinstance(branch, dict):
                     continue
                 branch_ref = resolve(branch.get("ref"), namespace)
                 if branch_ref is not None:
-                    found.append(StepRef(section, f"{name}/{branch.get('name') or ''}", branch_ref))
+                    branch_name = f"{name}/{branch.get('name') or ''}"
+                    branch_path = f"{path}.with.steps[{index}].ref"
+                    found.append(StepRef(section, branch_name, branch_ref, branch_path))
     return found
 
 
@@ -105,13 +108,13 @@ def story_substory_refs(story: Resource) -> list[StepRef]:
     """Stories that ``executeStory`` steps of ``story`` launch (``with.storyRef``)."""
     namespace = namespace_of(story)
     found: list[StepRef] = []
-    for section, step in iter_steps(story):
+    for section, path, step in iter_steps(story):
         if step.get("type") != "executeStory":
             continue
         with_ = step.get("with")
         ref = resolve(with_.get("storyRef"), namespace) if isinstance(with_, dict) else None
         if ref is not None:
-            found.append(StepRef(section, str(step.get("name") or ""), ref))
+            found.append(StepRef(section, str(step.get("name") or ""), ref, f"{path}.with.storyRef"))
     return found
 
 
@@ -122,14 +125,6 @@ def story_transport_names(story: Resource) -> list[str]:
         if isinstance(entry, dict) and entry.get("transportRef"):
             names.append(str(entry["transportRef"]))
     return names
-
-
-def references_engram(story: Resource, namespace: str, name: str) -> bool:
-    return any(r.ref.namespace == namespace and r.ref.name == name for r in story_engram_refs(story))
-
-
-def references_story(story: Resource, namespace: str, name: str) -> bool:
-    return any(r.ref.namespace == namespace and r.ref.name == name for r in story_substory_refs(story))
 
 
 def run_story_ref(run: Resource) -> Ref | None:

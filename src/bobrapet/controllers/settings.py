@@ -2,7 +2,8 @@
 
 ``workers`` is ``<controller>.max-concurrent-reconciles``; ``base_delay``/``max_delay``
 are the per-key exponential back-off of failed reconciles
-(``<controller>.rate-limiter.base-delay``/``max-delay``).
+(``<controller>.rate-limiter.base-delay``/``max-delay``); ``reconcile_timeout`` is
+``controller.reconcile-timeout`` (30 s in-process default).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ class ControllerSettings:
     workers: int
     base_delay: float
     max_delay: float
+    reconcile_timeout: float | None = 30.0
 
 
 STORY = ControllerSettings(workers=5, base_delay=0.2, max_delay=60.0)

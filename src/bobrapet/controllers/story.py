@@ -24,7 +24,7 @@ StoryRuns, each mapped to the Stories affected.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,21 +32,20 @@ from bobrapet.api import conditions
 from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import ENGRAM, IMPULSE, STORY, STORY_RUN, TRANSPORT_KIND
-from bobrapet.controllers import refs, settings
+from bobrapet.controllers import indexes, refs, settings
 from bobrapet.controllers.finalizers import ensure_finalizer, remove_finalizer
 from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
 from bobrapet.runtime.controller import Controller
-from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.runtime.watches import (
-    Mapper,
     Watch,
     cached_reverse_mapper,
     changed,
     event_types,
     generation_changed,
+    index_mapper,
     names_mapper,
     tracking_mapper,
 )
@@ -94,14 +93,15 @@ class StoryReconciler:
     def __init__(self, manager: Manager) -> None:
         self.client = manager.client
         self.clock = manager.clock
-        self.engrams = manager.cache(ENGRAM)
-        self.stories = manager.cache(STORY)
-        self.impulses = manager.cache(IMPULSE)
+        self.engrams = indexes.engrams(manager)
+        self.stories = indexes.stories(manager)
+        self.impulses = indexes.impulses(manager)
+        self.runs = indexes.story_runs(manager)
 
     async def __call__(self, request: Request) -> Result:
         return await retry_on_conflict(lambda: self._reconcile(request))
 
-    async def _check_engrams(self, story: Resource, problems: list[Problem], warnings: list[str]) -> None:
+    def _check_engrams(self, story: Resource, problems: list[Problem], warnings: list[str]) -> None:
         namespace = refs.namespace_of(story)
         realtime = refs.spec_of(story).get("pattern") == "realtime"
         for step_ref in refs.story_engram_refs(story):
@@ -112,7 +112,8 @@ class StoryReconciler:
                 problems.append(
                     Problem(
                         Reason.ENGRAM_REFERENCE_INVALID,
-                        f'step "{step_ref.step}" references Engram "{ref.name}"{where}, which does not exist',
+                        f'step "{step_ref.step}" ({step_ref.path}): Engram "{ref.name}"{where} does not '
+                        "exist; create it or fix the reference",
                     )
                 )
                 continue
@@ -122,8 +123,9 @@ class StoryReconciler:
                 problems.append(
                     Problem(
                         Reason.ENGRAM_REFERENCE_INVALID,
-                        f'step "{step_ref.step}": Engram "{ref.name}"{where} runs in mode "{mode}"; '
-                        "realtime stories need deployment or statefulset Engrams",
+                        f'step "{step_ref.step}" ({step_ref.path}): Engram "{ref.name}"{where} runs in '
+                        f'mode "{mode}"; realtime stories need Engrams with spec.mode deployment or '
+                        "statefulset",
                     )
                 )
             if ref.version and spec.get("version") and ref.version != spec.get("version"):
@@ -136,7 +138,7 @@ class StoryReconciler:
                 detail = "; ".join(engram_status.get("validationErrors") or []) or "see its status"
                 warnings.append(f'step "{step_ref.step}": Engram "{ref.name}"{where} is invalid: {detail}')
 
-    async def _check_substories(self, story: Resource, problems: list[Problem], warnings: list[str]) -> None:
+    def _check_substories(self, story: Resource, problems: list[Problem], warnings: list[str]) -> None:
         namespace = refs.namespace_of(story)
         for step_ref in refs.story_substory_refs(story):
             ref = step_ref.ref
@@ -145,8 +147,8 @@ class StoryReconciler:
                 problems.append(
                     Problem(
                         Reason.STORY_REFERENCE_INVALID,
-                        f'step "{step_ref.step}" executes Story "{ref.name}"{_where(ref, namespace)}, '
-                        "which does not exist",
+                        f'step "{step_ref.step}" ({step_ref.path}): Story "{ref.name}"'
+                        f"{_where(ref, namespace)} does not exist; create it or fix the reference",
                     )
                 )
                 continue
@@ -158,7 +160,7 @@ class StoryReconciler:
                 )
 
     async def _check_transports(self, story: Resource, problems: list[Problem]) -> None:
-        for entry in refs.spec_of(story).get("transports") or ():
+        for index, entry in enumerate(refs.spec_of(story).get("transports") or ()):
             if not isinstance(entry, dict) or not entry.get("transportRef"):
                 continue
             try:
@@ -167,19 +169,14 @@ class StoryReconciler:
                 problems.append(
                     Problem(
                         Reason.TRANSPORT_REFERENCE_INVALID,
-                        f'transport "{entry.get("name", "")}" references Transport '
-                        f'"{entry["transportRef"]}", which does not exist',
+                        f'transport "{entry.get("name", "")}" (spec.transports[{index}].transportRef): '
+                        f'Transport "{entry["transportRef"]}" does not exist; create it or fix the reference',
                     )
                 )
 
-    async def _triggers(self, namespace: str, name: str) -> int:
-        runs = await self.client.list(STORY_RUN, namespace, fields=f"spec.storyRef.name={name}")
-        count = 0
-        for run in runs:
-            ref = refs.run_story_ref(run)
-            if ref is not None and ref.namespace == namespace and "story" in refs.trigger_tokens(run):
-                count += 1
-        return count
+    def _triggers(self, namespace: str, name: str) -> int:
+        runs = self.runs.by_index(indexes.RUN_STORY_REF, (namespace, name))
+        return sum(1 for run in runs if "story" in refs.trigger_tokens(run))
 
     async def _reconcile(self, request: Request) -> Result:
         try:
@@ -194,14 +191,10 @@ class StoryReconciler:
 
         problems: list[Problem] = []
         warnings: list[str] = []
-        await self._check_engrams(story, problems, warnings)
-        await self._check_substories(story, problems, warnings)
+        self._check_engrams(story, problems, warnings)
+        self._check_substories(story, problems, warnings)
         await self._check_transports(story, problems)
-        usage = 0
-        for impulse in self.impulses.list():
-            ref = refs.impulse_story_ref(impulse)
-            if ref is not None and ref.namespace == namespace and ref.name == request.name:
-                usage += 1
+        usage = len(self.impulses.by_index(indexes.STORY_REF, (namespace, request.name)))
 
         gen = generation(story)
         status = status_copy(story)
@@ -212,7 +205,7 @@ class StoryReconciler:
         set_or_drop(status, "validationErrors", [p.message for p in problems])
         set_or_drop(status, "validationWarnings", warnings)
         status["usageCount"] = usage
-        status["triggers"] = await self._triggers(namespace, request.name)
+        status["triggers"] = self._triggers(namespace, request.name)
         if problems:
             reasons = {p.reason for p in problems}
             reason = problems[0].reason if len(reasons) == 1 else Reason.VALIDATION_FAILED
@@ -227,9 +220,8 @@ class StoryReconciler:
         return Result()
 
 
-def _referencing(cache: ObjectCache, refers: Callable[[Resource, Resource], bool]) -> Mapper:
-    """Stories (any namespace, from ``cache``) for which ``refers(story, obj)`` holds."""
-    return cached_reverse_mapper(cache, refers, same_namespace=False)
+def _key_of(obj: Resource) -> list[Hashable]:
+    return [(refs.namespace_of(obj), refs.name_of(obj))]
 
 
 def _engram_fingerprint(engram: Resource) -> Any:
@@ -257,10 +249,7 @@ def setup(manager: Manager) -> Controller:
     stories = reconciler.stories
     engram_watch = Watch(
         ENGRAM,
-        _referencing(
-            stories,
-            lambda s, e: refs.references_engram(s, refs.namespace_of(e), refs.name_of(e)),
-        ),
+        index_mapper(stories, indexes.ENGRAM_REFS, _key_of),
         changed(_engram_fingerprint),
     )
     impulse_watch = Watch(
@@ -273,15 +262,12 @@ def setup(manager: Manager) -> Controller:
     )
     transport_watch = Watch(
         TRANSPORT_KIND,
-        _referencing(stories, lambda s, t: refs.name_of(t) in refs.story_transport_names(s)),
+        index_mapper(stories, indexes.TRANSPORT_REFS, lambda t: [refs.name_of(t)]),
         event_types("ADDED", "DELETED"),
     )
     substory_watch = Watch(
         STORY,
-        _referencing(
-            stories,
-            lambda s, target: refs.references_story(s, refs.namespace_of(target), refs.name_of(target)),
-        ),
+        index_mapper(stories, indexes.SUBSTORY_REFS, _key_of),
         generation_changed(),
     )
     run_watch = Watch(
@@ -297,6 +283,7 @@ def setup(manager: Manager) -> Controller:
         workers=s.workers,
         base_delay=s.base_delay,
         max_delay=s.max_delay,
+        reconcile_timeout=s.reconcile_timeout,
         watches=[engram_watch, impulse_watch, transport_watch, substory_watch, run_watch],
     )
     return manager.add(controller)

@@ -13,6 +13,11 @@ Invariants:
   appear briefly (its ADDED event replays) until its DELETED event, which always follows;
 * after lost events (410) the manager replaces the whole content with a fresh list.
 
+Indexes (client-go "indexers") answer "which cached objects have value V?" without a
+scan: ``add_index(name, fn)`` where ``fn(obj)`` yields the values an object is indexed
+under; ``by_index(name, value)`` returns the objects. Indexes are always consistent with
+the cached content.
+
 Reads are synchronous and return the cached dicts themselves: callers must not mutate
 them (copy first). Reconcilers still read the object they write from the client, so
 their writes carry a current ``resourceVersion``.
@@ -20,7 +25,7 @@ their writes carry a current ``resourceVersion``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from bobrapet.api.kinds import Kind
 from bobrapet.store.client import Resource, WatchEvent
@@ -38,20 +43,95 @@ def _version(obj: Resource) -> int | None:
     return None
 
 
-class ObjectCache:
-    """Objects of ``kind`` by namespace and name."""
+IndexFunc = Callable[[Resource], Iterable[Hashable]]
+Transform = Callable[[Resource], Resource]
 
-    def __init__(self, kind: Kind) -> None:
+_IDENTITY = ("name", "namespace", "resourceVersion", "uid")
+
+
+def _project(obj: Resource, transform: Transform | None) -> Resource:
+    if transform is None:
+        return obj
+    projected = transform(obj)
+    metadata = dict(projected.get("metadata") or {})
+    source = obj.get("metadata") or {}
+    for key in _IDENTITY:
+        if key in source:
+            metadata[key] = source[key]
+    return {**projected, "metadata": metadata}
+
+
+class ObjectCache:
+    """Objects of ``kind`` by namespace and name, with optional indexes.
+
+    With a ``transform`` (a *projection*), only ``transform(obj)`` is kept — plus the
+    identity metadata (name, namespace, resourceVersion, uid), always copied over — so
+    kinds with many large objects can be counted and indexed cheaply.
+    """
+
+    def __init__(self, kind: Kind, transform: Transform | None = None) -> None:
         self.kind = kind
+        self.transform = transform
         self.synced = False
         self._by_namespace: dict[str, dict[str, Resource]] = {}
+        self._index_funcs: dict[str, IndexFunc] = {}
+        # index name -> value -> keys; and index name -> key -> values (for removal)
+        self._indexes: dict[str, dict[Hashable, set[tuple[str, str]]]] = {}
+        self._indexed: dict[str, dict[tuple[str, str], frozenset[Hashable]]] = {}
 
+    # -- indexes ------------------------------------------------------------------------------
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Register index ``name`` (idempotent per name: the first function wins)."""
+        if name in self._index_funcs:
+            return
+        self._index_funcs[name] = func
+        self._indexes[name] = {}
+        self._indexed[name] = {}
+        for bucket in self._by_namespace.values():
+            for obj in bucket.values():
+                self._index_one(name, _key(obj), obj)
+
+    def by_index(self, name: str, value: Hashable) -> list[Resource]:
+        """Cached objects indexed under ``value`` by index ``name``."""
+        found: list[Resource] = []
+        for namespace, obj_name in self._indexes[name].get(value, ()):
+            obj = self._by_namespace.get(namespace, {}).get(obj_name)
+            if obj is not None:
+                found.append(obj)
+        return found
+
+    def _index_one(self, name: str, key: tuple[str, str], obj: Resource | None) -> None:
+        index = self._indexes[name]
+        for value in self._indexed[name].pop(key, frozenset()):
+            keys = index.get(value)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del index[value]
+        if obj is None:
+            return
+        values = frozenset(self._index_funcs[name](obj))
+        if values:
+            self._indexed[name][key] = values
+            for value in values:
+                index.setdefault(value, set()).add(key)
+
+    def _reindex(self, key: tuple[str, str], obj: Resource | None) -> None:
+        for name in self._index_funcs:
+            self._index_one(name, key, obj)
+
+    # -- content ------------------------------------------------------------------------------
     def replace(self, objects: Iterable[Resource]) -> None:
         """Drop everything and hold exactly ``objects``."""
         self._by_namespace = {}
-        for obj in objects:
+        for name in self._index_funcs:
+            self._indexes[name] = {}
+            self._indexed[name] = {}
+        for source in objects:
+            obj = _project(source, self.transform)
             namespace, name = _key(obj)
             self._by_namespace.setdefault(namespace, {})[name] = obj
+            self._reindex((namespace, name), obj)
         self.synced = True
 
     def apply(self, event: WatchEvent) -> None:
@@ -68,8 +148,11 @@ class ObjectCache:
                 bucket.pop(name, None)
                 if not bucket:
                     del self._by_namespace[namespace]
+            self._reindex((namespace, name), None)
             return
-        self._by_namespace.setdefault(namespace, {})[name] = event.object
+        obj = _project(event.object, self.transform)
+        self._by_namespace.setdefault(namespace, {})[name] = obj
+        self._reindex((namespace, name), obj)
 
     def get(self, name: str, namespace: str | None = None) -> Resource | None:
         """The cached object or ``None`` (``namespace`` ignored for cluster-scoped kinds)."""

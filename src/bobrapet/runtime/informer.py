@@ -1,7 +1,7 @@
 """One shared watch stream per kind, fanned out to every controller that watches it.
 
 An :class:`Informer` keeps a ``client.watch(kind, since=...)`` stream open for as long as it
-runs, applies each event to the kind's :class:`~.cache.ObjectCache` (when there is one) and
+runs, applies each event to the kind's caches (:class:`~.cache.ObjectCache`, full or projections) and
 then hands it to its subscribers (``(controller, watch)`` pairs) in order.
 
 * It resumes from the highest ``metadata.resourceVersion`` it has seen when a stream ends
@@ -78,7 +78,7 @@ class Informer:
     on_gap: GapHandler
     on_activity: Callable[[], None] = lambda: None
     subscribers: list[tuple[Controller, Watch]] = field(default_factory=list)
-    cache: ObjectCache | None = None
+    caches: list[ObjectCache] = field(default_factory=list)
     since: str | None = None
     retry_base: float = 0.05
     retry_max: float = 5.0
@@ -151,8 +151,8 @@ class Informer:
         self.events += 1
         self.busy = True
         self.on_activity()
-        if self.cache is not None:
-            self.cache.apply(event)
+        for cache in self.caches:
+            cache.apply(event)
         try:
             for controller, watch in self.subscribers:
                 try:

@@ -14,11 +14,13 @@
    and reads current state;
 3. starts the workers, and a periodic resync (re-list + re-queue) when configured.
 
-Kinds whose :meth:`Manager.cache` was requested are listed at start too (filling the
-cache) and their watch applies every event to the cache before controllers see it.
+Kinds whose :meth:`Manager.cache` (or :meth:`Manager.projection`) was requested are listed
+at start too (filling the caches) and their watch applies every event to the caches before
+controllers see it.
 
-``stop(grace)`` stops taking new keys, gives in-flight reconciles ``grace`` seconds and
-cancels the rest; watches are closed. ``idle()`` resolves when every queue is empty, no
+A manager runs once (after ``stop()`` build a new one). ``stop(grace)`` stops taking new
+keys, gives in-flight reconciles ``grace`` seconds and cancels the rest; watches are
+closed. ``idle()`` resolves when every queue is empty, no
 reconcile is in flight, no error back-off is pending and no watch event arrived for
 ``settle`` seconds (events of a status write travel through the store asynchronously;
 the settle window lets them land). Keys scheduled by ``Result(requeue_after=...)`` are
@@ -35,7 +37,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from bobrapet.api.kinds import Kind
-from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.cache import ObjectCache, Transform
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.informer import GapHandler, Informer, bookmark, max_version, newer_version
@@ -65,9 +67,10 @@ class Manager:
         self.grace = grace
         self._controllers: dict[str, Controller] = {}
         self._informers: dict[Kind, Informer] = {}
-        self._caches: dict[Kind, ObjectCache] = {}
+        self._caches: dict[tuple[Kind, str], ObjectCache] = {}
         self._resync_task: asyncio.Task[None] | None = None
         self._started = False
+        self._stopped = False
         self._activity = 0
         self._changed: asyncio.Event | None = None
 
@@ -88,12 +91,27 @@ class Manager:
 
         Every cached kind is listed at start and watched for as long as the manager runs.
         """
-        cache = self._caches.get(kind)
+        return self._cache(kind, "", None)
+
+    def projection(self, kind: Kind, view: str, transform: Transform) -> ObjectCache:
+        """A shared cache named ``view`` of ``kind`` holding only ``transform(obj)``.
+
+        Request it before :meth:`start`; the first ``transform`` registered for a view wins.
+        """
+        if not view:
+            raise ValueError("a projection needs a view name")
+        return self._cache(kind, view, transform)
+
+    def _cache(self, kind: Kind, view: str, transform: Transform | None) -> ObjectCache:
+        cache = self._caches.get((kind, view))
         if cache is None:
             if self._started:
                 raise RuntimeError(f"cache of {kind.plural} requested after the manager started")
-            cache = self._caches[kind] = ObjectCache(kind)
+            cache = self._caches[(kind, view)] = ObjectCache(kind, transform)
         return cache
+
+    def _caches_of(self, kind: Kind) -> list[ObjectCache]:
+        return [cache for (cached, _), cache in self._caches.items() if cached == kind]
 
     @property
     def controllers(self) -> tuple[Controller, ...]:
@@ -129,6 +147,8 @@ class Manager:
         """List primaries, open watches, start workers (see the module docstring)."""
         if self._started:
             return
+        if self._stopped:
+            raise RuntimeError("a stopped manager cannot start again; create a new Manager")
         self._started = True
         self._changed = asyncio.Event()
         by_primary: dict[Kind, list[Controller]] = {}
@@ -143,14 +163,14 @@ class Manager:
                     )  # fmt: skip
                     self._informers[watch.kind] = informer
                 informer.subscribe(controller, watch)
-        for kind, cache in self._caches.items():
+        for (kind, _), cache in self._caches.items():
             informer = self._informers.get(kind)
             if informer is None:
                 informer = Informer(
                     self.client, kind, on_gap=self._gap_handler(kind), on_activity=self._touch
                 )
                 self._informers[kind] = informer
-            informer.cache = cache
+            informer.caches.append(cache)
 
         since = await self._initial_lists(by_primary)
         for kind, informer in self._informers.items():
@@ -165,8 +185,7 @@ class Manager:
         objects = await self.client.list(kind)
         for controller in owners:
             controller.enqueue_objects(objects)
-        cache = self._caches.get(kind)
-        if cache is not None:
+        for cache in self._caches_of(kind):
             cache.replace(objects)
         return objects
 
@@ -175,7 +194,7 @@ class Manager:
 
         The key ``None`` holds the start of kinds that are only watched as secondaries.
         """
-        listed: dict[Kind, list[Controller]] = {kind: [] for kind in self._caches}
+        listed: dict[Kind, list[Controller]] = {kind: [] for kind, _ in self._caches}
         listed.update(by_primary)
         start = await bookmark(self.client)
         if start is not None:
@@ -212,6 +231,7 @@ class Manager:
         await asyncio.gather(*(c.stop(grace) for c in self._controllers.values()))
         self._informers.clear()
         self._started = False
+        self._stopped = True
 
     async def __aenter__(self) -> Manager:
         await self.start()
@@ -242,14 +262,17 @@ class Manager:
                 return
             # A watch of ``kind`` lost events: refill its cache, then every controller that
             # watches it re-lists its primaries.
-            cache = self._caches.get(kind)
-            if cache is not None:
+            caches = self._caches_of(kind)
+            if caches:
                 try:
-                    cache.replace(await self.client.list(kind))
+                    objects = await self.client.list(kind)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     log.error("re-listing %s failed: %s", kind.plural, exc, exc_info=exc)
+                else:
+                    for cache in caches:
+                        cache.replace(objects)
             dependents = [
                 c for c in self._controllers.values() if any(w.kind == kind for w in c.all_watches())
             ]
@@ -277,7 +300,8 @@ class Manager:
         assert self._changed is not None
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
     async def idle(self) -> None:
         """Resolve once the manager is idle and stayed so for ``settle`` seconds."""
@@ -294,7 +318,8 @@ class Manager:
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """:meth:`idle` bounded by ``timeout`` seconds; returns whether idleness was reached."""
         try:
-            await asyncio.wait_for(self.idle(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.idle()
         except TimeoutError:
             return False
         return True
@@ -320,7 +345,8 @@ class Manager:
                 await self._wait_changed(timeout=self.settle)
 
         try:
-            await asyncio.wait_for(loop(), timeout)
+            async with asyncio.timeout(timeout):
+                await loop()
         except TimeoutError:
             return False
         return True

@@ -11,7 +11,8 @@ Mappers provided here:
 * :func:`names_mapper` — keys named by fields of the object (``spec.templateRef.name``…);
 * :func:`reverse_mapper` — primaries that refer to the changed object, found by listing
   the primary kind in the object's namespace (one list call per event);
-  :func:`cached_reverse_mapper` does the same from a manager :class:`~.cache.ObjectCache`;
+  :func:`cached_reverse_mapper` does the same from a manager :class:`~.cache.ObjectCache`
+  and :func:`index_mapper` answers it from one of the cache's indexes (no scan);
 * :func:`tracking_mapper` — keys named by the object now *and* by its previous state, so
   a reference that was removed still gets its target reconciled (stateful; the first
   MODIFIED event of an object it has no memory of also runs a ``fallback`` mapper).
@@ -156,6 +157,23 @@ def cached_reverse_mapper(
         namespace = (event.object.get("metadata") or {}).get("namespace") or None
         scope = namespace if same_namespace and cache.kind.namespaced else None
         return [Request.for_object(p) for p in cache.list(scope) if refers_to(p, event.object)]
+
+    return mapper
+
+
+def index_mapper(
+    cache: ObjectCache,
+    index: str,
+    values: Callable[[Resource], Iterable[Hashable]],
+) -> Mapper:
+    """Cached objects indexed (by ``index``) under any of ``values(changed_object)``."""
+
+    def mapper(event: WatchEvent) -> list[Request]:
+        found: dict[Request, None] = {}
+        for value in values(event.object):
+            for obj in cache.by_index(index, value):
+                found[Request.for_object(obj)] = None
+        return list(found)
 
     return mapper
 

@@ -157,4 +157,4 @@ def test_results_are_cached_and_immutable() -> None:
 
 
 def test_non_string_input() -> None:
-    assert not analyze(42).is_template  # type: ignore[arg-type]
+    assert not analyze(42).is_template

@@ -9,7 +9,7 @@ moves back, and a ``completed`` claim is frozen.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bobrapet.api.admission.context import Context, as_dict
@@ -26,9 +26,11 @@ def _time(ctx: Context, path: str, value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     ctx.error(path, f"must be an RFC 3339 timestamp such as 2025-01-01T00:00:00.000000Z, got {value!r}")
     return None
 

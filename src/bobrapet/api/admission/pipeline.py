@@ -204,7 +204,13 @@ async def admit(
             defaulter(ctx)
     validator = VALIDATORS.get(kind.kind)
     if validator is not None:
-        await validator(ctx)
+        try:
+            await validator(ctx)
+        except (TypeError, AttributeError, KeyError, ValueError):
+            # Kind rules assume the shape the structural check guarantees; when the shape is
+            # already rejected, the structural causes explain the problem on their own.
+            if not structural_causes:
+                raise
     # A kind rule at exactly the field of a structural cause replaces it (it names the step
     # and says how to fix it); kind rules *below* a structural cause are dropped.
     own_fields = {c.field for c in ctx.causes}

@@ -763,14 +763,12 @@ async def _check_step_refs(ctx: Context, step: _Step, realtime: bool) -> None:
     if raw.get("ref") is not None and isinstance(raw.get("ref"), dict):
         branches.append((path, raw))
     for bpath, branch in branches:
-        await _check_engram_step(ctx, bpath, branch, realtime, primary=bpath == path)
+        await _check_engram_step(ctx, bpath, branch, realtime)
     if raw.get("runtime") is not None and not realtime and raw.get("ref") is None:
         ctx.error(f"{path}.runtime", f"step '{name}' sets runtime, which is only used by engram steps")
 
 
-async def _check_engram_step(
-    ctx: Context, path: str, raw: dict[str, Any], realtime: bool, *, primary: bool
-) -> None:
+async def _check_engram_step(ctx: Context, path: str, raw: dict[str, Any], realtime: bool) -> None:
     ref = as_dict(raw.get("ref"))
     ename = ref.get("name")
     if not isinstance(ename, str) or not ename:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -208,7 +209,9 @@ def analyze(text: Any, *, condition: bool = False) -> Analysis:
 @lru_cache(maxsize=8192)
 def _analyze_cached(text: str, condition: bool) -> Analysis:
     try:
-        return _analyze(text, condition)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # jinja string escapes like "\\_"
+            return _analyze(text, condition)
     except RecursionError:
         return Analysis(
             text=text,
