@@ -77,7 +77,8 @@ def test_type_names() -> None:
 
 
 def _field_paths(model: type[BaseModel], prefix: tuple[str, ...], depth: int) -> Iterator[tuple[str, ...]]:
-    from bobrapet.api.explain import _element, _is_model
+    from bobrapet.api.explain import _element
+    from bobrapet.api.structural import is_model as _is_model
 
     if depth > 8:
         return

@@ -12,44 +12,23 @@ import json
 import textwrap
 import types
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from bobrapet.api.kinds import Kind
+from bobrapet.api.structural import is_model, unwrap_optional
 
 __all__ = ["explain", "type_name"]
 
 _INDENT = "    "
 
 
-def _strip(tp: Any) -> tuple[Any, bool]:
-    """Remove Annotated/Optional layers; report whether None was allowed."""
-    nullable = False
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-            continue
-        if origin is Union or origin is types.UnionType:
-            args = [a for a in get_args(tp) if a is not type(None)]
-            if len(args) != len(get_args(tp)):
-                nullable = True
-            if len(args) == 1:
-                tp = args[0]
-                continue
-        return tp, nullable
-
-
-def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
 def type_name(tp: Any) -> str:
     """kubectl-style type name: ``string``, ``integer``, ``[]Step``, ``map[string]string``, ``Object``."""
-    tp, _ = _strip(tp)
+    tp, _ = unwrap_optional(tp)
     origin = get_origin(tp)
     if tp is str:
         return "string"
@@ -69,26 +48,26 @@ def type_name(tp: Any) -> str:
         return f"[]{type_name(args[0]) if args else 'JSON'}"
     if origin is dict:
         args = get_args(tp)
-        if len(args) == 2 and _strip(args[1])[0] is Any:
+        if len(args) == 2 and unwrap_optional(args[1])[0] is Any:
             return "Object"
         return f"map[string]{type_name(args[1]) if len(args) == 2 else 'JSON'}"
-    if _is_model(tp):
+    if is_model(tp):
         return str(tp.__name__)
     return "JSON"
 
 
 def _element(tp: Any) -> Any:
     """The model (if any) the next path segment descends into: through lists and maps."""
-    tp, _ = _strip(tp)
+    tp, _ = unwrap_optional(tp)
     while True:
         origin = get_origin(tp)
         if origin in (list, tuple):
             args = get_args(tp)
-            tp = _strip(args[0])[0] if args else None
+            tp = unwrap_optional(args[0])[0] if args else None
             continue
         if origin is dict:
             args = get_args(tp)
-            tp = _strip(args[1])[0] if len(args) == 2 else None
+            tp = unwrap_optional(args[1])[0] if len(args) == 2 else None
             continue
         return tp
 
@@ -160,7 +139,7 @@ def _resolve(model: type[BaseModel], path: Sequence[str]) -> tuple[list[str], Fi
     annotation: Any = model
     for seg in segments:
         target = _element(current)
-        if not _is_model(target):
+        if not is_model(target):
             where = ".".join(walked)
             raise KeyError(f'field "{where}" is free-form JSON or a scalar; it has no sub-field "{seg}"')
         fields = _wire_fields(target)
@@ -205,7 +184,7 @@ def explain(kind: Kind, path: Sequence[str] = ()) -> str:
             textwrap.wrap(description, 90, initial_indent=_INDENT, subsequent_indent=_INDENT) or [_INDENT]
         )
         target = _element(annotation)
-        if _is_model(target) and _doc(target) and _doc(target) != description:
+        if is_model(target) and _doc(target) and _doc(target) != description:
             lines.extend(textwrap.wrap(_doc(target), 90, initial_indent=_INDENT, subsequent_indent=_INDENT))
         enum = _enum_values(annotation)
         if enum:
@@ -214,7 +193,7 @@ def explain(kind: Kind, path: Sequence[str] = ()) -> str:
         if default is not None:
             lines.append(f"{_INDENT}DEFAULT: {default}")
         lines.extend(f"{_INDENT}{note}" for note in _constraints(info))
-    if _is_model(target):
+    if is_model(target):
         lines.append("")
         lines.append("FIELDS:")
         for wire, field in _wire_fields(target).items():

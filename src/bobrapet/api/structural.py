@@ -109,8 +109,9 @@ def _reorder(out: Any, src: Any) -> Any:
 # --------------------------------------------------------------------------- type walking
 
 
-def _unwrap(tp: Any) -> Any:
-    """Strip ``Annotated`` and ``Optional`` layers."""
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """Strip ``Annotated``/``Optional`` layers; also report whether ``None`` was allowed."""
+    nullable = False
     while True:
         origin = get_origin(tp)
         if origin is Annotated:
@@ -118,13 +119,19 @@ def _unwrap(tp: Any) -> Any:
             continue
         if origin is Union or origin is types.UnionType:
             args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != len(get_args(tp)):
+                nullable = True
             if len(args) == 1:
                 tp = args[0]
                 continue
-        return tp
+        return tp, nullable
 
 
-def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
+def _unwrap(tp: Any) -> Any:
+    return unwrap_optional(tp)[0]
+
+
+def is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
@@ -161,7 +168,7 @@ def _walk(root: type[BaseModel], loc: Sequence[int | str]) -> tuple[str, Any, ty
             args = get_args(tp) if tp is not None else ()
             cur = args[0] if args else None
             owner = None
-        elif _is_model(tp):
+        elif is_model(tp):
             known, cur = _field_type(tp, str(seg))
             owner = tp
             path += f".{seg}" if path else str(seg)

@@ -23,27 +23,18 @@ from bobrapet.api.admission.storyrun import check_observed_generation
 from bobrapet.api.expressions import DENIED_FUNCTIONS, iter_templates
 from bobrapet.api.jsonschema_util import validate
 from bobrapet.api.kinds import ENGRAM, STEP_RUN, STORY_RUN
+from bobrapet.api.types.enums import EXIT_CLASSES, STRUCTURED_ERROR_TYPES
 
 STRUCTURED_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["version", "type", "message"],
     "properties": {
         "version": {"const": "v1"},
-        "type": {
-            "enum": [
-                "timeout",
-                "storage_error",
-                "serialization_error",
-                "validation_error",
-                "initialization_error",
-                "execution_error",
-                "unknown",
-            ]
-        },
+        "type": {"enum": list(STRUCTURED_ERROR_TYPES)},
         "message": {"type": "string", "minLength": 1},
         "retryable": {"type": "boolean"},
         "exitCode": {"type": "integer", "minimum": 0},
-        "exitClass": {"enum": ["success", "retry", "terminal", "rateLimited", "unknown"]},
+        "exitClass": {"enum": list(EXIT_CLASSES)},
         "code": {"type": "string"},
         "details": {"type": "object"},
     },
