@@ -6,15 +6,17 @@ import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.api.admission.adm_helpers import RUNS, Causes, messages
+import pytest
+from tests.api.admission.adm_helpers import RUNS, Causes, messages, story_doc
 
-from bobrapet.api.admission import AdmissionConfig, Admitted
+from bobrapet.api.admission import AdmissionConfig, Admitted, MemoryLookup, admit
 from bobrapet.api.admission.identity import (
     canonical_input_hash,
     derive_story_run_name,
     effect_claim_name,
     story_trigger_name,
 )
+from bobrapet.api.errors import Invalid
 
 CausesOf = Callable[..., Awaitable[Causes]]
 RunAdmit = Callable[..., Awaitable[Admitted]]
@@ -62,6 +64,22 @@ async def test_storyrun_inputs_fail_schema(causes_of: CausesOf) -> None:
     assert (
         "spec.inputs.count: does not match the Story inputsSchema: 'three' is not of type 'integer'" in text
     )
+
+
+async def test_storyrun_required_input_with_default_may_be_omitted() -> None:
+    """Defaults are applied before validation (the Go webhook rejected this, item 19 of the
+    reference's known issues); the admitted spec keeps exactly what the user wrote."""
+    target = story_doc("defaults", steps=[{"name": "only", "type": "condition"}])
+    target["spec"]["inputsSchema"] = {
+        "type": "object",
+        "required": ["mode"],
+        "properties": {"mode": {"type": "string", "default": "fast"}},
+    }
+    result = await admit(storyrun(story="defaults"), None, MemoryLookup([target]))
+    assert "inputs" not in result.object["spec"]
+    target["spec"]["inputsSchema"]["properties"]["mode"]["enum"] = ["fast"]
+    with pytest.raises(Invalid, match=r"'slow' is not one of"):
+        await admit(storyrun({"mode": "slow"}, story="defaults"), None, MemoryLookup([target]))
 
 
 async def test_storyrun_inputs_accept_refs_and_warn(run_admit: RunAdmit) -> None:

@@ -2,7 +2,9 @@
 
 Invariants: on create the Story must exist (and match a pinned version), inputs are a JSON
 object within the inline limit, reference maps are well-formed and inputs validate against
-the normalized ``inputsSchema`` (no defaults applied at admission). On update the spec is
+the normalized ``inputsSchema`` after its ``default`` values are filled in (so a required
+input with a default may be omitted — the engine applies the same defaults at run start;
+the stored spec keeps exactly what the user wrote). On update the spec is
 immutable except ``cancelRequested`` going from unset/false to true, the trigger-token
 annotation is immutable and ``status.observedGeneration`` never decreases.
 """
@@ -15,7 +17,7 @@ from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.identity import canonical_input_hash, derive_story_run_name
 from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps, has_storage_refs
-from bobrapet.api.jsonschema_util import normalize, scrub_storage_metadata, validate
+from bobrapet.api.jsonschema_util import apply_defaults, normalize, scrub_storage_metadata, validate
 from bobrapet.api.kinds import STORY, STORY_RUN
 
 TRIGGER_TOKEN = "storyrun.bubustack.io/trigger-token"
@@ -97,7 +99,7 @@ async def validate_storyrun(ctx: Context) -> None:
     if story is not None and isinstance(inputs, dict | type(None)):
         schema = as_dict(story.get("spec")).get("inputsSchema")
         if schema:
-            value = scrub_storage_metadata(inputs or {})
+            value = apply_defaults(scrub_storage_metadata(inputs or {}), schema)
             for epath, msg in validate(value, normalize(schema)):
                 sep = "" if not epath or epath.startswith("[") else "."
                 ctx.error(f"spec.inputs{sep}{epath}", f"does not match the Story inputsSchema: {msg}")
