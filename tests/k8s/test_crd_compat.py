@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.conftest import COMPAT, EXAMPLES
 
 from bobrapet.api import kinds
 
@@ -22,9 +23,6 @@ from .conftest import K8s
 
 pytestmark = pytest.mark.k8s
 
-REPO = Path(__file__).resolve().parents[2]
-COMPAT = REPO.parent / "shared" / "compat"
-EXAMPLES = REPO / "examples"
 
 # Manifests the original CRDs reject too: field -> message fragment of the server.
 KNOWN_INVALID = {
@@ -62,7 +60,6 @@ def dry_run_create(k8s: K8s, doc: dict[str, Any]) -> Any:
 
 
 def test_the_compat_fixtures_are_there(compat_dir: Path) -> None:
-    assert compat_dir == COMPAT
     assert len([m for m in MANIFESTS if m[2].get("spec") is not None]) >= 60
     assert EXAMPLE_MANIFESTS, f"no custom-kind manifests under {EXAMPLES}"
 
