@@ -169,7 +169,7 @@ async def test_steprun_defaults(run_admit: RunAdmit) -> None:
     result = await run_admit(steprun(engramRef={"name": "worker"}))
     spec = result.object["spec"]
     assert spec["retry"] == {"maxRetries": 3, "delay": "1s", "backoff": "exponential"}
-    assert spec["idempotencyKey"] == "default/run-1/fetch"
+    assert spec["idempotencyKey"] == "ns/default/storyrun/run-1/step/fetch"
 
 
 async def test_steprun_missing_engram_and_denied_function(causes_of: CausesOf) -> None:
@@ -334,3 +334,11 @@ async def test_effectclaim_update_rules(causes_of: CausesOf, run_admit: RunAdmit
     new = copy.deepcopy(old)
     new["spec"]["effectKey"] = "other"
     assert "effectKey is immutable" in messages(await causes_of(new, old=old))
+
+
+def test_long_default_idempotency_key_is_hashed() -> None:
+    from bobrapet.api.admission.identity import step_run_idempotency_key
+
+    key = step_run_idempotency_key("default", "r" * 250, "fetch")
+    assert key.startswith("sha256:") and len(key) == 7 + 64
+    assert step_run_idempotency_key("ns1", "run", "a") == "ns/ns1/storyrun/run/step/a"

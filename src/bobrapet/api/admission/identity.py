@@ -99,3 +99,15 @@ def derive_story_run_name(story_namespace: str, story_name: str, identity: str) 
 def effect_claim_name(namespace: str, step_run_name: str, effect_key: str) -> str:
     """``<stepRun>-effect-<sha1(ns/stepRun/effectKey)[:16]>`` (reference §6.1)."""
     return f"{step_run_name}-effect-{_sha1_16(f'{namespace}/{step_run_name}/{effect_key}')}"
+
+
+def step_run_idempotency_key(namespace: str, story_run: str, step_id: str) -> str:
+    """Default StepRun idempotency key (reference §4.3).
+
+    ``ns/<namespace>/storyrun/<run>/step/<stepId>``, replaced by ``sha256:<hex>`` of that
+    string when it is longer than 256 characters, so the key always fits the field.
+    """
+    key = f"ns/{namespace}/storyrun/{story_run}/step/{step_id}"
+    if len(key) > 256:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key

@@ -17,6 +17,7 @@ from bobrapet.api.admission.context import (
     check_duration,
     json_size,
 )
+from bobrapet.api.admission.identity import step_run_idempotency_key
 from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps
 from bobrapet.api.admission.storyrun import check_observed_generation
@@ -55,8 +56,7 @@ def default_steprun(ctx: Context) -> None:
         retry.setdefault("backoff", ctx.config.default_backoff)
     if not spec.get("idempotencyKey"):
         run = as_dict(spec.get("storyRunRef")).get("name") or ""
-        key = f"{ctx.namespace}/{run}/{spec.get('stepId') or ''}"
-        spec["idempotencyKey"] = key[:256]
+        spec["idempotencyKey"] = step_run_idempotency_key(ctx.namespace, run, spec.get("stepId") or "")
 
 
 def _check_status(ctx: Context) -> None:
