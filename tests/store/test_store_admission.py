@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bobrapet.api.errors import AlreadyExists, Cause, Conflict, Invalid
-from bobrapet.api.kinds import STORY
+from bobrapet.api.kinds import CONFIG_MAP, STORY
 from bobrapet.store.sqlite import SqliteClient
 
 from .store_helpers import FakeClock, story
@@ -65,9 +65,10 @@ async def test_create_calls_admission_with_prepared_object(admitted: tuple[Sqlit
 async def test_update_calls_admission_with_old_object(admitted: tuple[SqliteClient, Recorder]) -> None:
     client, recorder = admitted
     created = await client.create(story("a"))
-    await client.update_status(dict(created, status={"phase": "Ready"}))
+    ready = await client.update_status(dict(created, status={"phase": "Ready"}))
     assert len(recorder.calls) == 1  # status writes skip admission
     body = story("a", spec={"steps": [{"name": "new"}]})
+    body["metadata"]["resourceVersion"] = ready["metadata"]["resourceVersion"]
     warnings: list[str] = []
     updated = await client.update(body, warnings=warnings)
     obj, old, subresource = recorder.calls[-1]
@@ -147,7 +148,10 @@ async def test_admission_reads_through_lookup(admitted: tuple[SqliteClient, Reco
 
 
 async def test_unconditional_update_readmits_when_object_changes_meanwhile(db_path: Path) -> None:
-    """A write landing while admission runs makes the store admit again against the new state."""
+    """A write landing while admission runs makes the store admit again against the new state.
+
+    (Only core kinds such as ConfigMaps may be updated without a resourceVersion.)
+    """
     holder: dict[str, SqliteClient] = {}
 
     class Racing:
@@ -160,18 +164,21 @@ async def test_unconditional_update_readmits_when_object_changes_meanwhile(db_pa
             if old is not None:
                 self.olds.append(old["metadata"]["resourceVersion"])
                 if len(self.olds) == 1:
-                    current = await holder["other"].get(STORY, "a")
-                    await holder["other"].update_status(dict(current, status={"phase": "Moved"}))
+                    current = await holder["other"].get(CONFIG_MAP, "a")
+                    await holder["other"].update(dict(current, data={"x": "moved"}))
             return obj, []
+
+    def config_map(value: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"x": value}}
 
     racing = Racing()
     async with SqliteClient(db_path, admission=racing) as client, SqliteClient(db_path) as other:
         holder["other"] = other
-        await client.create(story("a"))
-        updated = await client.update(story("a", spec={"steps": []}))
+        await client.create(config_map("1"))
+        updated = await client.update(config_map("2"))
         assert len(racing.olds) == 2 and racing.olds[0] != racing.olds[1]
-        assert updated["status"] == {"phase": "Moved"}
-        assert updated["spec"] == {"steps": []}
+        assert updated["data"] == {"x": "2"}
+        assert int(updated["metadata"]["resourceVersion"]) > int(racing.olds[1])
 
 
 async def test_status_admission_is_opt_in(db_path: Path) -> None:

@@ -14,7 +14,7 @@ from bobrapet.api.kinds import ENGRAM_TEMPLATE, SECRET, STORY
 from bobrapet.store.sqlite import SqliteClient
 from bobrapet.store.sqlite import client as client_module
 
-from .store_helpers import FakeClock, step_run, story
+from .store_helpers import FakeClock, owned_by, step_run, story
 
 
 async def test_create_assigns_uid_rv_generation_and_timestamp(client: SqliteClient) -> None:
@@ -238,3 +238,39 @@ async def test_concurrent_creates_of_one_name_admit_exactly_one(client: SqliteCl
     results = await asyncio.gather(*(client.create(story("same")) for _ in range(5)), return_exceptions=True)
     assert sum(isinstance(r, dict) for r in results) == 1
     assert sum(isinstance(r, AlreadyExists) for r in results) == 4
+
+
+async def test_owner_references_allow_only_one_controller(client: SqliteClient) -> None:
+    a = await client.create(story("a"))
+    b = await client.create(story("b"))
+    both = owned_by(story("c"), a, b)
+    for ref in both["metadata"]["ownerReferences"]:
+        ref["controller"] = True
+    with pytest.raises(Invalid) as info:
+        await client.create(both)
+    assert [c.field for c in info.value.causes] == ["metadata.ownerReferences"]
+    assert "Only one reference can have Controller set to true" in info.value.causes[0].message
+    assert await client.list(STORY) == [a, b]
+
+
+async def test_invalid_generate_name_is_reported_on_generate_name(client: SqliteClient) -> None:
+    """The user wrote ``generateName``; the error must name it, not only the generated name."""
+    with pytest.raises(Invalid) as info:
+        await client.create(story(None, metadata={"generateName": "Run_"}))
+    fields = [c.field for c in info.value.causes]
+    assert fields[0] == "metadata.generateName"
+    assert "'Run_'" in info.value.causes[0].message
+    assert await client.list(STORY) == []
+    created = await client.create(story(None, metadata={"generateName": "run-"}))  # trailing '-' is fine
+    assert created["metadata"]["name"].startswith("run-")
+
+
+async def test_nan_and_infinity_are_bad_request(client: SqliteClient) -> None:
+    """JSON has no NaN/Infinity: the Kubernetes API would refuse them, so the store must too
+    (otherwise an engram output that works embedded breaks on a cluster)."""
+    with pytest.raises(BadRequest, match="NaN"):
+        await client.create(story("a", spec={"threshold": float("nan")}))
+    created = await client.create(story("a"))
+    with pytest.raises(BadRequest, match="Infinity"):
+        await client.update_status(dict(created, status={"score": float("inf")}))
+    assert await client.get(STORY, "a") == created

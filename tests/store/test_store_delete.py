@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from bobrapet.api.errors import Invalid, NotFound
@@ -157,12 +159,60 @@ async def test_delete_is_namespaced(client: SqliteClient) -> None:
 async def test_collect_garbage_removes_objects_whose_owners_are_gone(client: SqliteClient) -> None:
     run = await client.create(story_run("r1"))
     await client.create(owned_by(step_run("live", "a"), run))
-    ghost_owner = dict(run, metadata=dict(run["metadata"], name="gone", uid="never-existed"))
-    await client.create(owned_by(step_run("orphan", "a"), ghost_owner))
-    await client.create(owned_by(step_run("orphan-kept", "b", finalizers=["f/x"]), ghost_owner))
+    ghost = await client.create(story_run("gone"))
+    await client.create(owned_by(step_run("orphan", "a"), ghost))
+    await client.create(owned_by(step_run("orphan-kept", "b", finalizers=["f/x"]), ghost))
+    # the owner vanishes without a cascade (e.g. state written by an older version)
+    raw = sqlite3.connect(client.path, isolation_level=None)
+    raw.execute("DELETE FROM objects WHERE uid = ?", (ghost["metadata"]["uid"],))
+    raw.close()
     writes = await client.collect_garbage()
     assert writes == 2
     names = sorted(o["metadata"]["name"] for o in await client.list(STEP_RUN))
     assert names == ["live", "orphan-kept"]
     assert (await client.get(STEP_RUN, "orphan-kept"))["metadata"]["deletionTimestamp"]
+    assert await client.collect_garbage() == 0
+
+
+async def test_marking_for_deletion_bumps_generation_once(client: SqliteClient) -> None:
+    """Like the API server's markAsDeleting: generation+1 when deletionTimestamp is first set."""
+    await client.create(story("a", metadata={"finalizers": ["x/f"]}))
+    await client.delete(STORY, "a")
+    marked = await client.get(STORY, "a")
+    assert marked["metadata"]["generation"] == 2
+    await client.delete(STORY, "a")
+    assert (await client.get(STORY, "a"))["metadata"]["generation"] == 2
+    run = await client.create(story_run("r1"))
+    await client.create(owned_by(step_run("r1-a", "a", finalizers=["steprun/f"]), run))
+    await client.delete(STORY_RUN, "r1")
+    assert (await client.get(STEP_RUN, "r1-a"))["metadata"]["generation"] == 2
+
+
+async def test_dependent_created_after_its_owner_is_gone_is_collected(client: SqliteClient) -> None:
+    """The Kubernetes collector deletes a dependent whose owners are all absent; nothing else calls
+    ``collect_garbage`` in embedded mode, so the store must not keep such orphans (a StepRun of a
+    deleted StoryRun would otherwise live, and run, forever)."""
+    run = await client.create(story_run("r1"))
+    await client.delete(STORY_RUN, "r1")
+    stream = client.watch(STEP_RUN)
+    created = await client.create(owned_by(step_run("r1-a", "a"), run))
+    assert created["metadata"]["uid"]
+    with pytest.raises(NotFound):
+        await client.get(STEP_RUN, "r1-a")
+    assert [(e.type, e.object["metadata"]["name"]) for e in [await anext(stream), await anext(stream)]] == [
+        ("ADDED", "r1-a"),
+        ("DELETED", "r1-a"),
+    ]
+    # a finalizer only marks it; another live owner keeps it (the dangling reference is dropped)
+    await client.create(owned_by(step_run("r1-b", "b", finalizers=["steprun/f"]), run))
+    assert (await client.get(STEP_RUN, "r1-b"))["metadata"]["deletionTimestamp"]
+    live = await client.create(story_run("r2"))
+    await client.create(owned_by(step_run("r1-c", "c"), live, run))
+    kept = await client.get(STEP_RUN, "r1-c")
+    assert [r["name"] for r in kept["metadata"]["ownerReferences"]] == ["r2"]
+    # an update pointing an object at a vanished owner collects it too
+    loose = await client.create(step_run("loose", "d"))
+    await client.update(owned_by(loose, run))
+    with pytest.raises(NotFound):
+        await client.get(STEP_RUN, "loose")
     assert await client.collect_garbage() == 0

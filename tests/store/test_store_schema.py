@@ -57,3 +57,34 @@ async def test_sqlite_client_satisfies_the_client_protocol(db_path: Path) -> Non
     async with SqliteClient(db_path) as store:
         protocol_view: Client = store  # checked statically by mypy
         assert await protocol_view.list(STORY) == []
+
+
+async def test_busy_database_is_a_clear_status_error_and_writes_nothing(db_path: Path) -> None:
+    async with SqliteClient(db_path, busy_timeout=0.2) as client:
+        await client.create(story("a"))
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+        try:
+            with pytest.raises(StatusError) as info:
+                await client.create(story("b"))
+            assert info.value.reason == "ServiceUnavailable"
+            assert info.value.code == 503
+            assert str(db_path) in info.value.message and "busy" in info.value.message
+            obj = await client.get(STORY, "a")  # reads still work (WAL)
+            with pytest.raises(StatusError, match="busy"):
+                await client.update(obj)
+            with pytest.raises(StatusError, match="busy"):
+                await client.delete(STORY, "a")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert [o["metadata"]["name"] for o in await client.list(STORY)] == ["a"]
+        await client.create(story("b"))
+
+
+async def test_unreadable_state_file_is_a_status_error(tmp_path: Path) -> None:
+    bad = tmp_path / "state.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StatusError) as info:
+        SqliteClient(bad)
+    assert str(bad) in info.value.message

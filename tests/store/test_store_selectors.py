@@ -45,6 +45,8 @@ def test_label_selector_accepts_prefixed_keys_and_empty_values() -> None:
         ("a>3", {"a": "4"}, True),
         ("a>3", {"a": "x"}, False),
         ("a<3", {}, False),
+        ("a>3", {"a": "1_0"}, False),  # not an integer for Kubernetes (strconv.ParseInt)
+        ("a<30", {"a": "1_0"}, False),
     ],
 )
 def test_label_matching_of_missing_and_numeric_labels(

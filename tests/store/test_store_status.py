@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bobrapet.api.errors import BadRequest, Conflict, NotFound
+from bobrapet.api.errors import BadRequest, Conflict, Invalid, NotFound
 from bobrapet.api.kinds import STORY
 from bobrapet.store.sqlite import SqliteClient
 
@@ -44,10 +44,12 @@ async def test_status_update_with_stale_rv_conflicts(client: SqliteClient) -> No
     assert (await client.get(STORY, "a"))["status"] == {"phase": "One"}
 
 
-async def test_status_update_without_rv_is_unconditional(client: SqliteClient) -> None:
-    await client.create(story("a"))
-    updated = await client.update_status(story("a", status={"phase": "X"}))
-    assert updated["status"] == {"phase": "X"}
+async def test_status_update_without_rv_is_invalid(client: SqliteClient) -> None:
+    """The status subresource of a custom resource refuses unconditional updates too (422)."""
+    created = await client.create(story("a"))
+    with pytest.raises(Invalid, match=r"metadata\.resourceVersion: Invalid value: 0: must be specified"):
+        await client.update_status(story("a", status={"phase": "X"}))
+    assert await client.get(STORY, "a") == created
 
 
 async def test_status_update_without_status_clears_it(client: SqliteClient) -> None:

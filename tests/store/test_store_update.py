@@ -68,13 +68,26 @@ async def test_stale_resource_version_conflicts(client: SqliteClient) -> None:
     assert (await client.get(STORY, "a"))["spec"] == {"steps": [{"name": "first"}]}
 
 
-async def test_update_without_resource_version_is_unconditional(client: SqliteClient) -> None:
+async def test_update_without_resource_version_is_invalid_for_custom_resources(client: SqliteClient) -> None:
+    """The API server refuses unconditional updates of custom resources (422), unlike ConfigMaps."""
     created = await client.create(story("a"))
-    await client.update(dict(created, spec={"steps": [{"name": "x"}]}))
-    body = story("a", spec={"steps": [{"name": "y"}]})
-    updated = await client.update(body)
-    assert updated["spec"] == {"steps": [{"name": "y"}]}
-    assert updated["metadata"]["generation"] == 3
+    writes = client.writes
+    with pytest.raises(Invalid) as info:
+        await client.update(story("a", spec={"steps": [{"name": "y"}]}))
+    status = info.value.to_status()
+    assert status["code"] == 422
+    assert status["message"].startswith(
+        'stories.bubustack.io "a" is invalid: metadata.resourceVersion: Invalid value: 0: '
+        "must be specified for an update"
+    )
+    assert status["details"]["kind"] == "stories"
+    assert status["details"]["causes"][0]["field"] == "metadata.resourceVersion"
+    assert client.writes == writes
+    assert await client.get(STORY, "a") == created
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1"}}
+    await client.create(config)
+    updated = await client.update(dict(config, data={"k": "2"}))
+    assert updated["data"] == {"k": "2"}
 
 
 async def test_update_of_missing_object_is_not_found(client: SqliteClient) -> None:
@@ -93,6 +106,7 @@ async def test_system_fields_are_immutable(client: SqliteClient, clock: FakeCloc
             "creationTimestamp": "1999-01-01T00:00:00Z",
             "generation": 42,
             "deletionTimestamp": "1999-01-01T00:00:00Z",
+            "resourceVersion": created["metadata"]["resourceVersion"],
         }
     )
     updated = await client.update(body)

@@ -205,3 +205,19 @@ async def test_change_log_is_pruned_to_retention(db_path: Path) -> None:
     conn.close()
     assert 50 <= count <= 60
     assert compacted == 300 - count
+
+
+async def test_since_newer_than_the_store_is_expired(tmp_path: Path) -> None:
+    """A bookmark from a replaced state file must force a re-list, not silently skip every event
+    until the new file's resourceVersions catch up."""
+    first_path = tmp_path / "old.db"
+    async with SqliteClient(first_path) as first:
+        for i in range(5):
+            await first.create(story(f"s{i}"))
+        bookmark_rv = await first.resource_version()
+    async with SqliteClient(tmp_path / "new.db") as replaced:
+        await replaced.create(story("fresh"))
+        with pytest.raises(StatusError) as info:
+            await take(replaced.watch(STORY, since=bookmark_rv), 1)
+        assert info.value.code == 410
+        assert "re-list" in info.value.message

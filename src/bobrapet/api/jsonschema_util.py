@@ -182,15 +182,19 @@ def compile_schema(schema: Any) -> list[str]:
         return []
     if not isinstance(schema, dict | bool):
         return [f"schema must be an object or boolean, got {type(schema).__name__}"]
-    lifted = lift_required(schema)
-    cls = _validator_class(lifted)
-    meta = cls(cls.META_SCHEMA)
     errors: list[str] = []
     try:
+        lifted = lift_required(schema)
+        cls = _validator_class(lifted)
+        meta = cls(cls.META_SCHEMA)
         for err in sorted(meta.iter_errors(lifted), key=lambda e: list(e.absolute_path)):
             where = _format_path(err.absolute_path)
             errors.append(f"{where}: {err.message}" if where else err.message)
-    except (SchemaError, RecursionError) as exc:  # pragma: no cover - defensive
+    except RecursionError:
+        errors.append(
+            "schema is nested too deeply to check; flatten it (use $defs and $ref for deep structures)"
+        )
+    except SchemaError as exc:  # pragma: no cover - defensive
         errors.append(str(exc))
     return errors
 

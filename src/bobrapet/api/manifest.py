@@ -7,6 +7,7 @@ and column it was written on, so errors point at the exact spot.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -90,10 +91,40 @@ def _describe_yaml_error(source: str, err: yaml.YAMLError) -> str:
     return f"{where}: invalid YAML: {detail}"
 
 
+def _check_duplicate_keys(source: str, root: yaml.Node | None) -> None:
+    """Reject a mapping that sets one key twice (YAML would silently keep the last value).
+
+    Walks the node graph iteratively, each node once (aliases are not re-walked).
+    """
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    earlier = first.setdefault(key.value, key)
+                    if earlier is not key:
+                        mark = key.start_mark
+                        raise ManifestError(
+                            f"{source}: line {mark.line + 1}, column {mark.column + 1}: invalid YAML: "
+                            f'duplicate key "{key.value}" (first set on line '
+                            f"{earlier.start_mark.line + 1}); keep only one of them"
+                        )
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
 def parse_text(text: str, source: str) -> list[Document]:
     """Parse every document in ``text``; empty documents are skipped.
 
-    ``kind: List`` documents are expanded into their ``items``.
+    ``kind: List`` documents are expanded into their ``items``. A mapping that repeats a
+    key is an error (as in ``kubectl``), not a silent "last one wins".
     """
     loader = _Loader(text)
     docs: list[Document] = []
@@ -101,6 +132,7 @@ def parse_text(text: str, source: str) -> list[Document]:
         index = 0
         while loader.check_node():
             node = loader.get_node()
+            _check_duplicate_keys(source, node)
             obj = loader.construct_document(node)
             if obj is not None:
                 docs.extend(_expand_list(Document(source, index, obj, node)))
@@ -136,9 +168,40 @@ def _expand_list(doc: Document) -> Iterator[Document]:
 
 
 def _files_in(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES)
-    return [path]
+    """Manifest files under a directory (recursively), or the file itself.
+
+    Hidden entries below the directory (``.git/``, ``.github/``, ``.venv/``,
+    ``.bobrapet/``, ``.env.yaml`` …) are skipped: ``apply -f .`` in a project reads the
+    project's manifests, not CI configs or installed packages.
+    """
+    if not path.is_dir():
+        return [path]
+    found: list[Path] = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # prune: never walk .venv/ etc.
+        for name in files:
+            candidate = Path(root) / name
+            wanted = not name.startswith(".") and candidate.suffix.lower() in MANIFEST_SUFFIXES
+            if wanted and candidate.is_file():
+                found.append(candidate)
+    return sorted(found)
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(
+            f"{source}: not a UTF-8 text file (byte 0x{data[err.start]:02x} at offset "
+            f"{err.start}); manifests must be YAML or JSON text"
+        ) from None
+
+
+def _read_stdin() -> str:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream without bytes underneath (e.g. io.StringIO)
+        return sys.stdin.read()
+    return _decode(buffer.read(), "<stdin>")
 
 
 def load(paths: Iterable[str], *, stdin_text: str | None = None) -> list[Document]:
@@ -146,7 +209,7 @@ def load(paths: Iterable[str], *, stdin_text: str | None = None) -> list[Documen
     docs: list[Document] = []
     for raw in paths:
         if raw == "-":
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            text = stdin_text if stdin_text is not None else _read_stdin()
             docs.extend(parse_text(text, "<stdin>"))
             continue
         path = Path(raw)
@@ -157,8 +220,9 @@ def load(paths: Iterable[str], *, stdin_text: str | None = None) -> list[Documen
             raise ManifestError(f"{raw}: directory holds no .yaml, .yml or .json files")
         for file in files:
             try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise ManifestError(f"{file}: cannot read: {err}") from None
+                data = file.read_bytes()
+            except OSError as err:
+                raise ManifestError(f"{file}: cannot read: {err.strerror or err}") from None
+            text = _decode(data, str(file))
             docs.extend(parse_text(text, str(file)))
     return docs

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bobrapet.api.admission import AdmissionConfig, Lookup, admit
-from bobrapet.controllers.registry import setup_all
-from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
+
+if TYPE_CHECKING:
+    from bobrapet.api.admission import AdmissionConfig, Lookup
+
+# Admission, the controllers and the manager are imported where they are first used:
+# read-only commands (get, describe) never need them and start much faster without them.
 
 STATE_FILE = "state.db"
 
@@ -24,13 +27,19 @@ STATE_FILE = "state.db"
 class StoreAdmission:
     """Adapts the admission library to the store's admission hook."""
 
-    def __init__(self, config: AdmissionConfig, lookup: Lookup) -> None:
-        self.config = config
+    def __init__(self, plane: ControlPlane, lookup: Lookup) -> None:
+        self.plane = plane
         self.lookup = lookup
+
+    @property
+    def config(self) -> AdmissionConfig:
+        return self.plane.config
 
     async def __call__(
         self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
     ) -> tuple[dict[str, Any], list[str]]:
+        from bobrapet.api.admission import admit
+
         result = await admit(obj, old, self.lookup, self.config, subresource=subresource)
         return result.object, result.warnings
 
@@ -40,8 +49,16 @@ class ControlPlane:
 
     def __init__(self, home: Path, config: AdmissionConfig | None = None) -> None:
         self.home = home
-        self.config = config or AdmissionConfig()
+        self._config = config
         self._client: SqliteClient | None = None
+
+    @property
+    def config(self) -> AdmissionConfig:
+        if self._config is None:
+            from bobrapet.api.admission import AdmissionConfig
+
+            self._config = AdmissionConfig()
+        return self._config
 
     @property
     def exists(self) -> bool:
@@ -52,11 +69,14 @@ class ControlPlane:
         if self._client is None:
             self.home.mkdir(parents=True, exist_ok=True)
             self._client = SqliteClient(self.home / STATE_FILE)
-            self._client.admission = StoreAdmission(self.config, self._client.lookup)
+            self._client.admission = StoreAdmission(self, self._client.lookup)
         return self._client
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Run every controller until nothing is left to reconcile (or ``timeout``)."""
+        from bobrapet.controllers.registry import setup_all
+        from bobrapet.runtime.manager import Manager
+
         manager = Manager(self.client)
         setup_all(manager)
         await manager.start()

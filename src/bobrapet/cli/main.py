@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bobrapet.cli import commands  # noqa: F401  (registers every command)
+from bobrapet.cli import commands, logs  # noqa: F401  (importing commands registers them)
 from bobrapet.cli.app import app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors → 2, handled by the parser)."""
+    logs.configure()
     try:
         app(args=argv, prog_name="bobrapet")
     except SystemExit as done:

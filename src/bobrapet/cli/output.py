@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -100,6 +102,15 @@ def print_objects(
         console.print(table(kind, items, wide=fmt == "wide", show_namespace=show_namespace))
 
 
+def _secret_size(value: Any) -> int:
+    """Decoded length of one base64 ``Secret.data`` value (raw length if not base64)."""
+    text = str(value)
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return len(text.encode())
+
+
 def describe(kind: Kind, obj: dict[str, Any]) -> str:
     """A readable, sectioned view of one object (like ``kubectl describe``)."""
     meta = obj.get("metadata", {})
@@ -129,6 +140,11 @@ def describe(kind: Kind, obj: dict[str, Any]) -> str:
     for section in ("spec", "data", "status"):
         value = obj.get(section)
         if value is None:
+            continue
+        if section == "data" and kind.kind == "Secret" and isinstance(value, dict):
+            # Like kubectl: never print secret values, only their decoded sizes.
+            lines.append("Data:")
+            lines.extend(f"  {key}: {_secret_size(raw)} bytes" for key, raw in sorted(value.items()))
             continue
         if section == "status" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k != "conditions"}

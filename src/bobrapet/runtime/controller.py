@@ -4,7 +4,8 @@ Workers take a :class:`~.request.Request` from the queue and call the reconciler
 (``async def reconcile(request) -> Result``). Outcome handling follows controller-runtime:
 
 * exception → logged, key re-queued through the rate limiter (exponential back-off);
-* ``Result(requeue_after=s)`` → back-off forgotten, key queued again after ``s`` seconds;
+* ``Result(requeue_after=s)`` → back-off forgotten, key queued again after ``s`` seconds
+  (at least :data:`MIN_REQUEUE_DELAY`, reference §9.1: no hot requeue loops);
 * ``Result(requeue=True)`` → key re-queued through the rate limiter;
 * otherwise → back-off forgotten (done).
 
@@ -34,6 +35,8 @@ from bobrapet.store.client import Resource, WatchEvent
 Reconciler = Callable[[Request], Awaitable[Result | None]]
 
 log = logging.getLogger("bobrapet.runtime.controller")
+
+MIN_REQUEUE_DELAY = 0.01  # seconds; "the minimum requeue delay anywhere is 10ms"
 
 
 class Controller:
@@ -186,7 +189,7 @@ class Controller:
         result = result or Result()
         if result.requeue_after is not None and result.requeue_after > 0:
             self.queue.forget(request)
-            self.queue.add_after(request, result.requeue_after)
+            self.queue.add_after(request, max(result.requeue_after, MIN_REQUEUE_DELAY))
         elif result.requeue:
             self.queue.add_rate_limited(request)
         else:

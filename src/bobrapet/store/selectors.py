@@ -30,6 +30,7 @@ FieldOperator = Literal["=", "!="]
 _NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SPECIAL = set(",()=!<> \t\n")
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,9 @@ class LabelRequirement:
             return present
         if op == "!":
             return not present
-        if value is None:
-            return False
-        try:
-            number = int(value)
-        except ValueError:
-            return False
+        if value is None or not _INTEGER_RE.fullmatch(value):
+            return False  # Python's int() would also take "1_0" or " 5"
+        number = int(value)
         bound = int(self.values[0])
         return number < bound if op == "<" else number > bound
 

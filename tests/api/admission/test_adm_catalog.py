@@ -176,6 +176,10 @@ async def test_transport_binding_rules(lookup: MemoryLookup) -> None:
     with pytest.raises(Invalid) as info:
         await admit(changed, stored, lookup)
     assert any(c.message == "transportRef is immutable" for c in info.value.causes)
+    # metadata-only updates (finalizer removal) still work after the Transport is deleted
+    relabeled = copy.deepcopy(stored)
+    relabeled["metadata"]["labels"] = {"gone": "yes"}
+    await admit(relabeled, stored, MemoryLookup([]))
 
 
 # ----------------------------------------------------------------------------- cross-namespace
@@ -224,3 +228,18 @@ async def test_cross_namespace_grant(cross_lookup: MemoryLookup) -> None:
         }
     )
     await admit(cross_run(), None, cross_lookup, config)
+
+
+async def test_engram_metadata_update_after_template_deleted(run_admit: RunAdmit) -> None:
+    """Labels and finalizers can change after the EngramTemplate is gone; the spec cannot."""
+    old = (await run_admit(engram("worker"))).object
+    old["metadata"]["finalizers"] = ["bubustack.io/cleanup"]
+    empty = MemoryLookup([])
+    new = copy.deepcopy(old)
+    new["metadata"]["finalizers"] = []
+    new["metadata"]["labels"] = {"team": "a"}
+    await admit(new, old, empty)
+    changed = copy.deepcopy(new)
+    changed["spec"]["mode"] = "deployment"
+    with pytest.raises(Invalid, match="EngramTemplate 'plain' not found"):
+        await admit(changed, old, empty)

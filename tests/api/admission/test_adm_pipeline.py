@@ -97,3 +97,39 @@ async def test_all_compat_templates_are_admitted(compat_dir: Path, run_admit: Ru
     for name, doc in docs:
         result = await run_admit(doc)
         assert result.object["kind"] in ("EngramTemplate", "ImpulseTemplate"), name
+
+
+def _deep_value(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _deep_schema(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [400, 900, 3000])
+async def test_deep_nesting_is_an_error_not_a_crash(causes_of: CausesOf, depth: int) -> None:
+    step = {"name": "a", "ref": {"name": "worker"}, "with": _deep_value(depth)}
+    doc = {
+        "apiVersion": "bubustack.io/v1alpha1",
+        "kind": "Story",
+        "metadata": {"name": "deep", "namespace": "default"},
+        "spec": {"steps": [step], "inputsSchema": _deep_schema(depth)},
+    }
+    causes = await causes_of(doc)
+    assert {f for f, _ in causes} >= {"spec.steps[0].with", "spec.inputsSchema"}
+    template = {
+        "apiVersion": "catalog.bubustack.io/v1alpha1",
+        "kind": "EngramTemplate",
+        "metadata": {"name": "deep"},
+        "spec": {"version": "1", "supportedModes": ["job"], "image": "x", "inputSchema": _deep_schema(depth)},
+    }
+    causes = await causes_of(template)
+    assert causes[0][0] == "spec.inputSchema"
+    assert "nested too deeply" in causes[0][1] and "flatten" in causes[0][1]

@@ -342,3 +342,70 @@ def test_long_default_idempotency_key_is_hashed() -> None:
     key = step_run_idempotency_key("default", "r" * 250, "fetch")
     assert key.startswith("sha256:") and len(key) == 7 + 64
     assert step_run_idempotency_key("ns1", "run", "a") == "ns/ns1/storyrun/run/step/a"
+
+
+async def test_steprun_metadata_update_after_engram_deleted(run_admit: RunAdmit) -> None:
+    """Removing a finalizer must not be blocked because a referenced Engram is gone."""
+    catalog = MemoryLookup([story_doc("target", steps=[{"name": "a", "type": "condition"}])])
+    old = (await run_admit(steprun(engramRef={"name": "worker"}))).object
+    old["metadata"]["finalizers"] = ["bubustack.io/cleanup"]
+    new = copy.deepcopy(old)
+    new["metadata"]["finalizers"] = []
+    new["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    await admit(new, old, catalog)
+    changed = copy.deepcopy(new)
+    changed["spec"]["engramRef"] = {"name": "ghost"}
+    with pytest.raises(Invalid, match="Engram 'default/ghost' not found"):
+        await admit(changed, old, catalog)
+
+
+async def test_effectclaim_released_claim_can_be_reacquired(
+    causes_of: CausesOf, run_admit: RunAdmit, lookup: Any
+) -> None:
+    """DESIGN: release works — a released claim is taken over by clearing its completion."""
+    await _with_steprun(run_admit, lookup)
+    held = (
+        await run_admit(
+            claim(
+                acquireTime="2025-01-01T00:00:00Z",
+                renewTime="2025-01-01T00:00:10Z",
+                holderIdentity="pod-a",
+                leaseDurationSeconds=600,
+            )
+        )
+    ).object
+    released = copy.deepcopy(held)
+    for k in ("holderIdentity", "acquireTime", "renewTime"):
+        released["spec"].pop(k)
+    released["spec"].update(completionStatus="released", completedAt="2025-01-01T00:00:20Z")
+    released = (await run_admit(released, old=held)).object
+    taken = copy.deepcopy(released)
+    for k in ("completionStatus", "completedAt"):
+        taken["spec"].pop(k)
+    taken["spec"].update(
+        holderIdentity="pod-b",
+        acquireTime="2025-01-01T00:05:00Z",
+        renewTime="2025-01-01T00:05:00Z",
+        leaseTransitions=1,
+    )
+    taken = (await run_admit(taken, old=released)).object
+    done = copy.deepcopy(taken)
+    done["spec"].update(completionStatus="completed", completedAt="2025-01-01T00:06:00Z")
+    await run_admit(done, old=taken)
+    # clearing only one of the pair is still rejected, and so is clearing a completed claim
+    half = copy.deepcopy(released)
+    half["spec"].pop("completedAt")
+    assert "completionStatus requires completedAt" in messages(await causes_of(half, old=released))
+    undo = copy.deepcopy(done)
+    for k in ("completionStatus", "completedAt"):
+        undo["spec"].pop(k)
+    assert "completedAt cannot be cleared" in messages(await causes_of(undo, old=done))
+
+
+def test_canonical_json_writes_floats_like_go() -> None:
+    """Go's encoding/json: fixed notation for 1e-6 <= |x| < 1e21, short exponents otherwise."""
+    from bobrapet.api.admission.identity import canonical_json
+
+    value = {"f": [1e-7, 1.5e-5, 0.000001, 0.1, 1e21, 1.5e300, 123.456, -2.5e-9, 2.0]}
+    assert canonical_json(value) == ('{"f":[1e-7,0.000015,0.000001,0.1,1e+21,1.5e+300,123.456,-2.5e-9,2]}')
+    assert canonical_input_hash({"ratio": 1.5e-5}) == canonical_input_hash({"ratio": 0.000015})

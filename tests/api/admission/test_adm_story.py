@@ -483,3 +483,150 @@ async def test_thousand_step_story_is_fast(run_admit: RunAdmit) -> None:
     elapsed = time.perf_counter() - start
     assert len(result.object["spec"]["steps"]) == 1000
     assert elapsed < 2.0  # generous bound; a quadratic algorithm would take far longer
+
+
+def _fan_in_story(n: int) -> dict[str, Any]:
+    sources = [ref(f"s{i}") for i in range(n - 1)]
+    join = ref(
+        "join",
+        needs=[f"s{i}" for i in range(0, n - 1, 2)],
+        **{"with": {f"k{i}": f"{{{{ steps.s{i}.output }}}}" for i in range(1, n - 1, 2)}},
+    )
+    return story_doc(steps=[*sources, join])
+
+
+@pytest.mark.slow
+async def test_thousand_step_fan_in_is_fast(run_admit: RunAdmit) -> None:
+    doc = _fan_in_story(1000)
+    start = time.perf_counter()
+    result = await run_admit(doc)
+    elapsed = time.perf_counter() - start
+    assert len(result.object["spec"]["steps"]) == 1000
+    assert elapsed < 2.0  # generous bound; a quadratic algorithm would take far longer
+
+
+async def test_thousand_step_cycle_message_stays_readable(causes_of: CausesOf) -> None:
+    steps = [ref("s0", needs=["s999"])] + [ref(f"s{i}", needs=[f"s{i - 1}"]) for i in range(1, 1000)]
+    causes = await causes_of(story_doc(steps=steps))
+    (field, message) = causes[0]
+    assert field == "spec.steps[0].needs[0]"
+    assert "s0 -> s999 -> s998" in message and "1000 steps" in message
+    assert len(message) < 1000
+    assert "remove one of these dependencies" in message
+
+
+def _parallel(name: str, *branches: str) -> dict[str, Any]:
+    return prim(name, "parallel", **{"with": {"steps": [ref(b) for b in branches]}})
+
+
+async def test_parallel_branch_output_is_addressable(run_admit: RunAdmit) -> None:
+    # reference §2.6: branch outputs are exposed as steps.<branch name>
+    doc = story_doc(
+        steps=[
+            _parallel("fan", "left", "right"),
+            ref(
+                "after",
+                **{"with": {"x": "{{ steps.left.output.v }}"}},
+                requires=["steps.right.output.v"],
+                needs=["fan"],
+            ),
+        ],
+        output={"l": "{{ steps['left'].output }}"},
+    )
+    await run_admit(doc)
+
+
+async def test_parallel_branch_reference_implies_dependency_on_parent(causes_of: CausesOf) -> None:
+    doc = story_doc(
+        steps=[
+            _parallel("fan", "left"),
+            ref("after", **{"with": {"x": "{{ steps.left.output.v }}"}}),
+            ref("loop", needs=["after"]),
+        ]
+    )
+    doc["spec"]["steps"][0]["needs"] = ["loop"]
+    causes = await causes_of(doc)
+    assert any("dependency cycle" in m and "fan" in m for _, m in causes)
+
+
+async def test_parallel_branch_name_must_not_clash_with_step(causes_of: CausesOf) -> None:
+    doc = story_doc(
+        steps=[
+            _parallel("fan", "left"),
+            ref("left"),
+            _parallel("fan2", "right", "x"),
+            _parallel("fan3", "right"),
+        ]
+    )
+    causes = await causes_of(doc)
+    text = messages(causes)
+    assert "spec.steps[0].with.steps[0].name: parallel branch name 'left' is already used by" in text
+    assert "spec.steps[3].with.steps[0].name: parallel branch name 'right' is already used by" in text
+
+
+async def test_parallel_branches_cannot_use_each_other(causes_of: CausesOf) -> None:
+    doc = story_doc(
+        steps=[
+            prim(
+                "fan",
+                "parallel",
+                **{
+                    "with": {
+                        "steps": [ref("left"), ref("right", **{"with": {"x": "{{ steps.left.output }}"}})]
+                    }
+                },
+            )
+        ]
+    )
+    causes = await causes_of(doc)
+    assert causes[0][0] == "spec.steps[0].with.steps[1].with.x"
+    assert "run concurrently" in causes[0][1]
+
+
+async def test_hyphenated_name_with_dot_syntax_gets_subscript_hint(causes_of: CausesOf) -> None:
+    doc = story_doc(steps=[ref("fetch-data"), ref("use", **{"with": {"x": "{{ steps.fetch-data.output }}"}})])
+    causes = await causes_of(doc)
+    text = messages(causes)
+    assert "steps['fetch-data']" in text
+    assert "unknown context 'data'" not in text
+
+
+@pytest.mark.slow
+async def test_thousand_unknown_references_are_rejected_fast(causes_of: CausesOf) -> None:
+    # one typo repeated through a generated story: every step names an unknown dependency
+    steps = [ref("step-number-0")]
+    for i in range(1, 1000):
+        typo = f"step-numbr-{i - 1}"
+        if i % 2:
+            steps.append(ref(f"step-number-{i}", needs=[typo]))
+        else:
+            steps.append(ref(f"step-number-{i}", **{"with": {"x": f"{{{{ steps['{typo}'].output }}}}"}}))
+    start = time.perf_counter()
+    causes = await causes_of(story_doc(steps=steps))
+    elapsed = time.perf_counter() - start
+    assert len(causes) == 999
+    assert "did you mean 'step-number-0'?" in causes[0][1]
+    assert elapsed < 3.0  # generous bound; fuzzy hints for every cause took ~20 s
+
+
+async def test_needs_naming_a_parallel_branch_points_to_its_step(causes_of: CausesOf) -> None:
+    doc = story_doc(steps=[_parallel("fan", "left"), ref("after", needs=["left"])])
+    causes = await causes_of(doc)
+    assert causes == [
+        (
+            "spec.steps[1].needs[0]",
+            "step 'after' lists 'left' in needs, but 'left' is a parallel branch of step 'fan'; "
+            "list 'fan' in needs instead",
+        )
+    ]
+
+
+async def test_wait_until_of_wrong_type_says_so(causes_of: CausesOf) -> None:
+    causes = await causes_of(story_doc(steps=[prim("w", "wait", **{"with": {"until": True}})]))
+    assert causes == [
+        (
+            "spec.steps[0].with.until",
+            "step 'w' with.until must be a condition expression string such as "
+            '"inputs.ready == true", got true',
+        )
+    ]

@@ -158,3 +158,69 @@ def test_results_are_cached_and_immutable() -> None:
 
 def test_non_string_input() -> None:
     assert not analyze(42).is_template
+
+
+@pytest.mark.parametrize(
+    ("go", "jinja"),
+    [
+        ("{{ and .inputs.a .inputs.b }}", "{{ inputs.a and inputs.b }}"),
+        ("{{ eq .inputs.a .inputs.b }}", "{{ inputs.a == inputs.b }}"),
+        ("{{ index .inputs.m .inputs.k }}", "{{ inputs.m[inputs.k] }}"),
+        ("{{ .steps.fetch-data.output.x }}", "{{ steps['fetch-data'].output.x }}"),
+        ("{{ eq .steps.my-step.output.a 3 }}", "{{ steps['my-step'].output.a == 3 }}"),
+        ("{{ $.inputs.a }}", "{{ inputs.a }}"),
+    ],
+)
+def test_go_rewrite_keeps_separate_operands_apart(go: str, jinja: str) -> None:
+    (err,) = analyze(go).errors
+    assert f'e.g. "{jinja}"' in err.message
+
+
+def test_go_rewrite_in_bare_condition_separates_operands() -> None:
+    (err,) = analyze("and .inputs.a .inputs.b", condition=True).errors
+    assert 'e.g. "inputs.a and inputs.b"' in err.message
+
+
+def test_go_comment_and_variable_get_specific_hints() -> None:
+    (err,) = analyze("a {{/* note */}} b").errors
+    assert "{# note #}" in err.message and err.column == 3
+    (err,) = analyze("{{ $x := .inputs.a }}").errors
+    assert "{% set x = inputs.a %}" in err.message
+
+
+def test_unspaced_hyphen_after_step_name_is_reported_with_subscript() -> None:
+    (err,) = analyze("{{ steps.fetch-data.output }}").errors
+    assert "steps['fetch-data']" in err.message and err.column == 4
+    assert analyze("{{ steps.a.output.n - 1 }}").ok
+    assert analyze("{{ steps.a.output.n-1 }}").ok
+
+
+def test_go_rewrite_handles_has_key() -> None:
+    (err,) = analyze('{{ hasKey .inputs "a" }}').errors
+    assert "e.g. \"{{ 'a' in inputs }}\"" in err.message
+
+
+@pytest.mark.parametrize(
+    "go",
+    [
+        "{{ upper upper not nil or }}",
+        '{{ index "%s" not gt }}',
+        "and gt default",
+        '{{ default not "%s" .x }}',
+    ],
+)
+def test_go_rewrite_is_never_itself_invalid(go: str) -> None:
+    condition = not go.startswith("{{")
+    (err,) = analyze(go, condition=condition).errors
+    suggestion = err.message.split('e.g. "', 1)[1].rsplit('"', 1)[0]
+    if "no leading dots" not in err.message:
+        assert analyze(suggestion, condition=condition).ok, suggestion
+
+
+def test_long_templates_are_not_kept_in_the_cache() -> None:
+    from bobrapet.api.expressions.analysis import _analyze_cached
+
+    long_text = "{{ inputs.a }}" + "x" * 100_000
+    before = _analyze_cached.cache_info().currsize
+    assert analyze(long_text).roots == {"inputs"}
+    assert _analyze_cached.cache_info().currsize == before

@@ -109,3 +109,25 @@ def test_environment_is_sandboxed_and_strict() -> None:
         env.from_string("{{ x.append(1) }}").render(x=[])
     with pytest.raises(UndefinedError):
         env.from_string("{{ inputs.missing }}").render(inputs={})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ (2 ** 1000000000) > 1 }}",
+        "{{ (inputs.n ** 1000000000) > 1 }}",
+        "{{ ('x' * 10000000) | length }}",
+        "{{ ([1] * inputs.big) | length }}",
+        "{{ ('%0999999999d' % 1) | length }}",
+    ],
+)
+def test_sandbox_refuses_huge_operations(source: str) -> None:
+    env = make_environment()
+    with pytest.raises(SecurityError):
+        env.from_string(source).render(inputs={"n": 4, "big": 10**8})
+
+
+def test_sandbox_allows_ordinary_arithmetic_and_formatting() -> None:
+    env = make_environment()
+    out = env.from_string("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 3 * 'ab' }} {{ '%05.2f' % 3.14159 }} {{ 10 % 3 }}")
+    assert out.render() == "1024 ababab ababab 03.14 1"

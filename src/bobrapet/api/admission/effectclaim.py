@@ -4,7 +4,9 @@ Invariants: ``stepRunRef`` is same-namespace (whatever the policy) and the StepR
 (matching ``uid`` when given); ``completedAt`` ⇔ ``completionStatus``; ``renewTime``
 requires ``acquireTime``; ``acquireTime ≤ renewTime ≤ completedAt``; the name is
 deterministic; on update identity fields are immutable, ``completedAt`` never clears or
-moves back, and a ``completed`` claim is frozen.
+moves back (except that a ``released`` claim may be re-acquired by clearing
+``completionStatus`` and ``completedAt`` together — DESIGN: release works), and a
+``completed`` claim is frozen.
 """
 
 from __future__ import annotations
@@ -100,7 +102,13 @@ def _check_update(ctx: Context, spec: dict[str, Any]) -> None:
     for k in ("stepRunRef", "effectKey", "idempotencyKey"):
         if old.get(k) != spec.get(k):
             ctx.forbidden(f"spec.{k}", f"{k} is immutable")
-    if old.get("completedAt") is not None:
+    # a released claim is re-acquired by clearing its completion (both fields together)
+    reacquire = (
+        old.get("completionStatus") == "released"
+        and spec.get("completedAt") is None
+        and spec.get("completionStatus") is None
+    )
+    if old.get("completedAt") is not None and not reacquire:
         if spec.get("completedAt") is None:
             ctx.forbidden("spec.completedAt", "completedAt cannot be cleared")
         else:

@@ -119,6 +119,10 @@ async def validate_engram(ctx: Context) -> None:
     if ctx.is_update and ctx.metadata.get("deletionTimestamp") and ctx.spec != ctx.old_spec:
         ctx.forbidden("spec", "spec cannot change while the Engram is being deleted")
         return
+    if ctx.is_update and ctx.spec == ctx.old_spec:
+        # metadata-only update (labels, finalizers): re-checking the template reference would
+        # block finalizer removal once the EngramTemplate is gone
+        return
     template = await load_template(ctx, impulse=False)
     check_mode(ctx, template, ctx.spec.get("mode"), "spec.mode", allow_job=True)
     check_config(ctx, template)

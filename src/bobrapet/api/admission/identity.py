@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 MAX_NAME = 253
@@ -36,14 +37,68 @@ def _go_normalize(value: Any) -> Any:
     return value
 
 
+def go_float(value: float) -> str:
+    """A non-integral float as Go's encoding/json writes it.
+
+    Shortest round-trip digits; fixed notation for ``1e-6 <= |x| < 1e21``, otherwise
+    exponent notation with a one-digit exponent kept short (``1e-7``, not ``1e-07``).
+    """
+    if not math.isfinite(value):
+        raise ValueError(f"JSON cannot represent {value!r}")
+    text = repr(value)
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        mantissa, _, exponent = text.partition("e")
+        sign = exponent[0] if exponent[:1] in "+-" else "+"
+        digits = exponent.lstrip("+-").lstrip("0") or "0"
+        return f"{mantissa}e{sign}{digits.rjust(2, '0') if sign == '+' else digits}"
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    """Append compact JSON with sorted keys (floats in Go's format) to ``out``; iterative."""
+    stack: list[Any] = [value]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, _Raw):
+            out.append(cur.text)
+        elif isinstance(cur, dict):
+            out.append("{")
+            items: list[Any] = []
+            for i, key in enumerate(sorted(cur)):
+                items.append(_Raw(("," if i else "") + json.dumps(key, ensure_ascii=False) + ":"))
+                items.append(cur[key])
+            items.append(_Raw("}"))
+            stack.extend(reversed(items))
+        elif isinstance(cur, list):
+            out.append("[")
+            seq: list[Any] = []
+            for i, item in enumerate(cur):
+                if i:
+                    seq.append(_Raw(","))
+                seq.append(item)
+            seq.append(_Raw("]"))
+            stack.extend(reversed(seq))
+        elif isinstance(cur, float):
+            out.append(go_float(cur))
+        else:
+            out.append(json.dumps(cur, ensure_ascii=False))
+
+
+class _Raw:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON as Go's encoding/json writes a parsed value (sorted keys, HTML-escaped)."""
-    text = json.dumps(
-        _go_normalize({} if value is None else value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    out: list[str] = []
+    _encode(_go_normalize({} if value is None else value), out)
+    text = "".join(out)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")

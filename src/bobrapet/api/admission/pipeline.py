@@ -166,8 +166,30 @@ def _structural(kind: Kind, obj: dict[str, Any], include_status: bool) -> tuple[
     normalized, causes = structural.check(kind, obj, include_status=include_status)
     if causes or normalized is obj:
         # the input came back as given: copy it so admission never mutates the caller's object
-        normalized = copy.deepcopy(normalized)
+        normalized = json_copy(normalized)
     return normalized, list(causes)
+
+
+def json_copy(value: Any) -> Any:
+    """Deep copy of a JSON-like value without recursion (any nesting depth; scalars shared)."""
+    if not isinstance(value, dict | list):
+        return copy.deepcopy(value)
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child))
+            else:
+                child = item if isinstance(item, str | int | float | bool | None) else copy.deepcopy(item)
+            if isinstance(dst, dict):
+                dst[key] = child
+            else:
+                dst.append(child)
+    return root
 
 
 def _covers(parent: str, child: str) -> bool:
@@ -206,6 +228,13 @@ async def admit(
     if validator is not None:
         try:
             await validator(ctx)
+        except RecursionError:
+            # pathological nesting (the structural check already limits JSON depth; a deep
+            # schema can still exhaust the stack): an error for the user, never a traceback
+            ctx.error(
+                "",
+                f"{kind.kind} is nested too deeply to validate; flatten deeply nested schemas or values",
+            )
         except (TypeError, AttributeError, KeyError, ValueError):
             # Kind rules assume the shape the structural check guarantees; when the shape is
             # already rejected, the structural causes explain the problem on their own.
@@ -213,14 +242,18 @@ async def admit(
                 raise
     # A kind rule at exactly the field of a structural cause replaces it (it names the step
     # and says how to fix it); kind rules *below* a structural cause are dropped.
+    # (sets keep this linear: a 1000-step story can produce a thousand causes)
     own_fields = {c.field for c in ctx.causes}
-    causes = [c for c in causes if c not in structural_causes or c.field not in own_fields]
-    reported = [c.field for c in structural_causes]
+    structural_set = set(structural_causes)
+    causes = [c for c in causes if c not in structural_set or c.field not in own_fields]
+    reported = {c.field for c in structural_causes}
+    seen = set(causes)
     for cause in ctx.causes:
         exact = cause.field in reported
-        if not exact and any(_covers(r, cause.field) for r in reported):
+        if not exact and reported and any(_covers(r, cause.field) for r in reported):
             continue
-        if cause not in causes:
+        if cause not in seen:
+            seen.add(cause)
             causes.append(cause)
     if causes:
         meta = normalized.get("metadata") if isinstance(normalized.get("metadata"), dict) else {}

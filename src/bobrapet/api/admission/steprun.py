@@ -1,6 +1,7 @@
 """StepRun defaulting and validation (reference §1.15 "StepRun", §9.3).
 
-Invariants: the defaulter fills ``spec.retry`` and ``spec.idempotencyKey``; status-only
+Invariants: the defaulter fills ``spec.retry`` and ``spec.idempotencyKey``; updates that
+leave the spec unchanged skip spec rules (so finalizers can always be removed); status-only
 updates check only status rules (output size and refs, ``needs`` not naming itself,
 ``error`` matching the StructuredError v1 schema, monotonic ``observedGeneration``).
 """
@@ -84,6 +85,13 @@ async def validate_steprun(ctx: Context) -> None:
     check_observed_generation(ctx)
     if ctx.status_only:
         _check_status(ctx)
+        return
+    if ctx.is_update and ctx.spec == ctx.old_spec:
+        # metadata-only update (labels, finalizers, deletion): the spec was checked when it
+        # was written; re-checking its references would block finalizer removal once the
+        # Engram is gone
+        if ctx.status and ctx.status != as_dict(as_dict(ctx.old).get("status")):
+            _check_status(ctx)
         return
     if ctx.status:
         _check_status(ctx)

@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import difflib
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -108,9 +109,27 @@ class _Graph:
     block_rank: dict[str, int]
     bit: dict[str, int] = field(default_factory=dict)
     upstream: dict[str, int] = field(default_factory=dict)
+    branch_owner: dict[str, str] = field(default_factory=dict)  # parallel branch -> its step
+    _addressable: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    hints_left: int = 5  # "did you mean" suggestions still allowed in this request
 
     def is_upstream(self, step: str, other: str) -> bool:
         return bool(self.upstream.get(step, 0) & self.bit.get(other, 0))
+
+    def resolve(self, name: str) -> _Step | None:
+        """The step a template name denotes: a step, or the parallel step owning a branch."""
+        step = self.by_name.get(name)
+        if step is None and name in self.branch_owner:
+            step = self.by_name.get(self.branch_owner[name])
+        return step
+
+    def addressable(self, blocks: tuple[str, ...]) -> list[str]:
+        """Step and branch names of ``blocks`` (memoized: called once per unknown reference)."""
+        if blocks not in self._addressable:
+            names = [s.name for s in self.steps if s.block in blocks]
+            names += [b for b, owner in self.branch_owner.items() if self.by_name[owner].block in blocks]
+            self._addressable[blocks] = names
+        return self._addressable[blocks]
 
 
 def _allowed_blocks(block: str) -> tuple[str, ...]:
@@ -220,7 +239,38 @@ def _collect_steps(ctx: Context, spec: dict[str, Any]) -> _Graph:
             step = _Step(i, block, path, raw, name)
             steps.append(step)
             by_name[name] = step
-    return _Graph(steps, by_name, {b: n for n, b in enumerate(BLOCKS)})
+    graph = _Graph(steps, by_name, {b: n for n, b in enumerate(BLOCKS)})
+    _collect_branches(ctx, graph)
+    return graph
+
+
+def _collect_branches(ctx: Context, graph: _Graph) -> None:
+    """Parallel branch names are addressable as ``steps.<branch>`` (reference §2.6), so they
+    share the step namespace; a reference to a branch is a dependency on its parallel step."""
+    first_use: dict[str, str] = {}
+    for step in graph.steps:
+        if step.raw.get("type") != "parallel":
+            continue
+        for i, branch in enumerate(as_list(as_dict(step.raw.get("with")).get("steps"))):
+            bname = as_dict(branch).get("name")
+            if not isinstance(bname, str) or not bname:
+                continue
+            bpath = f"{step.path}.with.steps[{i}].name"
+            clash = graph.by_name.get(bname)
+            other = first_use.get(bname)
+            if clash is not None or (other is not None and graph.branch_owner[bname] != step.name):
+                used_by = clash.path if clash is not None else other
+                ctx.error(
+                    bpath,
+                    f"parallel branch name '{bname}' is already used by {used_by}; branch outputs are "
+                    f"addressed as steps.{bname}, so branch names must be unique across all steps "
+                    "and branches (rename one of them)",
+                    "FieldValueDuplicate",
+                )
+                continue
+            if other is None:
+                first_use[bname] = bpath
+                graph.branch_owner[bname] = step.name
 
 
 def _check_step_shape(ctx: Context, step: _Step, realtime: bool) -> None:
@@ -252,7 +302,14 @@ def _check_step_shape(ctx: Context, step: _Step, realtime: bool) -> None:
         )
     w = as_dict(raw.get("with"))
     if stype == "wait":
-        if not isinstance(w.get("until"), str) or not w.get("until", "").strip():
+        until = w.get("until")
+        if until is not None and not isinstance(until, str):
+            ctx.error(
+                f"{path}.with.until",
+                f"step '{name}' with.until must be a condition expression string such as "
+                f'"inputs.ready == true", got {json.dumps(until, default=str)}',
+            )
+        elif not isinstance(until, str) or not until.strip():
             ctx.required(
                 f"{path}.with.until", f"step '{name}' of type 'wait' requires 'with.until' to be set"
             )
@@ -384,24 +441,35 @@ def _check_needs(ctx: Context, graph: _Graph) -> None:
             step.deps.setdefault(dep, where)
 
 
-def _name_hint(name: str, names: list[str]) -> str:
-    aliased = [n for n in names if n.replace("-", "_") == name]
+def _name_hint(name: str, names: list[str], graph: _Graph) -> str:
+    aliased = [n for n in names if n.replace("-", "_") == name] if "_" in name else []
     if aliased:
         return f"; step names containing '-' must be written steps['{aliased[0]}']"
+    # fuzzy matching costs O(len(names)) per call: only the first few unknown names get a
+    # suggestion, so a story with a thousand typos is still admitted (rejected) quickly
+    if graph.hints_left <= 0:
+        return ""
+    graph.hints_left -= 1
     close = difflib.get_close_matches(name, names, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _unknown_dep_message(step: _Step, dep: str, graph: _Graph, where: str) -> str:
-    target = graph.by_name.get(dep)
+    target = graph.by_name.get(dep) if where == "needs" else graph.resolve(dep)
     if target is not None:
         allowed = " and ".join(_allowed_blocks(step.block))
         return (
             f"step '{step.name}' lists step '{dep}' of {target.block} in {where}, but a step in "
             f"{step.block} may only depend on steps in {allowed}"
         )
-    names = [s.name for s in graph.steps if s.block in _allowed_blocks(step.block)]
-    hint = _name_hint(dep, names)
+    names = graph.addressable(_allowed_blocks(step.block))
+    owner = graph.branch_owner.get(dep)
+    if where == "needs" and owner is not None:
+        return (
+            f"step '{step.name}' lists '{dep}' in needs, but '{dep}' is a parallel branch of step "
+            f"'{owner}'; list '{owner}' in needs instead"
+        )
+    hint = _name_hint(dep, names, graph)
     if where == "needs":
         return f"step '{step.name}' lists unknown dependency '{dep}' in needs{hint}"
     return f"step '{step.name}' references unknown step '{dep}' in {where}{hint}"
@@ -500,8 +568,8 @@ def _analyze_field(ctx: Context, path: str, text: str, scope: Scope, *, conditio
 
 def _check_known_refs(ctx: Context, graph: _Graph, path: str, a: Analysis) -> None:
     for ref in a.step_refs:
-        if ref.name not in graph.by_name:
-            hint = _name_hint(ref.name, list(graph.by_name))
+        if graph.resolve(ref.name) is None:
+            hint = _name_hint(ref.name, graph.addressable(BLOCKS), graph)
             ctx.error(path, f"template references unknown step '{ref.name}'{hint}")
 
 
@@ -510,11 +578,19 @@ def _mine(
 ) -> None:
     """Record template step references of ``step``; unknown / later-block / self refs are errors."""
     for ref in a.step_refs:
-        target = graph.by_name.get(ref.name)
+        target = graph.resolve(ref.name)
         if target is None or target.block not in _allowed_blocks(step.block):
             ctx.error(path, _unknown_dep_message(step, ref.name, graph, where))
             continue
-        if ref.name == step.name:
+        if target.name == step.name and ref.name != step.name:
+            ctx.error(
+                path,
+                f"step '{step.name}' references its own parallel branch '{ref.name}' in {where}; "
+                "branches run concurrently, so use that output in a later step that needs "
+                f"'{step.name}'",
+            )
+            continue
+        if target.name == step.name:
             ctx.error(
                 path,
                 f"step '{step.name}' references its own output in {where}; a step can only use "
@@ -522,7 +598,7 @@ def _mine(
             )
             continue
         if dependency:
-            step.deps.setdefault(ref.name, path)
+            step.deps.setdefault(target.name, path)
 
 
 # ------------------------------------------------------------------------------ graph
@@ -559,7 +635,7 @@ def _check_cycles(ctx: Context, graph: _Graph) -> None:
             if not cycle or reported & set(cycle):
                 continue
             reported.update(cycle)
-            text = " -> ".join([*cycle, cycle[0]])
+            text = _cycle_text(cycle)
             first = graph.by_name[cycle[0]]
             ctx.error(
                 first.deps.get(cycle[1] if len(cycle) > 1 else cycle[0], f"{first.path}.needs"),
@@ -567,6 +643,15 @@ def _check_cycles(ctx: Context, graph: _Graph) -> None:
                 "needs or a template reference); remove one of these dependencies",
             )
             break
+
+
+def _cycle_text(cycle: list[str], shown: int = 8) -> str:
+    """``a -> b -> a``; a long cycle shows its first and last steps and its length."""
+    if len(cycle) <= 2 * shown:
+        return " -> ".join([*cycle, cycle[0]])
+    head = " -> ".join(cycle[:shown])
+    tail = " -> ".join([*cycle[-shown:], cycle[0]])
+    return f"{head} -> ... ({len(cycle) - 2 * shown} more) -> {tail} ({len(cycle)} steps)"
 
 
 def _find_cycle(start: str, graph: _Graph, remaining: set[str]) -> list[str]:
@@ -596,17 +681,18 @@ def _compute_upstream(graph: _Graph) -> None:
     for root in graph.steps:
         if root.name in state:
             continue
-        stack: list[tuple[str, int]] = [(root.name, 0)]
+        # (name, its dependency list, next index): the list is built once per step, so a
+        # step with d dependencies costs O(d), not O(d²)
+        stack: list[tuple[str, list[str], int]] = [(root.name, list(root.deps), 0)]
         state[root.name] = 1
         while stack:
-            name, idx = stack[-1]
-            deps = list(graph.by_name[name].deps)
+            name, deps, idx = stack[-1]
             if idx < len(deps):
-                stack[-1] = (name, idx + 1)
+                stack[-1] = (name, deps, idx + 1)
                 dep = deps[idx]
                 if dep in graph.by_name and dep not in state:
                     state[dep] = 1
-                    stack.append((dep, 0))
+                    stack.append((dep, list(graph.by_name[dep].deps), 0))
                 continue
             acc = 0
             for dep in deps:
@@ -638,12 +724,12 @@ def _check_requires(ctx: Context, graph: _Graph, step: _Step) -> None:
             )
             continue
         target = parts[1]
-        if target not in graph.by_name:
-            close = difflib.get_close_matches(target, list(graph.by_name), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+        resolved = graph.resolve(target)
+        if resolved is None:
+            hint = _name_hint(target, graph.addressable(BLOCKS), graph)
             ctx.error(where, f"requires path '{req}' references unknown step '{target}'{hint}")
             continue
-        if not graph.is_upstream(step.name, target):
+        if not graph.is_upstream(step.name, resolved.name):
             ctx.error(
                 where,
                 f"requires path '{req}' references step '{target}' which is not upstream of "

@@ -70,7 +70,8 @@ async def validate_transport(ctx: Context) -> None:
 
 
 async def validate_binding(ctx: Context) -> None:
-    if ctx.status_only:
+    if ctx.status_only or (ctx.is_update and ctx.spec == ctx.old_spec):
+        # unchanged spec (labels, finalizers): never blocked by a Transport that is gone
         return
     spec = ctx.spec
     for key in ("transportRef", "driver", "stepName", "engramName"):

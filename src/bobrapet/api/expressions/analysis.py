@@ -14,13 +14,14 @@ Invariants:
 * Go ``text/template`` syntax (leading-dot roots, ``eq a b``, ``index .steps "x"``,
   ``printf``, ``and (..) (..)``) is recognised on the token stream and reported with a
   concrete Jinja rewrite where one can be derived.
-* Results are cached by ``(text, condition)`` and are immutable.
+* Results are cached by ``(text, condition)`` (texts up to 4 KiB) and are immutable.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -203,11 +204,21 @@ def analyze(text: Any, *, condition: bool = False) -> Analysis:
     """Analyse ``text``; never raises (errors are in ``Analysis.errors``)."""
     if not isinstance(text, str):
         return Analysis(text=str(text))
+    if len(text) > _MAX_CACHED_TEXT:
+        return _analyze_safe(text, condition)
     return _analyze_cached(text, condition)
+
+
+#: Longer texts are analysed without caching, so the cache holds at most ~32 MiB of text.
+_MAX_CACHED_TEXT = 4096
 
 
 @lru_cache(maxsize=8192)
 def _analyze_cached(text: str, condition: bool) -> Analysis:
+    return _analyze_safe(text, condition)
+
+
+def _analyze_safe(text: str, condition: bool) -> Analysis:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # jinja string escapes like "\\_"
@@ -342,6 +353,9 @@ def _analyze(text: str, condition: bool) -> Analysis:
     go_errors = _go_blocks(text, toks, state)
     if go_errors:
         return Analysis(text=text, is_template=True, errors=tuple(go_errors))
+    hyphen_errors = _hyphenated_step_names(text, toks)
+    if hyphen_errors:
+        return Analysis(text=text, is_template=True, errors=tuple(hyphen_errors))
     fast = _fast_paths(text, toks, state)
     if fast is not None:
         return fast
@@ -349,6 +363,60 @@ def _analyze(text: str, condition: bool) -> Analysis:
     if tree is None:
         return _syntax_failure(text, state, toks, err_off, err_msg)
     return _walk(text, tree, toks)
+
+
+def _adjacent(a: _Tok, b: _Tok) -> bool:
+    return a.offset + len(a.value) == b.offset
+
+
+def _hyphenated_step_names(text: str, toks: list[_Tok]) -> list[ExpressionError]:
+    """``steps.fetch-data`` (no spaces around ``-``) is Jinja for ``steps.fetch - data``: report it.
+
+    Only the unspaced spelling is flagged, so real subtraction (``steps.a.output.n - 1``)
+    is untouched.
+    """
+    errors: list[ExpressionError] = []
+    sig = [t for t in toks if t.type != "whitespace"]
+    for i in range(len(sig) - 4):
+        root, dot, first = sig[i], sig[i + 1], sig[i + 2]
+        if not (
+            root.type == "name"
+            and root.value == "steps"
+            and dot.type == "operator"
+            and dot.value == "."
+            and first.type == "name"
+            and _adjacent(root, dot)
+            and _adjacent(dot, first)
+        ):
+            continue
+        parts = [first.value]
+        j = i + 3
+        last = first
+        while (
+            j + 1 < len(sig)
+            and sig[j].type == "operator"
+            and sig[j].value == "-"
+            and sig[j + 1].type in ("name", "integer")
+            and _adjacent(last, sig[j])
+            and _adjacent(sig[j], sig[j + 1])
+        ):
+            parts.append(sig[j + 1].value)
+            last = sig[j + 1]
+            j += 2
+        if len(parts) < 2:
+            continue
+        name = "-".join(parts)
+        line, col = _line_col(text, root.offset)
+        errors.append(
+            ExpressionError(
+                f"step names containing '-' must be written steps['{name}'] "
+                f"(steps.{name} is read as a subtraction)",
+                line,
+                col,
+                text[root.offset : last.offset + len(last.value)],
+            )
+        )
+    return errors
 
 
 _PATH_TOKENS = frozenset({"name", "operator", "string", "integer", "whitespace", "data"})
@@ -681,7 +749,11 @@ def go_template_hint(block: str, *, braces: bool) -> str | None:
             inner = inner[:-2]
         inner = inner.strip().removeprefix("-").removesuffix("-").strip()
         if inner.startswith("/*"):
-            return None
+            return (
+                f'Go-template comments are not supported: "{block.strip()}" — write a Jinja '
+                'comment instead, e.g. "{# note #}"'
+            )
+    inner = _GO_ROOT_VAR.sub(r"\1.", inner)  # `$.inputs.a` is `.inputs.a` at the top level
     toks, lex_error, _ = _lex(inner, "variable")
     sig = [t for t in toks if t.type != "whitespace"]
     go_like = lex_error is not None and ("$" in inner or "`" in inner) and _looks_go_text(inner)
@@ -700,6 +772,13 @@ def go_template_hint(block: str, *, braces: bool) -> str | None:
             suggestion = _GoConverter(sig).convert()
         except _NotGo:
             suggestion = None
+    if suggestion is not None and not _valid_jinja(suggestion):
+        suggestion = None  # never suggest a rewrite that would itself be rejected
+    if suggestion is None and ":=" in inner:
+        return (
+            f'Go-template syntax is not supported: "{shown}" — Jinja has no $variables; '
+            'assign with a statement instead, e.g. "{% set x = inputs.a %}{{ x }}"'
+        )
     if suggestion is None:
         example = "{{ inputs.a == 'x' }}" if braces else "inputs.a == 'x'"
         return (
@@ -709,6 +788,20 @@ def go_template_hint(block: str, *, braces: bool) -> str | None:
         )
     rewritten = "{{ " + suggestion + " }}" if braces else suggestion
     return f'Go-template syntax is not supported: "{shown}" — write Jinja instead, e.g. "{rewritten}"'
+
+
+def _valid_jinja(expr: str) -> bool:
+    """Whether ``expr`` is a Jinja expression that analysis accepts (no Go style, known names)."""
+    toks, lex_error, _ = _lex(expr, "variable")
+    if lex_error is not None or _looks_go(toks):
+        return False
+    tree, _, _ = _parse(expr, "variable", toks)
+    if tree is None:
+        return False
+    walker = _Walker(expr, toks)
+    walker.collect_locals(tree)
+    walker.visit(tree)
+    return not walker.errors
 
 
 def _looks_go_text(inner: str) -> bool:
@@ -748,6 +841,9 @@ def _looks_go(toks: list[_Tok]) -> bool:
                     continue
                 return True
     return False
+
+
+_GO_ROOT_VAR = re.compile(r"(^|[\s(])\$\.")
 
 
 class _NotGo(Exception):
@@ -826,7 +922,7 @@ class _GoConverter:
             return self.fields(base), True
         if t.type == "operator" and t.value == ".":
             nxt = self.peek()
-            if nxt is None or nxt.type != "name":
+            if nxt is None or nxt.type != "name" or not _adjacent(t, nxt):
                 return "inputs", True
             return self.fields(""), True
         if t.type == "string":
@@ -840,16 +936,45 @@ class _GoConverter:
         raise _NotGo
 
     def fields(self, base: str) -> str:
+        """A field chain ``.a.b-c.0`` glued to the previous token (a space ends the operand)."""
         out = base
         if base == "":
-            out = self.take().value
+            out = self.segment(self.take())
+            if out.startswith("'"):
+                raise _NotGo  # `.fetch-data` at the root has no direct Jinja spelling
         while (t := self.peek()) is not None and t.type == "operator" and t.value == ".":
             nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
-            if nxt is None or nxt.type not in ("name", "integer"):
+            if (
+                nxt is None
+                or nxt.type not in ("name", "integer")
+                or not _adjacent(self.toks[self.i - 1], t)
+                or not _adjacent(t, nxt)
+            ):
                 break
             self.i += 2
-            out += f".{nxt.value}" if nxt.type == "name" else f"[{nxt.value}]"
+            key = self.segment(nxt)
+            if key.startswith("'"):
+                out += f"[{key}]"
+            else:
+                out += f".{key}" if nxt.type == "name" else f"[{key}]"
         return out
+
+    def segment(self, first: _Tok) -> str:
+        """A field name, joining an unspaced ``fetch-data`` into the subscript ``'fetch-data'``."""
+        parts = [first.value]
+        last = first
+        while (
+            self.i + 1 < len(self.toks)
+            and self.toks[self.i].type == "operator"
+            and self.toks[self.i].value == "-"
+            and self.toks[self.i + 1].type in ("name", "integer")
+            and _adjacent(last, self.toks[self.i])
+            and _adjacent(self.toks[self.i], self.toks[self.i + 1])
+        ):
+            last = self.toks[self.i + 1]
+            parts.append(last.value)
+            self.i += 2
+        return parts[0] if len(parts) == 1 else "'" + "-".join(parts) + "'"
 
     @staticmethod
     def call(name: str, args: list[tuple[str, bool]]) -> tuple[str, bool]:
@@ -880,6 +1005,8 @@ class _GoConverter:
             return f"{p(args[0])} | string", False
         if name in _SIMPLE_FILTERS and len(args) == 1:
             return f"{p(args[0])} | {name}", False
+        if name == "hasKey" and len(args) == 2:
+            return f"{p(args[1])} in {p(args[0])}", False
         if name == "contains" and len(args) == 2:
             return f"{p(args[0])} in {p(args[1])}", False
         if name in ("hasPrefix", "hasSuffix") and len(args) == 2:

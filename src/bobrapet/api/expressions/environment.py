@@ -10,6 +10,9 @@ Invariants:
   is true (scopes decide, see :mod:`bobrapet.api.expressions.scopes`); the clock and the
   random source are injected so evaluation is testable.
 * Every function here is pure Python over JSON-like values.
+* ``*``, ``**`` and ``%`` refuse results beyond :data:`MAX_OPERATION_SIZE` items /
+  :data:`MAX_POWER_BITS` bits (``SecurityError``), so no expression can hang the CPU or
+  exhaust memory in one operation.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import base64
 import hashlib
 import json
 import random as _random
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: Functions that are rejected in every template field (reference §3.3).
@@ -226,6 +231,53 @@ def _globals() -> dict[str, Callable[..., Any]]:
     }
 
 
+#: Largest string/list a single ``*``/``%`` operation may build, and the largest ``**`` result
+#: (in bits): big enough for any real payload, small enough that one expression cannot
+#: exhaust memory or hang the CPU.
+MAX_OPERATION_SIZE = 1 << 20
+MAX_POWER_BITS = 1 << 16
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with size limits on ``*``, ``**`` and ``%`` (also at constant folding)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            _check_power(left, right)
+        elif operator == "*":
+            _check_repeat(left, right)
+            _check_repeat(right, left)
+        elif operator == "%" and isinstance(left, str):
+            for width, precision in _FORMAT_WIDTH.findall(left):
+                if int(width or 0) > MAX_OPERATION_SIZE or int(precision or 0) > MAX_OPERATION_SIZE:
+                    raise SecurityError(f"format width exceeds {MAX_OPERATION_SIZE}")
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and exponent * abs(base).bit_length() > MAX_POWER_BITS
+    ):
+        raise SecurityError(f"{base} ** {exponent} is too large (limit {MAX_POWER_BITS} bits)")
+
+
+def _check_repeat(seq: Any, count: Any) -> None:
+    if (
+        isinstance(seq, str | list | tuple)
+        and isinstance(count, int)
+        and not isinstance(count, bool)
+        and len(seq) * count > MAX_OPERATION_SIZE
+    ):
+        raise SecurityError(f"repeating a value {count} times exceeds {MAX_OPERATION_SIZE} items")
+
+
 def make_environment(
     *,
     allow_nondeterministic: bool = True,
@@ -237,7 +289,7 @@ def make_environment(
     ``clock`` (default: UTC wall clock) backs ``now()``; ``rng`` backs the random helpers.
     Undefined variables are errors (``StrictUndefined``), as in the reference.
     """
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.pop("lipsum", None)
     env.filters.update(_filters())
     env.globals.update(_globals())

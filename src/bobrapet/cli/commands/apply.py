@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from bobrapet.api import kinds
-from bobrapet.api.admission import admit
 from bobrapet.api.errors import BadRequest, NotFound, StatusError
 from bobrapet.api.manifest import Document
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, app, state
@@ -20,6 +19,7 @@ from bobrapet.cli.commands.common import (
 )
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.store.client import Client
 
 # Top-level keys a manifest owns (besides metadata); status is never applied.
@@ -39,7 +39,7 @@ def place_in_namespace(kind: kinds.Kind, obj: dict[str, Any], namespace: str | N
     meta["namespace"] = current or namespace or "default"
 
 
-def _update_body(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+def _update_body(kind: kinds.Kind, existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """The existing object with what the manifest owns replaced by the manifest's values."""
     body = copy.deepcopy(existing)
     body.pop("status", None)
@@ -52,6 +52,12 @@ def _update_body(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str,
     for key in ("labels", "annotations", "finalizers", "ownerReferences"):
         if key in meta:
             body["metadata"][key] = meta[key]
+    if isinstance(meta.get("finalizers"), list) and kind.finalizer:
+        # The controller's own finalizer is not the manifest's to remove: dropping it
+        # would make every re-apply a write (and the controller add it back at once).
+        stored = (existing.get("metadata") or {}).get("finalizers") or []
+        if kind.finalizer in stored and kind.finalizer not in meta["finalizers"]:
+            body["metadata"]["finalizers"] = [*meta["finalizers"], kind.finalizer]
     return body
 
 
@@ -60,16 +66,26 @@ async def apply_one(
 ) -> tuple[str, str, list[str]]:
     """Create or update one object; returns (verb, ``kind/name``, warnings)."""
     obj = doc.obj
-    warnings: list[str] = []
     kind = (
         kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind"))) if isinstance(obj, dict) else None
     )
     if kind is None or not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
         # Admission produces the precise message (not a mapping, unknown kind, no metadata).
+        from bobrapet.api.admission import admit
+
         await admit(obj, None, client_lookup(client))
         raise BadRequest("cannot apply this document: it names no known apiVersion/kind")
     obj = copy.deepcopy(obj)
     place_in_namespace(kind, obj, namespace)
+    # Controllers (``bobrapet serve``) may write the object between our read and our
+    # update: re-read and try again on Conflict, as ``kubectl apply`` does.
+    return await retry_on_conflict(lambda: _create_or_update(client, kind, obj, dry_run))
+
+
+async def _create_or_update(
+    client: Client, kind: kinds.Kind, obj: dict[str, Any], dry_run: bool
+) -> tuple[str, str, list[str]]:
+    warnings: list[str] = []
     meta = obj["metadata"]
     existing = None
     if meta.get("name"):
@@ -80,7 +96,7 @@ async def apply_one(
     if existing is None:
         created = await client.create(obj, dry_run=dry_run, warnings=warnings)
         return "created", f"{kind.singular}/{created['metadata'].get('name')}", warnings
-    result = await client.update(_update_body(existing, obj), dry_run=dry_run, warnings=warnings)
+    result = await client.update(_update_body(kind, existing, obj), dry_run=dry_run, warnings=warnings)
     same = result["metadata"].get("resourceVersion") == existing["metadata"].get("resourceVersion")
     label = f"{kind.singular}/{meta['name']}"
     return ("unchanged" if same else "configured"), label, warnings
@@ -102,7 +118,7 @@ def apply_command(
     ] = False,
 ) -> None:
     """Create or update resources from YAML/JSON manifests (all documents, in dependency order)."""
-    docs = sorted_for_apply(load_documents(filenames))
+    docs = sorted_for_apply(load_documents(filenames, "apply"))
     failures = run(_apply_all(docs, namespace, dry_run))
     raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
 

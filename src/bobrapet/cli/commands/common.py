@@ -48,14 +48,19 @@ def resolve_kind(name: str) -> Kind:
     return kind
 
 
-def load_documents(paths: list[str]) -> list[Document]:
+def load_documents(paths: list[str], verb: str) -> list[Document]:
+    """Every document of ``paths``; input holding no object at all is an error (exit 1)."""
     if not paths:
         raise fail("no input: pass -f FILE, -f DIR or -f - for stdin", EXIT_USAGE)
     try:
-        return load(paths)
+        docs = load(paths)
     except ManifestError as err:
         missing = "no such file or directory" in str(err)
         raise fail(str(err), EXIT_USAGE if missing else EXIT_REJECTED) from None
+    if not docs:
+        sources = ", ".join("<stdin>" if p == "-" else p for p in paths)
+        raise fail(f"no objects passed to {verb}: {sources} holds no YAML or JSON document", EXIT_REJECTED)
+    return docs
 
 
 def apply_rank(doc: Document) -> int:

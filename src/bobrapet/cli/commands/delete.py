@@ -31,13 +31,20 @@ def delete_command(
     if filenames:
         if args:
             raise fail("give either KIND NAME... or -f PATH, not both", EXIT_USAGE)
-        for doc in reversed(load_documents(filenames)):
+        for doc in reversed(load_documents(filenames, "delete")):
             obj = doc.obj if isinstance(doc.obj, dict) else {}
             kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
             meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
             if kind is None or not meta or not meta.get("name"):
                 raise fail(f"{doc.where()}: document names no known kind and name", EXIT_REJECTED)
-            ns = (meta.get("namespace") or namespace or "default") if kind.namespaced else None
+            current = meta.get("namespace")
+            if kind.namespaced and namespace and current and current != namespace:
+                raise fail(
+                    f'{doc.where()}: the namespace of the object ("{current}") does not match '
+                    f'--namespace "{namespace}"',
+                    EXIT_REJECTED,
+                )
+            ns = (current or namespace or "default") if kind.namespaced else None
             targets.append((kind, str(meta["name"]), ns))
     else:
         if not args or len(args) < 2:
@@ -58,6 +65,7 @@ async def _delete_all(targets: list[tuple[Kind, str, str | None]], ignore_not_fo
             for kind, name, _ in targets:
                 state.err.print(f"error: {NotFound(kind.kind, name, kind.group or None)}", markup=False)
             return len(targets)
+        deleted: list[tuple[Kind, str, str | None]] = []
         for kind, name, ns in targets:
             try:
                 await plane.client.delete(kind, name, ns)
@@ -70,6 +78,20 @@ async def _delete_all(targets: list[tuple[Kind, str, str | None]], ignore_not_fo
                 failures += 1
                 state.err.print(f"error: {err}", markup=False, highlight=False)
                 continue
-            state.out.print(f"{kind.singular}/{name} deleted", markup=False, highlight=False)
+            deleted.append((kind, name, ns))
+        # Controllers remove their finalizers; report what is really gone afterwards.
         await plane.settle()
+        for kind, name, ns in deleted:
+            state.out.print(await _outcome(plane, kind, name, ns), markup=False, highlight=False)
     return failures
+
+
+async def _outcome(plane: ControlPlane, kind: Kind, name: str, namespace: str | None) -> str:
+    """``kind/name deleted``, or why the object still exists (finalizers nobody removes)."""
+    label = f"{kind.singular}/{name}"
+    try:
+        obj = await plane.client.get(kind, name, namespace)
+    except NotFound:
+        return f"{label} deleted"
+    pending = (obj.get("metadata") or {}).get("finalizers") or []
+    return f"{label} marked for deletion; waiting for finalizers: {', '.join(map(str, pending))}"

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from bobrapet.api import kinds
-from bobrapet.api.explain import explain
 from bobrapet.cli.app import EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import resolve_kind
 
@@ -27,6 +26,8 @@ def explain_command(
     target: Annotated[str, typer.Argument(metavar="KIND[.FIELD.PATH]", help="e.g. story.spec.steps")],
 ) -> None:
     """Describe a resource kind or one of its fields."""
+    from bobrapet.api.explain import explain
+
     kind, path = split_target(target)
     try:
         text = explain(kind, path)

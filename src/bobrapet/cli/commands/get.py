@@ -72,6 +72,8 @@ def describe_command(
 
     async def read() -> dict[str, Any]:
         async with ControlPlane(state.home) as plane:
+            if not plane.exists:  # reading must not create a state directory
+                raise NotFound(kind.kind, name, kind.group or None)
             return await plane.client.get(kind, name, ns)
 
     try:

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from bobrapet.api import kinds
-from bobrapet.api.admission import admit
 from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.api.manifest import Document
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, app, state
+from bobrapet.cli.commands.apply import place_in_namespace
 from bobrapet.cli.commands.common import (
     load_documents,
     namespace_option,
@@ -74,20 +74,36 @@ def validate_command(
     namespace: Annotated[str | None, namespace_option()] = None,
 ) -> None:
     """Check manifests with the same admission rules as apply, without storing anything."""
-    docs = sorted_for_apply(load_documents(filenames))
+    docs = sorted_for_apply(load_documents(filenames, "validate"))
     failures = run(_validate_all(docs, namespace))
     raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
 
 
 async def _validate_all(docs: list[Document], namespace: str | None) -> int:
+    from bobrapet.api.admission import admit
+
     failures = 0
+    placed: list[Document] = []
+    for doc in docs:
+        # The same namespace rules as apply, before the lookup indexes the documents.
+        obj = doc.obj
+        kind = None
+        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
+        if kind is not None:
+            try:
+                place_in_namespace(kind, obj, namespace)
+            except StatusError as err:
+                failures += 1
+                for line in format_status_error(err, doc):
+                    state.err.print(line, markup=False, highlight=False)
+                continue
+        placed.append(doc)
     async with ControlPlane(state.home) as plane:
         fallback = plane.client.lookup if plane.exists else None
-        lookup = ManifestLookup(docs, fallback)
-        for doc in docs:
+        lookup = ManifestLookup(placed, fallback)
+        for doc in placed:
             obj = doc.obj
-            if namespace and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-                obj["metadata"].setdefault("namespace", namespace)
             try:
                 result = await admit(obj, None, lookup, plane.config)
             except StatusError as err:

@@ -14,7 +14,10 @@ Invariants:
 * an update or status update that changes nothing writes nothing and returns
   the stored object with its current resourceVersion;
 * ``writes`` counts committed object writes (each one is one resourceVersion
-  and one watch event).
+  and one watch event);
+* SQLite failures surface as :class:`StatusError` (``503 ServiceUnavailable``
+  when another process holds the write lock past ``busy_timeout``), never as
+  ``sqlite3`` exceptions.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bobrapet.api.errors import AlreadyExists, BadRequest, Conflict, NotFound, StatusError
+from bobrapet.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Invalid, NotFound, StatusError
 from bobrapet.api.kinds import Kind, for_object, known_api_versions
 from bobrapet.store.admission_hook import Admission
 from bobrapet.store.client import WatchEvent
@@ -39,6 +42,7 @@ from bobrapet.store.selectors import (
     parse_label_selector,
 )
 from bobrapet.store.sqlite import gc
+from bobrapet.store.sqlite.errors import translated
 from bobrapet.store.sqlite.indexing import FIELD_PREFIX, LABEL_PREFIX, field_set, selectable_paths
 from bobrapet.store.sqlite.objectmeta import (
     DEFAULT_NAMESPACE,
@@ -53,9 +57,9 @@ from bobrapet.store.sqlite.objectmeta import (
     prepare_update,
     same_object,
 )
-from bobrapet.store.sqlite.schema import connect
+from bobrapet.store.sqlite.schema import BUSY_TIMEOUT_MS, connect
 from bobrapet.store.sqlite.watch import Notifier, parse_since, watch_events
-from bobrapet.store.sqlite.writer import WriteTxn, dumps
+from bobrapet.store.sqlite.writer import WriteTxn
 
 Obj = dict[str, Any]
 
@@ -67,10 +71,12 @@ _GENERATE_ATTEMPTS = 8
 
 
 def _copy(obj: Any, what: str = "object") -> Any:
+    """A private deep copy of ``obj`` as JSON data (BadRequest for anything JSON cannot hold)."""
     try:
-        return json.loads(dumps(obj))
+        return json.loads(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"{what} is not valid JSON data: {exc}") from exc
+        hint = " (NaN and Infinity are not JSON numbers)" if "float" in str(exc) else ""
+        raise BadRequest(f"{what} is not valid JSON data: {exc}{hint}") from exc
 
 
 def _group(kind: Kind) -> str | None:
@@ -86,17 +92,14 @@ def _conflict(kind: Kind, name: str, detail: str = MODIFIED_DETAIL) -> Conflict:
 
 
 def _check_preconditions(kind: Kind, body_meta: Obj, current: Obj) -> None:
-    """Stale ``resourceVersion`` or different ``uid`` in the body → Conflict."""
+    """Different ``uid`` or stale ``resourceVersion`` in the body → Conflict (in that order).
+
+    Custom resources (``kind.crd``) must carry a ``resourceVersion`` (Invalid
+    otherwise): the API server does not allow unconditional updates of them, so
+    code relying on it here would fail against Kubernetes. Core kinds
+    (ConfigMap, Secret) may omit it.
+    """
     name = str(current["metadata"]["name"])
-    rv = body_meta.get("resourceVersion")
-    if rv not in (None, ""):
-        if not str(rv).isdigit():
-            raise BadRequest(
-                f"{kind.kind} {name!r}: metadata.resourceVersion {rv!r} is not valid; "
-                "use the value returned by the last read, or omit it for an unconditional update"
-            )
-        if str(rv) != current["metadata"]["resourceVersion"]:
-            raise _conflict(kind, name)
     uid = body_meta.get("uid")
     if uid and uid != current["metadata"]["uid"]:
         raise _conflict(
@@ -105,6 +108,24 @@ def _check_preconditions(kind: Kind, body_meta: Obj, current: Obj) -> None:
             f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
             f"{current['metadata']['uid']}",
         )
+    rv = body_meta.get("resourceVersion")
+    if rv not in (None, ""):
+        if not str(rv).isdigit():
+            raise BadRequest(
+                f"{kind.kind} {name!r}: metadata.resourceVersion {rv!r} is not valid; "
+                "use the value returned by the last read"
+            )
+        if str(rv) != current["metadata"]["resourceVersion"]:
+            raise _conflict(kind, name)
+    elif kind.crd:
+        cause = Cause(
+            "metadata.resourceVersion",
+            "Invalid value: 0: must be specified for an update "
+            "(send back the metadata.resourceVersion of the object you read)",
+        )
+        error = Invalid(kind.qualified_plural, name, [cause], group=_group(kind))
+        error.kind = kind.plural  # worded as the API server does: stories.bubustack.io "x" is invalid
+        raise error
 
 
 class StoreLookup:
@@ -129,7 +150,9 @@ class SqliteClient:
     ``poll_interval`` bounds how late a watch sees another process's writes;
     ``event_retention`` is how many change-log entries are kept for watches
     (older ``since`` values get ``410 Expired``), pruned every ``prune_every``
-    resourceVersions. A client belongs to one thread/event loop.
+    resourceVersions. ``busy_timeout`` (seconds) is how long a write waits for
+    another process's transaction before failing with 503. A client belongs to
+    one thread/event loop.
     """
 
     def __init__(
@@ -142,6 +165,7 @@ class SqliteClient:
         poll_interval: float = 0.025,
         event_retention: int = 10000,
         prune_every: int = 256,
+        busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
     ) -> None:
         self.path = Path(path)
         self.admission: Admission | None = admission
@@ -152,7 +176,7 @@ class SqliteClient:
         self.prune_every = prune_every
         self.writes = 0
         self.lookup = StoreLookup(self)
-        self._conn = connect(self.path)
+        self._conn = connect(self.path, busy_timeout)
         self._key = str(self.path.resolve())
         self._closed = False
 
@@ -213,7 +237,9 @@ class SqliteClient:
 
     def _txn(self) -> WriteTxn:
         self._ensure_open()
-        return WriteTxn(self._conn, retention=self.event_retention, prune_every=self.prune_every)
+        return WriteTxn(
+            self._conn, retention=self.event_retention, prune_every=self.prune_every, path=str(self.path)
+        )
 
     def _committed(self, txn: WriteTxn) -> None:
         if txn.writes:
@@ -222,10 +248,11 @@ class SqliteClient:
 
     def _read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         self._ensure_open()
-        row = self._conn.execute(
-            "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
-            (kind.qualified_plural, namespace, name),
-        ).fetchone()
+        with translated(str(self.path)):
+            row = self._conn.execute(
+                "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+                (kind.qualified_plural, namespace, name),
+            ).fetchone()
         if row is None:
             return None
         obj: Obj = json.loads(row[0])
@@ -233,9 +260,12 @@ class SqliteClient:
 
     async def resource_version(self) -> str:
         """The newest resourceVersion of the whole store (a list/watch bookmark)."""
+        return str(self._current_rv())
+
+    def _current_rv(self) -> int:
         self._ensure_open()
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()
-        return str(row[0])
+        with translated(str(self.path)):
+            return int(self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
 
     # ---------------------------------------------------------------- reads
 
@@ -258,7 +288,8 @@ class SqliteClient:
         field_sel = parse_field_selector(fields, allowed)
         self._ensure_open()
         sql, params, exact = self._list_query(kind, namespace, label_sel, field_sel)
-        rows = self._conn.execute(sql, params).fetchall()
+        with translated(str(self.path)):
+            rows = self._conn.execute(sql, params).fetchall()
         objects = [json.loads(r[0]) for r in rows]
         if exact:
             return objects
@@ -349,6 +380,7 @@ class SqliteClient:
                 else:
                     raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
                 txn.insert(kind, body)
+                gc.collect_if_orphaned(txn, body, self._now())
             self._committed(txn)
         if warnings is not None:
             warnings.extend(admitted_warnings)
@@ -421,6 +453,7 @@ class SqliteClient:
                     result = new
                 else:
                     txn.replace(kind, oid, current, new)
+                    gc.collect_if_orphaned(txn, new, self._now())
                     result = new
             self._committed(txn)
             if warnings is not None:
@@ -505,7 +538,7 @@ class SqliteClient:
         parsed = parse_since(since)
         replay = parsed == 0
         if parsed is None:
-            parsed = int(self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+            parsed = self._current_rv()
         return watch_events(
             self._conn,
             self._key,

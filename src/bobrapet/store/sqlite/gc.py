@@ -4,16 +4,20 @@ Rules (the Kubernetes garbage collector's, applied synchronously in the same
 transaction as the owner's removal):
 
 * an object is *removed* only when deletion was requested and it has no
-  finalizers; otherwise deletion sets ``deletionTimestamp`` (once) and
-  ``deletionGracePeriodSeconds: 0`` and the object stays until an update
+  finalizers; otherwise deletion sets ``deletionTimestamp`` (once, with
+  ``generation + 1``) and ``deletionGracePeriodSeconds: 0`` and the object stays until an update
   empties its finalizers;
 * when an object is removed, every dependent naming its uid in
   ``ownerReferences`` is considered: if another owner of it still exists, only
   the dangling reference is dropped; otherwise the dependent is deleted by the
   same rules (recursively, so multi-level trees disappear, and dependents with
   finalizers are only marked);
-* :func:`collect_orphans` applies the same rules to objects whose owners never
-  existed or vanished before they were created (the collector's periodic sweep).
+* an object created or updated with ownerReferences naming absent uids is
+  collected in the same transaction (:func:`collect_if_orphaned`: the watch
+  shows it ``ADDED`` then ``DELETED``, as the collector would soon after), so a
+  child created by a controller racing its owner's deletion never lingers;
+* :func:`collect_orphans` applies the same rules to every object whose owners
+  are absent (a sweep; a safety net for state written by older versions).
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from __future__ import annotations
 from typing import Any
 
 from bobrapet.api.kinds import Kind
+from bobrapet.store.sqlite.indexing import owner_uids
 from bobrapet.store.sqlite.writer import WriteTxn
 
 Obj = dict[str, Any]
 
 
 def mark_deleting(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> Obj:
-    """Set ``deletionTimestamp`` (first time only) and return the stored state."""
+    """Set ``deletionTimestamp`` (first time only, bumping ``generation`` as the API server's
+    markAsDeleting does) and return the stored state."""
     if obj["metadata"].get("deletionTimestamp"):
         return obj
     new: Obj = dict(obj)
     new["metadata"] = dict(obj["metadata"])
+    new["metadata"]["generation"] = int(obj["metadata"].get("generation") or 0) + 1
     new["metadata"]["deletionTimestamp"] = now
     new["metadata"]["deletionGracePeriodSeconds"] = 0
     txn.replace(kind, oid, obj, new)
@@ -74,6 +81,13 @@ def collect_dependents(txn: WriteTxn, gone_uids: list[str], now: str) -> None:
             else:
                 txn.remove(dep_kind, dep_oid, dep)
                 pending.append(str(dep["metadata"]["uid"]))
+
+
+def collect_if_orphaned(txn: WriteTxn, obj: Obj, now: str) -> None:
+    """Just stored ``obj``: apply the collection rules if any of its owners is absent."""
+    dangling = sorted(uid for uid in owner_uids(obj) if not txn.uid_exists(uid))
+    if dangling:
+        collect_dependents(txn, dangling, now)
 
 
 def collect_orphans(txn: WriteTxn, now: str) -> None:

@@ -102,6 +102,19 @@ def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
     meta = metadata_of(kind, obj)
     name = meta.get("name")
     causes: list[Cause] = []
+    prefix = meta.get("generateName")
+    if creating and isinstance(prefix, str) and prefix:
+        # As the API server: a trailing '-' is allowed in the prefix (the suffix follows it).
+        masked = prefix[:-1] + "a" if len(prefix) > 1 and prefix.endswith("-") else prefix
+        if len(masked) > 253 or not _DNS_SUBDOMAIN.match(masked):
+            causes.append(
+                Cause(
+                    "metadata.generateName",
+                    f"Invalid value: {prefix!r}: a name prefix must consist of lower case "
+                    "alphanumeric characters, '-' or '.', and must start with an alphanumeric "
+                    "character (e.g. 'run-')",
+                )
+            )
     if not isinstance(name, str) or not name:
         if creating:
             causes.append(Cause("metadata.name", "name or generateName is required", "FieldValueRequired"))
@@ -141,7 +154,10 @@ def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
         if not isinstance(refs, list):
             causes.append(Cause("metadata.ownerReferences", "must be a list"))
         else:
+            controllers: list[str] = []
             for i, ref in enumerate(refs):
+                if isinstance(ref, dict) and ref.get("controller") is True:
+                    controllers.append(f"{ref.get('kind')}/{ref.get('name')}")
                 if not isinstance(ref, dict):
                     causes.append(Cause(f"metadata.ownerReferences[{i}]", "must be a mapping"))
                     continue
@@ -154,6 +170,14 @@ def check_metadata(kind: Kind, obj: Obj, *, creating: bool) -> None:
                                 "FieldValueRequired",
                             )
                         )
+            if len(controllers) > 1:
+                causes.append(
+                    Cause(
+                        "metadata.ownerReferences",
+                        "Invalid value: Only one reference can have Controller set to true. "
+                        f'Found "true" in references for {controllers[0]} and {controllers[1]}',
+                    )
+                )
     if causes:
         raise Invalid(kind_label(kind), str(name or ""), causes, group=kind.group or None)
 

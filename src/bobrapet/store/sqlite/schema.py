@@ -18,15 +18,21 @@ Tables:
 
 The schema version lives in ``PRAGMA user_version``; :func:`migrate` brings a
 file up to :data:`SCHEMA_VERSION` inside one ``BEGIN IMMEDIATE`` transaction,
-so several processes may open the same file at once.
+so several processes may open the same file at once. Opening a brand-new file
+races on the switch to WAL (SQLite reports "locked" at once, without waiting,
+to avoid a deadlock between openers); :func:`connect` retries that setup until
+the busy timeout.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 from bobrapet.api.errors import StatusError
+from bobrapet.store.sqlite.errors import is_busy, translated
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 15000
@@ -73,27 +79,42 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 0), ('compacted', 0);
 _MIGRATIONS: dict[int, str] = {1: _V1}
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open ``path`` in WAL mode with a busy timeout, migrated to the current schema."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StatusError(
-                f"cannot enable WAL mode on {path} (journal_mode is {mode}); "
-                "put the state directory on a local filesystem"
-            )
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        migrate(conn, path)
-    except BaseException:
-        conn.close()
-        raise
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with a busy timeout, migrated to the current schema.
+
+    SQLite failures (unreadable file, lock held past ``busy_timeout`` seconds) raise
+    :class:`StatusError` naming the file.
+    """
+    with translated(str(path)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            deadline = time.monotonic() + busy_timeout
+            while True:
+                try:
+                    _setup(conn, path)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(random.uniform(0.005, 0.05))
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def _setup(conn: sqlite3.Connection, path: Path) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StatusError(
+            f"cannot enable WAL mode on {path} (journal_mode is {mode}); "
+            "put the state directory on a local filesystem"
+        )
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    migrate(conn, path)
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

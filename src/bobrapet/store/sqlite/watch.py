@@ -18,7 +18,9 @@ Invariants:
   state. Any other value resumes strictly after it;
 * if events the watcher still needs were pruned, it raises a ``StatusError``
   with reason ``Expired`` (code 410) instead of silently skipping them — the
-  caller must re-list.
+  caller must re-list. A ``since`` newer than the store's resourceVersion (a
+  bookmark from a replaced state file) is ``Expired`` too;
+* SQLite failures end the stream with a ``StatusError`` (see :mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from bobrapet.api.errors import BadRequest, StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.store.client import EventType, WatchEvent
+from bobrapet.store.sqlite.errors import store_error
 
 BATCH = 512
 
@@ -149,6 +152,14 @@ async def watch_events(
             compacted = _meta(conn, "compacted")
             if last < compacted:
                 raise expired(last, compacted)
+            current = _meta(conn, "rv")
+            if last > current:
+                raise StatusError(
+                    message=f"resource version {last} is newer than the store's ({current}): the "
+                    "state file was replaced; re-list and watch again",
+                    reason="Expired",
+                    code=410,
+                )
         sql = "SELECT rv, type, data FROM events WHERE rv > ? AND rv <= ? AND kind = ?"
         if ns_filter is not None:
             sql += " AND namespace = ?"
@@ -178,5 +189,7 @@ async def watch_events(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll_interval):
                     await waiter.event.wait()
+    except sqlite3.Error as exc:
+        raise store_error(key, exc) from exc
     finally:
         Notifier.unsubscribe(key, waiter)

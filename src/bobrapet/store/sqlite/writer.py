@@ -9,8 +9,10 @@ Invariants kept by :class:`WriteTxn`:
   the object state (``DELETED`` rows carry the last state, stamped with the
   deletion's resourceVersion, as the Kubernetes watch cache does);
 * the ``idx``/``owners`` rows of an object always match its stored state;
-* nothing is visible to other connections until :meth:`commit`; any exception
-  inside the ``with`` block rolls everything back.
+* nothing is visible to other connections until the ``with`` block exits
+  normally; any exception inside it rolls everything back;
+* SQLite failures (a lock held past the busy timeout, a full disk) leave it as
+  :class:`~bobrapet.api.errors.StatusError` (see :mod:`.errors`), after the rollback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from bobrapet.api.kinds import ALL_KINDS, Kind
+from bobrapet.store.sqlite.errors import store_error
 from bobrapet.store.sqlite.indexing import index_entries, owner_uids
 
 Obj = dict[str, Any]
@@ -38,8 +41,9 @@ def namespace_key(kind: Kind, obj: Obj) -> str:
 class WriteTxn:
     """A ``BEGIN IMMEDIATE`` transaction that records object writes and their events."""
 
-    def __init__(self, conn: sqlite3.Connection, *, retention: int, prune_every: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, retention: int, prune_every: int, path: str = "") -> None:
         self.conn = conn
+        self.path = path
         self.retention = retention
         self.prune_every = prune_every
         self.writes = 0
@@ -47,10 +51,14 @@ class WriteTxn:
         self._start_rv = 0
 
     def __enter__(self) -> WriteTxn:
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._rv = self._start_rv = int(
-            self.conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0]
-        )
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._rv = self._start_rv = int(
+                self.conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0]
+            )
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise store_error(self.path, exc) from exc
         return self
 
     def __exit__(
@@ -60,7 +68,9 @@ class WriteTxn:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is not None:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(self.path, exc) from exc
             return
         try:
             if self._rv != self._start_rv:
@@ -68,9 +78,17 @@ class WriteTxn:
                 if self._rv // self.prune_every != self._start_rv // self.prune_every:
                     self._prune()
             self.conn.execute("COMMIT")
+        except sqlite3.Error as failure:
+            self._rollback()
+            raise store_error(self.path, failure) from failure
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (SQLite ends some on its own on I/O errors)."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ reads
 
