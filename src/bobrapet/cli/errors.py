@@ -13,8 +13,8 @@ class UsageError(Exception):
 def format_status_error(err: StatusError, doc: Document | None = None) -> list[str]:
     """Lines describing ``err``; field causes carry the line/column when known."""
     head = err.message.split(": ", 1)[0] if err.causes else err.message
-    if err.causes and err.kind and err.name is not None:
-        head = f'{err.kind} "{err.name}" is invalid'
+    if err.causes and err.kind:
+        head = f'{err.kind} "{err.name}" is invalid' if err.name else f"{err.kind} is invalid"
     lines = [f"error: {doc.where()}: {head}" if doc else f"error: {head}"]
     for cause in err.causes:
         where = ""

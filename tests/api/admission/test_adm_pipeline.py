@@ -133,3 +133,28 @@ async def test_deep_nesting_is_an_error_not_a_crash(causes_of: CausesOf, depth: 
     causes = await causes_of(template)
     assert causes[0][0] == "spec.inputSchema"
     assert "nested too deeply" in causes[0][1] and "flatten" in causes[0][1]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field", "message"),
+    [
+        (None, "metadata", "metadata with a name is required"),
+        ({"name": 123}, "metadata.name", "must be a string"),
+        ({"name": "Bad_Name"}, "metadata.name", "DNS-1123 subdomain"),
+    ],
+    ids=["missing-metadata", "name-not-a-string", "name-not-dns"],
+)
+async def test_one_cause_per_metadata_problem(
+    causes_of: CausesOf, metadata: Any, field: str, message: str
+) -> None:
+    doc: dict[str, Any] = {
+        "apiVersion": "bubustack.io/v1alpha1",
+        "kind": "Story",
+        "spec": {"steps": [{"name": "a", "type": "sleep"}]},
+    }
+    if metadata is not None:
+        doc["metadata"] = metadata
+    causes = await causes_of(doc)
+    assert [c for c in causes if c[0] == field] == [c for c in causes if c[0].startswith("metadata")]
+    assert len([c for c in causes if c[0] == field]) == 1
+    assert any(message in c[1] for c in causes if c[0] == field)

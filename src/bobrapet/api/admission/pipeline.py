@@ -155,6 +155,23 @@ def _check_identity(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None)
     return causes
 
 
+def _merge_identity(identity: list[Cause], structural_causes: list[Cause]) -> list[Cause]:
+    """One cause per metadata field: a type error from the structural check beats the name
+    rule (``name: 123`` is "must be a string"), while a missing field is better explained by
+    the identity rule ("metadata with a name is required")."""
+    by_field = {c.field: c for c in structural_causes}
+    kept_identity = []
+    dropped_structural: set[Cause] = set()
+    for cause in identity:
+        other = by_field.get(cause.field)
+        if other is None and not any(_covers(f, cause.field) for f in by_field):
+            kept_identity.append(cause)
+        elif other is not None and other.reason == "FieldValueRequired":
+            kept_identity.append(cause)
+            dropped_structural.add(other)
+    return kept_identity + [c for c in structural_causes if c not in dropped_structural]
+
+
 def _structural(kind: Kind, obj: dict[str, Any], include_status: bool) -> tuple[dict[str, Any], list[Cause]]:
     try:
         from bobrapet.api import structural
@@ -218,7 +235,7 @@ async def admit(
     config = config or AdmissionConfig()
     status_only = subresource == "status"
     normalized, structural_causes = _structural(kind, obj, status_only)
-    causes = _check_identity(kind, normalized, old) + structural_causes
+    causes = _merge_identity(_check_identity(kind, normalized, old), structural_causes)
     ctx = Context(kind, normalized, old, lookup, config, subresource)
     if not structural_causes:
         defaulter = DEFAULTERS.get(kind.kind)
