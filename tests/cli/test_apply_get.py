@@ -116,3 +116,33 @@ def test_delete_by_name_and_by_file(cli: Cli, tmp_path: Path) -> None:
 def test_api_resources(cli: Cli) -> None:
     result = cli("api-resources")
     assert "storyruns" in result.out and "srun" in result.out
+
+
+def test_removing_a_label_from_the_manifest_removes_it_and_keeps_foreign_ones(
+    cli: Cli, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from bobrapet.api.kinds import STORY as STORY_KIND
+    from bobrapet.store.sqlite import SqliteClient
+
+    path = tmp_path / "tiny.yaml"
+    labelled = STORY.replace("  name: tiny\n", "  name: tiny\n  labels: {team: data, tier: gold}\n")
+    path.write_text(labelled)
+    assert cli("apply", "-f", str(path)).code == 0
+
+    async def add_foreign_label() -> None:
+        client = SqliteClient(tmp_path / "home" / "state.db")
+        try:
+            obj = await client.get(STORY_KIND, "tiny", "default")
+            obj["metadata"]["labels"]["owner"] = "someone-else"
+            await client.update(obj)
+        finally:
+            client.close()
+
+    asyncio.run(add_foreign_label())
+    path.write_text(labelled.replace(", tier: gold", ""))
+    assert "story/tiny configured" in cli("apply", "-f", str(path)).out
+    labels = json.loads(cli("get", "story", "tiny", "-o", "json").out)["metadata"]["labels"]
+    assert labels == {"team": "data", "owner": "someone-else"}
+    assert "story/tiny unchanged" in cli("apply", "-f", str(path)).out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +25,47 @@ from bobrapet.store.client import Client
 
 # Top-level keys a manifest owns (besides metadata); status is never applied.
 _OWNED_KEYS = ("spec", "data", "binaryData", "stringData", "type", "immutable")
+# Which label/annotation keys the last apply set, so a key removed from the manifest is
+# removed from the object while keys others added (controllers, other tools) are kept.
+LAST_APPLIED = "bobrapet.bubustack.io/last-applied-keys"
+_MAPS = ("labels", "annotations")
+
+
+def _applied_keys(meta: dict[str, Any]) -> str:
+    keys = {m: sorted(k for k in (meta.get(m) or {}) if k != LAST_APPLIED) for m in _MAPS}
+    return json.dumps(keys, separators=(",", ":"))
+
+
+def _record_applied_keys(meta: dict[str, Any]) -> None:
+    annotations = meta.get("annotations")
+    annotations = dict(annotations) if isinstance(annotations, dict) else {}
+    annotations[LAST_APPLIED] = _applied_keys(meta)
+    meta["annotations"] = annotations
+
+
+def _previously_applied(existing_meta: dict[str, Any]) -> dict[str, list[str]]:
+    raw = (existing_meta.get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        value = {}
+    return (
+        {m: [k for k in value.get(m, []) if isinstance(k, str)] for m in _MAPS}
+        if isinstance(value, dict)
+        else {}
+    )
+
+
+def _merge_map(current: Any, desired: Any, previously: list[str]) -> dict[str, Any]:
+    """Three-way merge of a label/annotation map (what ``kubectl apply`` does)."""
+    wanted = desired if isinstance(desired, dict) else {}
+    merged = {
+        k: v
+        for k, v in (current if isinstance(current, dict) else {}).items()
+        if k in wanted or k not in previously
+    }
+    merged.update(wanted)
+    return merged
 
 
 def place_in_namespace(kind: kinds.Kind, obj: dict[str, Any], namespace: str | None) -> None:
@@ -49,7 +91,14 @@ def _update_body(kind: kinds.Kind, existing: dict[str, Any], desired: dict[str, 
         else:
             body.pop(key, None)
     meta = desired.get("metadata") or {}
-    for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+    previously = _previously_applied(body["metadata"])
+    for key in _MAPS:
+        merged = _merge_map(body["metadata"].get(key), meta.get(key), previously.get(key, []))
+        if merged:
+            body["metadata"][key] = merged
+        else:
+            body["metadata"].pop(key, None)
+    for key in ("finalizers", "ownerReferences"):
         if key in meta:
             body["metadata"][key] = meta[key]
     if isinstance(meta.get("finalizers"), list) and kind.finalizer:
@@ -77,6 +126,7 @@ async def apply_one(
         raise BadRequest("cannot apply this document: it names no known apiVersion/kind")
     obj = copy.deepcopy(obj)
     place_in_namespace(kind, obj, namespace)
+    _record_applied_keys(obj["metadata"])
     # Controllers (``bobrapet serve``) may write the object between our read and our
     # update: re-read and try again on Conflict, as ``kubectl apply`` does.
     return await retry_on_conflict(lambda: _create_or_update(client, kind, obj, dry_run))
