@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bobrapet.api.kinds import Kind
+from bobrapet.api.admission.lookup import Lookup
+
+__all__ = ["Admission", "Lookup"]
 
 
 class Admission(Protocol):
@@ -24,14 +26,4 @@ class Admission(Protocol):
         self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
     ) -> tuple[dict[str, Any], list[str]]:
         """Return ``(admitted object, warnings)`` or raise a StatusError."""
-        ...
-
-
-class Lookup(Protocol):
-    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        """The stored object, or ``None`` when it does not exist."""
-        ...
-
-    async def list(self, kind: Kind, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Every stored object of ``kind`` (all namespaces when ``namespace`` is None)."""
         ...

@@ -15,9 +15,13 @@ from bobrapet.api.kinds import Kind, for_object
 
 
 class Lookup(Protocol):
-    async def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None: ...
+    async def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """The stored object, or ``None`` when it does not exist."""
+        ...
 
-    async def list(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]: ...
+    async def list(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]:
+        """Every stored object of ``kind`` (all namespaces when ``namespace`` is None)."""
+        ...
 
 
 class MemoryLookup:

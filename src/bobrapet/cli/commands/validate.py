@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from bobrapet.api import kinds
+from bobrapet.api.admission.lookup import Lookup, MemoryLookup
 from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.api.manifest import Document
@@ -30,38 +31,29 @@ class ManifestLookup:
     same set of files, whether or not anything was applied before.
     """
 
-    def __init__(self, docs: list[Document], fallback: Any | None) -> None:
+    def __init__(self, docs: list[Document], fallback: Lookup | None) -> None:
         self.fallback = fallback
-        self.objects: dict[tuple[str, str, str | None], dict[str, Any]] = {}
-        for doc in docs:
-            obj = doc.obj
-            if not isinstance(obj, dict):
-                continue
-            kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
-            meta = obj.get("metadata")
-            if kind is None or not isinstance(meta, dict) or not meta.get("name"):
-                continue
-            ns = (meta.get("namespace") or "default") if kind.namespaced else None
-            self.objects[(kind.kind, str(meta["name"]), ns)] = obj
+        self.manifests = MemoryLookup(
+            doc.obj
+            for doc in docs
+            if isinstance(doc.obj, dict)
+            and isinstance(doc.obj.get("metadata"), dict)
+            and doc.obj["metadata"].get("name")
+            and kinds.for_object(str(doc.obj.get("apiVersion")), str(doc.obj.get("kind"))) is not None
+        )
 
     async def get(self, kind: Kind, name: str, namespace: str | None) -> dict[str, Any] | None:
-        ns = (namespace or "default") if kind.namespaced else None
-        found = self.objects.get((kind.kind, name, ns))
+        found = await self.manifests.get(kind, name, namespace)
         if found is not None or self.fallback is None:
             return found
-        result: dict[str, Any] | None = await self.fallback.get(kind, name, namespace)
-        return result
+        return await self.fallback.get(kind, name, namespace)
 
     async def list(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]:
-        ours = [
-            obj
-            for (k, _, ns), obj in self.objects.items()
-            if k == kind.kind and (namespace is None or ns in (namespace, None))
-        ]
+        ours = await self.manifests.list(kind, namespace)
         if self.fallback is None:
             return ours
         names = {o["metadata"]["name"] for o in ours}
-        theirs: list[dict[str, Any]] = await self.fallback.list(kind, namespace)
+        theirs = await self.fallback.list(kind, namespace)
         return ours + [o for o in theirs if o["metadata"]["name"] not in names]
 
 
