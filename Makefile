@@ -1,14 +1,15 @@
 # Bobrapet for Python — developer entry points.
-#   make run    create the venv if needed, install, apply the examples and show them
+#   make run    create the venv if needed, install, run the hello example and print its result
 #   make test   install, start what the tests need, run the whole suite
 #   make lint   ruff, mypy (strict) and the import-linter layer contracts
-#   make bench  the benchmark workloads (arrive with the execution engine)
+#   make bench  the benchmark workloads of ../shared/bench/WORKLOADS.md (BENCH_ARGS=--quick)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOME_DIR ?= .bobrapet
+BENCH_ARGS ?=
 SHARED ?= $(abspath ../shared)
 export BOBRAPET_TEST_APISERVER ?= $(SHARED)/k8s/bin/apiextensions-apiserver
 
@@ -25,9 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/bobrapet --home $(HOME_DIR) apply -f examples/
-	$(BIN)/bobrapet --home $(HOME_DIR) get stories
-	$(BIN)/bobrapet --home $(HOME_DIR) get engrams
+	$(BIN)/bobrapet --home $(HOME_DIR) run -f examples/catalog.yaml -f examples/hello.yaml
 
 test: install
 	bash scripts/test-services.sh
@@ -40,7 +39,7 @@ lint: install
 	$(BIN)/lint-imports
 
 bench: install
-	@echo "bench: the benchmark workloads of ../shared/bench/WORKLOADS.md need the execution engine (issue 3); nothing to measure yet."
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .mypy_cache .ruff_cache

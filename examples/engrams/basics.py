@@ -1,4 +1,12 @@
-"""Small engrams for the examples: each is ``run(inputs, ctx) -> dict``."""
+"""Small Python engrams for the example Stories.
+
+Each engram is a plain function ``fn(inputs, ctx) -> dict``: ``inputs`` is the step's
+resolved ``with`` (templates already evaluated, so numbers are numbers), ``ctx`` is the
+SDK context (config, logger, ...). The returned dict becomes the step's output
+(``{{ steps.<name>.output }}``); raising an exception fails the step with its message.
+They are referenced from EngramTemplates in ``examples/catalog.yaml`` as
+``spec.entrypoint: "examples.engrams.basics:<fn>"``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +14,13 @@ from typing import Any
 
 
 def greet(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Say hello to ``inputs["name"]``."""
+    """Say hello to ``inputs["name"]`` (``world`` when it is missing or empty)."""
     name = inputs.get("name") or "world"
     return {"greeting": f"Hello, {name}!"}
 
 
 def square(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Square ``inputs["n"]``."""
+    """Square the number ``inputs["n"]``."""
     n = inputs.get("n", 0)
     return {"n": n, "square": n * n}
 
@@ -26,3 +34,10 @@ def total(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 def echo(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Return the inputs unchanged."""
     return dict(inputs)
+
+
+def charge(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Pretend to charge ``inputs["amount"]``; raise (fail the step) when ``inputs["fail"]`` is true."""
+    if inputs.get("fail"):
+        raise RuntimeError("card declined")
+    return {"charged": inputs.get("amount", 0)}

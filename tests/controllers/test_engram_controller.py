@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.controllers.conftest import Settle
 from tests.controllers.ctrl_objects import engram, engram_template, ready, step, step_run, story
 
 from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, STEP_RUN, STORY
 from bobrapet.controllers.registry import setup_all
+from bobrapet.runtime.clock import FakeClock
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
@@ -115,16 +118,28 @@ async def test_story_edited_after_restart_still_updates_dropped_engram(
     assert (await client.get(ENGRAM, "a", "default"))["status"]["usageCount"] == 0
 
 
-async def test_triggers_count_step_runs(client: SqliteClient, running: Manager) -> None:
+async def _after_debounce(manager: Manager, clock: FakeClock) -> None:
+    """StepRun events reach the Engram controller debounced: let the burst's timer fire."""
+    queue = manager.controller("engram").queue
+    for _ in range(400):
+        if queue.waiting:
+            break
+        await asyncio.sleep(0.005)
+    assert queue.waiting, "the StepRun events were not debounced"
+    clock.advance(1.0)
+    assert await manager.wait_idle(timeout=20)
+
+
+async def test_triggers_count_step_runs(client: SqliteClient, running: Manager, clock: FakeClock) -> None:
     await client.create(engram_template("tpl"))
     await client.create(engram("e"))
     for i in range(3):
         await client.create(step_run(f"run-s{i}", "e"))
     await client.create(step_run("other", "f"))
-    assert await running.wait_idle(timeout=20)
+    await _after_debounce(running, clock)
     assert (await client.get(ENGRAM, "e", "default"))["status"]["triggers"] == 3
     await client.delete(STEP_RUN, "run-s0", "default")
-    assert await running.wait_idle(timeout=20)
+    await _after_debounce(running, clock)
     assert (await client.get(ENGRAM, "e", "default"))["status"]["triggers"] == 2
 
 

@@ -115,7 +115,10 @@ def setup(manager: Manager) -> Controller:
         ),
         generation_changed(),
     )
-    step_run_watch = Watch(STEP_RUN, names_mapper(_engram_of_step_run), event_types("ADDED", "DELETED"))
+    # Runs create StepRuns in bursts: count them once per burst, not with a write per StepRun.
+    step_run_watch = Watch(
+        STEP_RUN, names_mapper(_engram_of_step_run), event_types("ADDED", "DELETED"), debounce=0.5
+    )
     s = settings.ENGRAM
     controller = Controller(
         NAME,

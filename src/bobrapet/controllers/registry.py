@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bobrapet.controllers import engram, engramtemplate, impulse, impulsetemplate, story
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 
+if TYPE_CHECKING:
+    from bobrapet.controllers.execution import ExecutionEnv
+
 SETUPS = (engramtemplate.setup, impulsetemplate.setup, engram.setup, impulse.setup, story.setup)
 
 
-def setup_all(manager: Manager) -> list[Controller]:
-    """Add every controller of this package to ``manager`` (before it starts)."""
-    return [setup(manager) for setup in SETUPS]
+def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[Controller]:
+    """Add every controller of this package to ``manager`` (before it starts).
+
+    The StoryRun and StepRun controllers are added only with an ``execution`` environment
+    (engine processes); without one, runs are stored but not executed.
+    """
+    controllers = [setup(manager) for setup in SETUPS]
+    if execution is not None:
+        from bobrapet.controllers import steprun, storyrun
+
+        controllers.append(storyrun.setup(manager, execution))
+        step_controller, _ = steprun.setup(manager, execution)
+        controllers.append(step_controller)
+    return controllers

@@ -29,7 +29,7 @@ from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.queue import QueueShutDown, WorkQueue
 from bobrapet.runtime.ratelimit import ExponentialBackoff
 from bobrapet.runtime.request import Request, Result
-from bobrapet.runtime.watches import Watch, enqueue_object
+from bobrapet.runtime.watches import Predicate, Watch, enqueue_object
 from bobrapet.store.client import Resource, WatchEvent
 
 Reconciler = Callable[[Request], Awaitable[Result | None]]
@@ -55,6 +55,7 @@ class Controller:
         *,
         workers: int = 1,
         watches: Sequence[Watch] = (),
+        primary_predicate: Predicate | None = None,
         base_delay: float = 0.005,
         max_delay: float = 1000.0,
         reconcile_timeout: float | None = None,
@@ -67,6 +68,7 @@ class Controller:
         self.reconciler = reconciler
         self.workers = workers
         self.watches: tuple[Watch, ...] = tuple(watches)
+        self.primary_predicate = primary_predicate
         self.reconcile_timeout = reconcile_timeout
         self._clock_given = clock is not None
         self.queue: WorkQueue[Request] = WorkQueue(
@@ -94,7 +96,7 @@ class Controller:
 
     @property
     def primary_watch(self) -> Watch:
-        return Watch(self.kind, enqueue_object)
+        return Watch(self.kind, enqueue_object, self.primary_predicate)
 
     def all_watches(self) -> tuple[Watch, ...]:
         """The primary watch followed by the declared secondary ones."""
@@ -115,7 +117,11 @@ class Controller:
         if inspect.isawaitable(mapped):
             mapped = await mapped
         for request in mapped:
-            self.queue.add(request)
+            delay = watch.delay(request)
+            if delay > 0:
+                self.queue.add_debounced(request, delay)
+            else:
+                self.queue.add(request)
 
     # -- state --------------------------------------------------------------------------------
     @property

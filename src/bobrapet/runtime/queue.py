@@ -42,7 +42,9 @@ class QueueShutDown(Exception):
 class _Waiting:
     deadline: float
     handle: TimerHandle
-    retry: bool  # scheduled by add_rate_limited (an error back-off), not a planned requeue
+    # An error back-off (add_rate_limited) or a debounced event (add_debounced): work that is
+    # already due in substance, so it keeps the queue busy; a planned requeue does not.
+    retry: bool
 
 
 class WorkQueue(Generic[K]):
@@ -88,7 +90,8 @@ class WorkQueue(Generic[K]):
     def is_idle(self, *, count_retries: bool = True) -> bool:
         """Nothing queued, nothing processing and (optionally) no error back-off pending.
 
-        Keys waiting because of a planned ``add_after`` do not count: they are future work.
+        Keys waiting because of a planned ``add_after`` do not count: they are future work;
+        error back-offs and debounced events do.
         """
         if self._queue or self._processing:
             return False
@@ -116,6 +119,13 @@ class WorkQueue(Generic[K]):
     def add_after(self, key: K, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds; an earlier pending deadline wins."""
         self._schedule(key, delay, retry=False)
+
+    def add_debounced(self, key: K, delay: float) -> None:
+        """Queue ``key`` after ``delay`` seconds, coalescing every event until then.
+
+        Unlike :meth:`add_after`, the key counts as pending work for :meth:`is_idle`.
+        """
+        self._schedule(key, delay, retry=True)
 
     def add_rate_limited(self, key: K) -> None:
         """Queue ``key`` after the rate limiter's delay for it (counts one more failure)."""

@@ -41,11 +41,20 @@ Predicate = Callable[[WatchEvent], bool]
 
 @dataclass(frozen=True)
 class Watch:
-    """Reconcile ``mapper(event)`` whenever an object of ``kind`` changes."""
+    """Reconcile ``mapper(event)`` whenever an object of ``kind`` changes.
+
+    With ``debounce`` (seconds, or a function of the mapped request giving them), the mapped
+    keys are reconciled that long after the first event, once for every event of the burst
+    (e.g. counters over many children, or a run with hundreds of steps finishing).
+    """
 
     kind: Kind
     mapper: Mapper
     predicate: Predicate | None = None
+    debounce: float | Callable[[Request], float] = 0.0
+
+    def delay(self, request: Request) -> float:
+        return self.debounce(request) if callable(self.debounce) else self.debounce
 
 
 def object_key(obj: Resource) -> tuple[str, str]:

@@ -136,8 +136,9 @@ async def validate_steprun(ctx: Context) -> None:
         if not isinstance(value, dict):
             ctx.error("spec.input", "input must be a JSON object")
         else:
+            # spec.input is the unresolved with of the step: bounded like a Story's with blocks.
             materialize = as_dict(ctx.metadata.get("labels")).get("materialize") == "true"
-            limit = ctx.config.engram_max_inline_size
+            limit = ctx.config.max_with_block_size
             size = json_size(value)
             if not materialize and limit and size > limit:
                 ctx.error("spec.input", f"input is {size} bytes, more than the inline limit of {limit} bytes")

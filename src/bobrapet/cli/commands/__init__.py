@@ -1,5 +1,31 @@
 """CLI commands; importing this package registers them on the app."""
 
-from bobrapet.cli.commands import apply, crds, delete, explain, get, validate
+from bobrapet.cli.commands import (
+    apply,
+    cancel,
+    crds,
+    delete,
+    explain,
+    gates,
+    get,
+    logs,
+    redrive,
+    run,
+    validate,
+    wait,
+)
 
-__all__ = ["apply", "crds", "delete", "explain", "get", "validate"]
+__all__ = [
+    "apply",
+    "cancel",
+    "crds",
+    "delete",
+    "explain",
+    "gates",
+    "get",
+    "logs",
+    "redrive",
+    "run",
+    "validate",
+    "wait",
+]

@@ -244,7 +244,7 @@ class SqliteClient:
     def _committed(self, txn: WriteTxn) -> None:
         if txn.writes:
             self.writes += txn.writes
-            Notifier.notify(self._key)
+            Notifier.notify(self._key, txn.kinds)
 
     def _read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         self._ensure_open()

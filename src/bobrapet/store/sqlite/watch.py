@@ -45,6 +45,22 @@ BATCH = 512
 class _Waiter:
     loop: asyncio.AbstractEventLoop
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Kinds written in this process since the watcher last looked; ``None`` = "anything".
+    kinds: set[str] | None = field(default_factory=set)
+
+    def wake(self, kinds: frozenset[str] | None) -> None:
+        if kinds is None or self.kinds is None:
+            self.kinds = None
+        else:
+            self.kinds |= kinds
+        self.event.set()
+
+    def relevant(self, kind_key: str) -> bool:
+        return self.kinds is None or kind_key in self.kinds
+
+    def reset(self) -> None:
+        self.event.clear()
+        self.kinds = set()
 
 
 class Notifier:
@@ -70,7 +86,9 @@ class Notifier:
                     del cls._waiters[key]
 
     @classmethod
-    def notify(cls, key: str) -> None:
+    def notify(cls, key: str, kinds: set[str] | None = None) -> None:
+        """Wake watchers of ``key``; ``kinds`` (written kinds) lets watchers of others sleep on."""
+        written = frozenset(kinds) if kinds is not None else None
         with cls._lock:
             waiters = list(cls._waiters.get(key, ()))
         if not waiters:
@@ -81,10 +99,10 @@ class Notifier:
             current = None
         for waiter in waiters:
             if waiter.loop is current:
-                waiter.event.set()
+                waiter.wake(written)
             elif not waiter.loop.is_closed():
                 with contextlib.suppress(RuntimeError):
-                    waiter.loop.call_soon_threadsafe(waiter.event.set)
+                    waiter.loop.call_soon_threadsafe(waiter.wake, written)
 
 
 def expired(since: int, compacted: int) -> StatusError:
@@ -164,8 +182,9 @@ async def watch_events(
         if ns_filter is not None:
             sql += " AND namespace = ?"
         sql += f" ORDER BY rv LIMIT {BATCH}"
+        loop = asyncio.get_running_loop()
         while not is_closed():
-            waiter.event.clear()
+            waiter.reset()
             high = _meta(conn, "rv")
             rows: list[tuple[int, str, str]] = []
             if high > last:
@@ -186,9 +205,16 @@ async def watch_events(
                     return
             if len(rows) == BATCH:
                 continue
+            # Sleep until this kind is written in-process, or the poll interval passes (writes
+            # of other processes are only seen by polling); other kinds' writes do not wake us.
+            deadline = loop.time() + poll_interval
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_interval):
-                    await waiter.event.wait()
+                async with asyncio.timeout_at(deadline):
+                    while True:
+                        await waiter.event.wait()
+                        if waiter.relevant(kind_key) or is_closed():
+                            break
+                        waiter.event.clear()
     except sqlite3.Error as exc:
         raise store_error(key, exc) from exc
     finally:

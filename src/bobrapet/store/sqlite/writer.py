@@ -47,6 +47,8 @@ class WriteTxn:
         self.retention = retention
         self.prune_every = prune_every
         self.writes = 0
+        #: Kinds (qualified plurals) that got change-log events in this transaction.
+        self.kinds: set[str] = set()
         self._rv = 0
         self._start_rv = 0
 
@@ -134,6 +136,7 @@ class WriteTxn:
         return self._rv
 
     def _event(self, rv: int, kind: Kind, namespace: str, type_: str, data: str) -> None:
+        self.kinds.add(kind.qualified_plural)
         self.conn.execute(
             "INSERT INTO events (rv, kind, namespace, type, data) VALUES (?, ?, ?, ?, ?)",
             (rv, kind.qualified_plural, namespace, type_, data),

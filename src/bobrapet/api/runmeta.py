@@ -1,0 +1,42 @@
+"""Labels and annotations of StoryRuns and StepRuns: the names every layer agrees on.
+
+Invariant: these strings are wire contract (reference §4.2-§4.7 and Bobrapet's own
+``bobrapet.bubustack.io/*`` additions); they never change meaning between releases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# -- labels ---------------------------------------------------------------------------------------
+STORYRUN: Final = "bubustack.io/storyrun"
+STORY_NAME: Final = "bubustack.io/story-name"
+PARENT_STORYRUN: Final = "bubustack.io/parent-storyrun"
+PARENT_STEP: Final = "bubustack.io/parent-step"
+QUEUE: Final = "bubustack.io/queue"
+QUEUE_PRIORITY: Final = "bubustack.io/queue-priority"
+
+# -- annotations ----------------------------------------------------------------------------------
+CANCEL_REQUESTED: Final = "bubustack.io/cancel-requested"
+REDRIVE_TOKEN: Final = "storyrun.bubustack.io/redrive-token"
+REDRIVE_OBSERVED: Final = "storyrun.bubustack.io/redrive-observed"
+REDRIVE_FROM_STEP: Final = "storyrun.bubustack.io/redrive-from-step"
+REDRIVE_FROM_STEP_OBSERVED: Final = "storyrun.bubustack.io/redrive-from-step-observed"
+STEP_TIMERS: Final = "runs.bubustack.io/step-timers"
+GRACEFUL_CANCEL_OBSERVED: Final = "storyrun.bubustack.io/graceful-cancel-observed-at"
+#: executeStory nesting depth of a child run, and the ``ns/story`` chain of its ancestors.
+DEPTH: Final = "bobrapet.bubustack.io/depth"
+STORY_CHAIN: Final = "bobrapet.bubustack.io/story-chain"
+
+
+def redrive_pending(run: Mapping[str, Any]) -> bool:
+    """True while a redrive (full or from a step) was requested but not yet handled."""
+    notes = (run.get("metadata") or {}).get("annotations") or {}
+    return any(
+        bool(notes.get(asked)) and notes.get(asked) != notes.get(seen)
+        for asked, seen in (
+            (REDRIVE_TOKEN, REDRIVE_OBSERVED),
+            (REDRIVE_FROM_STEP, REDRIVE_FROM_STEP_OBSERVED),
+        )
+    )

@@ -1,0 +1,120 @@
+"""``bobrapet logs RUN [STEP]``: print the captured stdout/stderr of a run's steps.
+
+The engine writes each StepRun's output to ``<home>/logs/<namespace>/<steprun>.log``.
+A run's StepRuns carry label ``bubustack.io/storyrun=<run>``; the step is ``spec.stepId``
+(for parallel branches the branch name, with label ``bubustack.io/parent-step``), so STEP
+may name a step, a branch or a parallel step (all its branches).
+
+Invariants: log bytes are written to stdout as they are (invalid UTF-8 replaced); a
+header ``== step <id> (<steprun>) ==`` precedes each log when more than one is printed;
+``--tail N`` keeps the last N lines of each log; reading never creates a state directory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api import runmeta
+from bobrapet.api.kinds import STEP_RUN
+from bobrapet.cli.app import EXIT_REJECTED, app, fail, state
+from bobrapet.cli.commands.common import namespace_option, run
+from bobrapet.cli.commands.wait import read_run, step_names, story_of
+from bobrapet.cli.embedded import ControlPlane
+
+LOG_DIR = "logs"  # under the home; the engine host writes there (engine_host.LOG_DIR)
+RUN_LABEL = runmeta.STORYRUN
+PARENT_STEP_LABEL = runmeta.PARENT_STEP
+
+
+def log_path(home: Path, namespace: str, step_run: str) -> Path:
+    return home / LOG_DIR / namespace / f"{step_run}.log"
+
+
+def step_id(step_run: Mapping[str, Any]) -> str:
+    return str((step_run.get("spec") or {}).get("stepId") or "")
+
+
+def _order(step_run: Mapping[str, Any]) -> tuple[str, str]:
+    status = step_run.get("status") or {}
+    meta = step_run.get("metadata") or {}
+    return (str(status.get("startedAt") or meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+
+
+def select(step_runs: Sequence[Mapping[str, Any]], step: str | None) -> list[Mapping[str, Any]]:
+    """The StepRuns of ``step`` (its own, or the branches of a parallel step); all when None."""
+    ordered = sorted(step_runs, key=_order)
+    if step is None:
+        return ordered
+    return [
+        s
+        for s in ordered
+        if step_id(s) == step
+        or ((s.get("metadata") or {}).get("labels") or {}).get(PARENT_STEP_LABEL) == step
+    ]
+
+
+def read_log(path: Path, tail: int | None) -> str | None:
+    """The log text (its last ``tail`` lines), or None when the step wrote nothing yet."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if tail is None:
+        return text
+    if tail == 0:
+        return ""
+    return "".join(deque(text.splitlines(keepends=True), maxlen=tail))
+
+
+@app.command("logs")
+def logs_command(
+    name: Annotated[str, typer.Argument(metavar="RUN", help="The StoryRun.")],
+    step: Annotated[str | None, typer.Argument(metavar="[STEP]", help="Only this step.")] = None,
+    namespace: Annotated[str | None, namespace_option()] = None,
+    tail: Annotated[
+        int | None, typer.Option("--tail", min=0, help="Only the last N lines of each step's log.")
+    ] = None,
+) -> None:
+    """Print what the steps of a run wrote to stdout/stderr."""
+    ns = namespace or "default"
+    chosen = run(_step_runs(name, step, ns))
+    several = len(chosen) > 1
+    for step_run in chosen:
+        sr_name = str(step_run["metadata"]["name"])
+        text = read_log(log_path(state.home, ns, sr_name), tail)
+        if several:
+            typer.echo(f"== step {step_id(step_run)} ({sr_name}) ==")
+        if text is None:
+            state.err.print(f"no logs yet for step {step_id(step_run)} ({sr_name})", markup=False)
+            continue
+        typer.echo(text, nl=bool(text) and not text.endswith("\n"))
+
+
+async def _step_runs(name: str, step: str | None, namespace: str) -> list[Mapping[str, Any]]:
+    async with ControlPlane(state.home) as plane:
+        current = await read_run(plane, name, namespace)
+        step_runs = await plane.client.list(STEP_RUN, namespace, labels=f"{RUN_LABEL}={name}")
+        chosen = select(step_runs, step)
+        if chosen:
+            return chosen
+        story = await story_of(plane, current) if step is not None else None
+    with_logs = sorted({step_id(s) for s in step_runs})
+    if step is None:
+        raise fail(f"run {name} has no step logs yet (no engram step has started)", EXIT_REJECTED)
+    states = (current.get("status") or {}).get("stepStates") or {}
+    listed = ", ".join(with_logs) if with_logs else "none yet"
+    known = step_names(story)
+    if step in states or step in known:
+        raise fail(
+            f"step '{step}' of run {name} has no logs (only engram steps write logs, once started); "
+            f"steps with logs: {listed}",
+            EXIT_REJECTED,
+        )
+    steps = ", ".join(known) or "unknown (its story no longer exists)"
+    raise fail(f"run {name} has no step '{step}'; steps: {steps}; steps with logs: {listed}", EXIT_REJECTED)

@@ -1,0 +1,100 @@
+"""``bobrapet redrive RUN [--from STEP]``: run a StoryRun again (reference §4.2 steps 7-8).
+
+Without ``--from`` it sets annotation ``storyrun.bubustack.io/redrive-token`` to a fresh
+token: the engine deletes every child and restarts the run from scratch. With
+``--from STEP`` it sets ``storyrun.bubustack.io/redrive-from-step`` to ``STEP:<token>``: the
+engine resets STEP and everything downstream of it, keeping the rest.
+
+Invariants: a token is new on every call (UTC time to the microsecond, plus a counter
+against equal clock readings) and never contains ``:``; STEP must be a step of the run's
+Story; the write re-reads the run on every conflict.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api.errors import StatusError
+from bobrapet.api.kinds import STORY_RUN
+from bobrapet.api.runmeta import REDRIVE_FROM_STEP, REDRIVE_TOKEN
+from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
+from bobrapet.cli.commands.common import namespace_option, run
+from bobrapet.cli.commands.wait import (
+    read_run,
+    run_command_hint,
+    story_of,
+)
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.errors import format_status_error
+from bobrapet.runtime.retry import retry_on_conflict
+
+_counter = itertools.count()
+
+
+def new_token(now: datetime | None = None) -> str:
+    """A fresh, time-ordered token such as ``20260501T120000123456Z0``."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{moment.strftime('%Y%m%dT%H%M%S%fZ')}{next(_counter)}"
+
+
+def main_steps(story: dict[str, Any] | None) -> list[str]:
+    steps = ((story or {}).get("spec") or {}).get("steps") or []
+    return [str(s["name"]) for s in steps if isinstance(s, dict) and s.get("name")]
+
+
+@app.command("redrive")
+def redrive_command(
+    name: Annotated[str, typer.Argument(metavar="RUN", help="The StoryRun to run again.")],
+    from_step: Annotated[
+        str | None,
+        typer.Option("--from", help="Re-run only this step and the steps downstream of it."),
+    ] = None,
+    namespace: Annotated[str | None, namespace_option()] = None,
+) -> None:
+    """Run a StoryRun again: from scratch, or from one step (finished upstream steps are kept)."""
+    ns = namespace or "default"
+    key, value = run(_redrive(name, from_step, ns))
+    what = f"from step {from_step}" if from_step else "from the start"
+    state.out.print(
+        f"storyrun/{name} redrive requested {what} ({key}={value})", markup=False, highlight=False
+    )
+    state.err.print(f"run `{run_command_hint('wait', name, ns)}` to drive it", markup=False, highlight=False)
+
+
+async def _redrive(name: str, from_step: str | None, namespace: str) -> tuple[str, str]:
+    async with ControlPlane(state.home) as plane:
+        current = await read_run(plane, name, namespace)
+        if from_step is not None:
+            story = await story_of(plane, current)
+            if story is None:
+                raise fail(
+                    f"cannot check --from {from_step}: the story of run {name} no longer exists",
+                    EXIT_REJECTED,
+                )
+            steps = main_steps(story)
+            if from_step not in steps:
+                raise fail(
+                    f"--from: story {story['metadata']['name']} has no step '{from_step}'; "
+                    f"steps: {', '.join(steps)}",
+                    EXIT_USAGE,
+                )
+        key = REDRIVE_FROM_STEP if from_step else REDRIVE_TOKEN
+        value = f"{from_step}:{new_token()}" if from_step else new_token()
+
+        async def write() -> None:
+            fresh = await plane.client.get(STORY_RUN, name, namespace)
+            meta = fresh["metadata"]
+            meta["annotations"] = {**(meta.get("annotations") or {}), key: value}
+            await plane.client.update(fresh)
+
+        try:
+            await retry_on_conflict(write)
+        except StatusError as err:
+            for line in format_status_error(err):
+                state.err.print(line, markup=False, highlight=False)
+            raise typer.Exit(EXIT_REJECTED) from None
+        return key, value

@@ -1,0 +1,347 @@
+"""``bobrapet run -f PATH...``: apply manifests, start a StoryRun of their Story, drive it to the end.
+
+Invariants: every usage problem (bad ``-i``, unreadable ``--inputs-file``, ambiguous or
+missing Story, bad ``--timeout``/``-o``) is reported before anything is written; apply
+messages and progress go to stderr, the result alone to stdout (see ``wait``). Inputs are
+the ``--inputs-file`` object with each ``-i key=value`` set over it (later wins); a value
+is JSON when it parses as JSON, else the literal string.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from bobrapet.api import kinds
+from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
+from bobrapet.api.kinds import STORY, STORY_RUN
+from bobrapet.api.manifest import Document
+from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
+from bobrapet.cli.commands.apply import apply_one
+from bobrapet.cli.commands.common import load_documents, namespace_option, run, sorted_for_apply
+from bobrapet.cli.commands.wait import (
+    EXIT_INTERRUPTED,
+    check_output,
+    drive,
+    exit_code,
+    interrupted,
+    output_option,
+    parse_timeout,
+    print_result,
+    run_command_hint,
+    timeout_option,
+    workers_option,
+)
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.errors import format_status_error
+
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_NAME_ATTEMPTS = 5
+
+
+class InputsError(ValueError):
+    """A ``-i`` or ``--inputs-file`` problem, worded for the user."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN/Infinity are not JSON values: keep the text as a string
+
+
+def parse_value(text: str) -> Any:
+    """``3`` → 3, ``true`` → True, ``{"a":1}`` → dict, ``"x"`` → "x", anything else → the text."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise InputsError(f'-i "{text}": expected key=value, e.g. -i name=world or -i count=3')
+    return key.strip(), parse_value(value)
+
+
+def load_inputs_file(path: str) -> dict[str, Any]:
+    """The YAML or JSON object in ``path`` (``-`` reads stdin)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputsError(f"--inputs-file {path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise InputsError(f"--inputs-file {path}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise InputsError(f"--inputs-file {path}: not valid YAML or JSON{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputsError(
+            f"--inputs-file {path}: expected a YAML or JSON object (key: value pairs), "
+            f"got {type(data).__name__}"
+        )
+    # YAML dates and timestamps become strings: inputs are JSON.
+    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return loaded
+
+
+def build_inputs(assignments: Sequence[str], inputs_file: str | None) -> dict[str, Any]:
+    """``--inputs-file`` as the base, each ``-i key=value`` over it (later wins)."""
+    inputs = load_inputs_file(inputs_file) if inputs_file else {}
+    for text in assignments:
+        key, value = parse_assignment(text)
+        inputs[key] = value
+    return inputs
+
+
+# --------------------------------------------------------------------------- story choice
+
+
+def load_manifests(paths: list[str]) -> list[Document]:
+    """``load_documents``, with unreadable manifests as usage errors (exit 2): nothing runs."""
+    try:
+        return load_documents(paths, "run")
+    except typer.Exit as done:
+        if done.exit_code == EXIT_REJECTED:
+            raise typer.Exit(EXIT_USAGE) from None
+        raise
+
+
+def stories_in(docs: Sequence[Document], namespace: str | None) -> list[tuple[str, str]]:
+    """(name, namespace) of every Story document, in file order."""
+    found: list[tuple[str, str]] = []
+    for doc in docs:
+        obj: dict[str, Any] = doc.obj if isinstance(doc.obj, dict) else {}
+        raw_meta = obj.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        if kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind"))) is STORY and meta.get("name"):
+            found.append((str(meta["name"]), str(meta.get("namespace") or namespace or "default")))
+    return found
+
+
+def pick_story(docs: Sequence[Document], wanted: str | None, namespace: str | None) -> tuple[str, str]:
+    """The Story to run: ``--story`` (from the files or already applied), else the only one."""
+    stories = stories_in(docs, namespace)
+    if wanted:
+        for name, ns in stories:
+            if name == wanted:
+                return name, ns
+        return wanted, namespace or "default"
+    if len(stories) == 1:
+        return stories[0]
+    if not stories:
+        raise fail(
+            "the files define no Story; add one or pass --story NAME to run a Story already applied",
+            EXIT_USAGE,
+        )
+    names = ", ".join(name for name, _ in stories)
+    raise fail(f"the files define several Stories ({names}); choose one with --story NAME", EXIT_USAGE)
+
+
+# --------------------------------------------------------------------------- command
+
+
+@app.command("run")
+def run_command(
+    filenames: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filename",
+            "-f",
+            metavar="PATH",
+            help="Manifests to apply first: file, directory or -; repeatable.",
+        ),
+    ] = None,
+    story: Annotated[
+        str | None,
+        typer.Option(
+            "--story", metavar="NAME", help="The Story to run (needed when the files hold several)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="RUN", help="Name of the StoryRun (default: <story>-<random>)."),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="KEY=VALUE",
+            help="An input (the value is JSON, else a string); repeatable.",
+        ),
+    ] = None,
+    inputs_file: Annotated[
+        str | None,
+        typer.Option("--inputs-file", metavar="FILE", help="A YAML or JSON object of inputs (-i overrides)."),
+    ] = None,
+    namespace: Annotated[str | None, namespace_option()] = None,
+    output: Annotated[str | None, output_option()] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Create the run, print its name and return.")
+    ] = False,
+    timeout: Annotated[str | None, timeout_option()] = None,
+    workers: Annotated[int | None, workers_option()] = None,
+) -> None:
+    """Apply manifests, start a StoryRun of their Story and drive it to the end with live progress."""
+    check_output(output)
+    seconds = parse_timeout(timeout)
+    try:
+        values = build_inputs(inputs or [], inputs_file)
+    except InputsError as err:
+        raise fail(str(err), EXIT_USAGE) from None
+    if not filenames and not story:
+        raise fail("nothing to run: pass -f FILE (the Story's manifests) and/or --story NAME", EXIT_USAGE)
+    docs = sorted_for_apply(load_manifests(filenames)) if filenames else []
+    story_name, ns = pick_story(docs, story, namespace)
+    request = RunRequest(docs, namespace, story_name, ns, name, values, no_wait, seconds, timeout, workers)
+    try:
+        final = run(_run(request))
+    except KeyboardInterrupt:
+        if request.created is None:
+            state.err.print("interrupted before the run was created", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise interrupted(request.created["metadata"]["name"], ns) from None
+    if no_wait:
+        run_name = final["metadata"]["name"]
+        state.out.out(run_name, highlight=False)
+        state.err.print(
+            f"storyrun/{run_name} created; drive it with `{run_command_hint('wait', run_name, ns)}`",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_OK)
+    print_result(final, output)
+    raise typer.Exit(exit_code(final))
+
+
+@dataclass
+class RunRequest:
+    """What ``run`` was asked to do, plus the run once created (for the Ctrl-C message)."""
+
+    docs: list[Document]
+    namespace: str | None  # -n as given (apply places documents with it)
+    story: str
+    story_namespace: str
+    name: str | None
+    inputs: dict[str, Any]
+    no_wait: bool
+    timeout: float | None
+    timeout_text: str | None
+    workers: int | None
+    created: dict[str, Any] | None = None
+
+
+async def _run(req: RunRequest) -> dict[str, Any]:
+    async with ControlPlane(state.home) as plane:
+        if req.docs:
+            failures = await apply_documents(plane, req.docs, req.namespace)
+            if failures:
+                raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+            if req.no_wait:
+                await plane.settle()  # statuses up to date, as after `apply`
+        story_obj = await find_story(plane, req.story, req.story_namespace)
+        req.created = await create_run(plane, req.story, req.story_namespace, req.name, req.inputs)
+        if req.no_wait:
+            return req.created
+        return await drive(
+            plane,
+            req.created,
+            story=story_obj,
+            timeout=req.timeout,
+            timeout_text=req.timeout_text,
+            workers=req.workers,
+        )
+
+
+async def apply_documents(plane: ControlPlane, docs: list[Document], namespace: str | None) -> int:
+    """``apply`` of every document, its messages on stderr; returns the number rejected."""
+    failures = 0
+    for doc in docs:
+        try:
+            verb, label, warnings = await apply_one(plane.client, doc, namespace, dry_run=False)
+        except StatusError as err:
+            failures += 1
+            for line in format_status_error(err, doc):
+                state.err.print(line, markup=False, highlight=False)
+            continue
+        for warning in warnings:
+            state.err.print(f"warning: {label}: {warning}", markup=False, highlight=False)
+        state.err.print(f"{label} {verb}", markup=False, highlight=False)
+    return failures
+
+
+async def find_story(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]:
+    try:
+        if not plane.exists:
+            raise NotFound(STORY.kind, name, STORY.group)
+        return await plane.client.get(STORY, name, namespace)
+    except NotFound:
+        pass
+    known = (
+        sorted(s["metadata"]["name"] for s in await plane.client.list(STORY, namespace))
+        if plane.exists
+        else []
+    )
+    there = f"; stories there: {', '.join(known)}" if known else "; apply it first (-f FILE)"
+    raise fail(f'--story: story "{name}" not found in namespace "{namespace}"{there}', EXIT_USAGE)
+
+
+def generated_name(story: str) -> str:
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    return f"{story[:247]}-{suffix}"
+
+
+async def create_run(
+    plane: ControlPlane, story: str, namespace: str, name: str | None, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """Create the StoryRun (admission validates the inputs); usage errors exit 2."""
+    spec: dict[str, Any] = {"storyRef": {"name": story}}
+    if inputs:
+        spec["inputs"] = inputs
+    attempts = 1 if name else _NAME_ATTEMPTS
+    for attempt in range(attempts):
+        body: dict[str, Any] = {
+            "apiVersion": STORY_RUN.api_version,
+            "kind": STORY_RUN.kind,
+            "metadata": {"name": name or generated_name(story), "namespace": namespace},
+            "spec": spec,
+        }
+        warnings: list[str] = []
+        try:
+            created = await plane.client.create(body, warnings=warnings)
+        except AlreadyExists:
+            if name:
+                raise fail(
+                    f'--name: storyrun "{name}" already exists in namespace "{namespace}"; choose another '
+                    f"name, or drive it with `{run_command_hint('wait', name, namespace)}`",
+                    EXIT_USAGE,
+                ) from None
+            if attempt == attempts - 1:
+                raise
+            continue
+        except StatusError as err:
+            for line in format_status_error(err):
+                state.err.print(line, markup=False, highlight=False)
+            if any(c.field.startswith("spec.inputs") for c in err.causes):
+                state.err.print("  (inputs come from -i key=value and --inputs-file)", markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        for warning in warnings:
+            state.err.print(f"warning: storyrun/{body['metadata']['name']}: {warning}", markup=False)
+        return created
+    raise AssertionError("unreachable")  # pragma: no cover

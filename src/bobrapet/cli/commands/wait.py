@@ -1,0 +1,280 @@
+"""``bobrapet wait RUN``: drive an existing StoryRun to a terminal phase and print the result.
+
+Also the pieces ``run`` shares: reading a run and its Story, driving it inside an
+:class:`~bobrapet.cli.engine_host.EngineHost` with the progress view on stderr, and the
+result on stdout.
+
+Invariants: stdout holds only the result (``-o json`` exactly the final StoryRun object);
+progress and messages go to stderr. Exit 0 when the run Succeeded, 1 when it ended in any
+other phase, was not found or the wait timed out, 2 for usage errors, 130 on Ctrl-C. An
+interrupted or timed-out wait changes nothing: the run keeps its state and a later
+``wait`` resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bobrapet.api.durations import parse_duration
+from bobrapet.api.errors import NotFound
+from bobrapet.api.kinds import STORY, STORY_RUN
+from bobrapet.api.runmeta import redrive_pending
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
+from bobrapet.cli.commands.common import namespace_option, run
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.output import dump_json, dump_yaml
+from bobrapet.cli.progress import format_seconds, open_progress, parse_time
+
+EXIT_INTERRUPTED = 130
+RESULT_FORMATS = ("json", "yaml")
+# Redrive annotations (reference §4.2 steps 7-8): a request is pending while the value
+# differs from the one the controller recorded as observed.
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def output_option() -> Any:
+    return typer.Option(
+        "--output",
+        "-o",
+        metavar="json|yaml",
+        help="Print the final StoryRun as json or yaml (default: summary).",
+    )
+
+
+def timeout_option() -> Any:
+    return typer.Option(
+        "--timeout",
+        metavar="DURATION",
+        help='Stop waiting after this long, e.g. "30s", "5m" (the run keeps going later).',
+    )
+
+
+def workers_option() -> Any:
+    return typer.Option(
+        "--workers", min=1, metavar="N", help="Worker processes for Python engrams (default: automatic)."
+    )
+
+
+def check_output(fmt: str | None) -> None:
+    if fmt is not None and fmt not in RESULT_FORMATS:
+        raise fail(
+            f'unknown output format "{fmt}" for -o; use one of: {", ".join(RESULT_FORMATS)}', EXIT_USAGE
+        )
+
+
+def parse_timeout(text: str | None) -> float | None:
+    """Seconds of ``--timeout`` (a positive Go duration), or None when not given."""
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as err:
+        raise fail(f"--timeout: {err}", EXIT_USAGE) from None
+    if seconds <= 0:
+        raise fail(f'--timeout: must be a positive duration such as "30s" (got "{text}")', EXIT_USAGE)
+    return seconds
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
+def home_flag() -> str:
+    """`` --home H`` when the home in use is not the one a bare command would find."""
+    default = Path(os.environ.get("BOBRAPET_HOME") or ".bobrapet")
+    return "" if state.home == default else f" --home {state.home}"
+
+
+def run_command_hint(verb: str, name: str, namespace: str) -> str:
+    """``bobrapet wait NAME [-n NS]`` — the command line to continue with ``name``."""
+    ns = "" if namespace == "default" else f" -n {namespace}"
+    return f"bobrapet{home_flag()} {verb} {name}{ns}"
+
+
+async def read_run(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]:
+    """The StoryRun, or exit 1 with a message saying how to list runs."""
+    try:
+        if not plane.exists:
+            raise NotFound(STORY_RUN.kind, name, STORY_RUN.group)
+        return await plane.client.get(STORY_RUN, name, namespace)
+    except NotFound:
+        raise fail(
+            f'storyrun "{name}" not found in namespace "{namespace}" '
+            f"(list runs with `bobrapet get storyruns -n {namespace}`)",
+            EXIT_REJECTED,
+        ) from None
+
+
+async def story_of(plane: ControlPlane, run_obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Story the run executes, or None when it no longer exists."""
+    ref = (run_obj.get("spec") or {}).get("storyRef") or {}
+    namespace = ref.get("namespace") or (run_obj.get("metadata") or {}).get("namespace") or "default"
+    try:
+        return await plane.client.get(STORY, str(ref.get("name") or ""), namespace)
+    except NotFound:
+        return None
+
+
+def _all_steps(story: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    spec = (story or {}).get("spec") or {}
+    steps: list[Mapping[str, Any]] = []
+    for key in ("steps", "compensations", "finally"):
+        steps.extend(s for s in spec.get(key) or [] if isinstance(s, Mapping))
+    return steps
+
+
+def step_names(story: Mapping[str, Any] | None) -> list[str]:
+    """Names of the main steps, compensations and finally steps, in declaration order."""
+    return [str(s["name"]) for s in _all_steps(story) if s.get("name")]
+
+
+def gate_steps(story: Mapping[str, Any] | None) -> list[str]:
+    return [str(s["name"]) for s in _all_steps(story) if s.get("name") and s.get("type") == "gate"]
+
+
+def phase_of(run_obj: Mapping[str, Any]) -> str:
+    return str((run_obj.get("status") or {}).get("phase") or "")
+
+
+def is_terminal(run_obj: Mapping[str, Any]) -> bool:
+    return phase_of(run_obj) in TERMINAL_PHASES
+
+
+# --------------------------------------------------------------------------- driving
+
+
+async def drive(
+    plane: ControlPlane,
+    run_obj: dict[str, Any],
+    *,
+    story: Mapping[str, Any] | None,
+    timeout: float | None,
+    timeout_text: str | None,
+    workers: int | None,
+) -> dict[str, Any]:
+    """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run."""
+    from bobrapet.cli.engine_host import EngineHost
+
+    meta = run_obj["metadata"]
+    name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
+    with open_progress(state.err, gates=gate_steps(story), steps=step_names(story)) as view:
+        view.update(run_obj)
+        async with EngineHost(plane, workers=workers) as host:
+
+            def on_update(current: dict[str, Any]) -> None:
+                view.update(current, host.step_runs(namespace, name))
+
+            try:
+                return await host.wait_for_run(namespace, name, timeout=timeout, on_update=on_update)
+            except TimeoutError:
+                raise fail(
+                    f"timed out waiting for run {name} after {timeout_text}; it keeps its state, "
+                    f"resume with `{run_command_hint('wait', name, namespace)}`",
+                    EXIT_REJECTED,
+                ) from None
+            except NotFound:
+                raise fail(f'storyrun "{name}" was deleted while waiting for it', EXIT_REJECTED) from None
+
+
+def interrupted(name: str, namespace: str) -> typer.Exit:
+    """The Ctrl-C exit: nothing is lost, say how to go on."""
+    state.err.print(
+        f"interrupted: run {name} keeps its state; resume with `{run_command_hint('wait', name, namespace)}`",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(EXIT_INTERRUPTED)
+
+
+# --------------------------------------------------------------------------- result
+
+
+def run_duration(run_obj: Mapping[str, Any]) -> str | None:
+    status = run_obj.get("status") or {}
+    if status.get("duration"):
+        return str(status["duration"])
+    start, end = parse_time(status.get("startedAt")), parse_time(status.get("finishedAt"))
+    return format_seconds(end[0] - start[0]) if start and end else None
+
+
+def summary(run_obj: Mapping[str, Any]) -> str:
+    """The human result: name, phase, duration, message, failed steps and output."""
+    status = run_obj.get("status") or {}
+    meta = run_obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    head = f"storyrun/{name} {phase_of(run_obj) or 'Pending'}"
+    took = run_duration(run_obj)
+    lines = [head + (f" in {took}" if took else "")]
+    if status.get("message"):
+        lines.append(f"message: {status['message']}")
+    failed = [
+        (step, str(s.get("message") or ""))
+        for step, s in (status.get("stepStates") or {}).items()
+        if isinstance(s, Mapping) and s.get("phase") in ("Failed", "Timeout", "Aborted")
+    ]
+    if failed:
+        lines.append("failed steps:")
+        lines.extend(f"  {step}: {message}".rstrip() for step, message in failed)
+        ns = str(meta.get("namespace") or "default")
+        lines.append(f"logs: {run_command_hint('logs', name, ns)} [STEP]")
+    if "output" in status and status["output"] is not None:
+        lines.append("output:")
+        lines.extend("  " + line for line in dump_yaml(status["output"]).rstrip("\n").splitlines())
+    return "\n".join(lines)
+
+
+def print_result(run_obj: Mapping[str, Any], fmt: str | None) -> None:
+    if fmt == "json":
+        text = dump_json(run_obj)
+    elif fmt == "yaml":
+        text = dump_yaml(run_obj)
+    else:
+        text = summary(run_obj)
+    state.out.out(text.rstrip("\n"), highlight=False)
+
+
+def exit_code(run_obj: Mapping[str, Any]) -> int:
+    return 0 if phase_of(run_obj) == "Succeeded" else EXIT_REJECTED
+
+
+# --------------------------------------------------------------------------- command
+
+
+@app.command("wait")
+def wait_command(
+    name: Annotated[str, typer.Argument(metavar="RUN", help="The StoryRun to drive and wait for.")],
+    namespace: Annotated[str | None, namespace_option()] = None,
+    output: Annotated[str | None, output_option()] = None,
+    timeout: Annotated[str | None, timeout_option()] = None,
+    workers: Annotated[int | None, workers_option()] = None,
+) -> None:
+    """Drive a StoryRun to a terminal phase with live progress (resumes an interrupted run)."""
+    check_output(output)
+    seconds = parse_timeout(timeout)
+    ns = namespace or "default"
+    try:
+        final = run(_wait(name, ns, seconds, timeout, workers))
+    except KeyboardInterrupt:
+        raise interrupted(name, ns) from None
+    print_result(final, output)
+    raise typer.Exit(exit_code(final))
+
+
+async def _wait(
+    name: str, namespace: str, timeout: float | None, timeout_text: str | None, workers: int | None
+) -> dict[str, Any]:
+    async with ControlPlane(state.home) as plane:
+        current = await read_run(plane, name, namespace)
+        if is_terminal(current) and not redrive_pending(current):
+            return current  # nothing to drive: no engine start-up
+        story = await story_of(plane, current)
+        return await drive(
+            plane, current, story=story, timeout=timeout, timeout_text=timeout_text, workers=workers
+        )

@@ -1,0 +1,161 @@
+"""The engine process: a lease, a warm local worker pool and every controller on one home.
+
+Any engine process (``bobrapet run``, ``bobrapet wait``) reconciles every non-terminal
+run of the home, so several processes may drive runs at once: StepRun attempts are
+claimed with compare-and-swap writes and an engine's lease (an ``flock`` held for its
+lifetime) tells the others when its claimed work must be taken over.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bobrapet.api.errors import NotFound
+from bobrapet.api.kinds import STORY_RUN
+from bobrapet.api.runmeta import redrive_pending
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.controllers import runs
+from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
+from bobrapet.controllers.registry import setup_all
+from bobrapet.engine.config import EngineConfig
+from bobrapet.executors.local import LocalExecutor
+from bobrapet.executors.local.lease import EngineLease
+from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.manager import Manager
+
+__all__ = ["LOG_DIR", "EngineHost", "is_terminal"]
+
+
+def default_workers() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+def is_terminal(run: dict[str, Any] | None) -> bool:
+    """Finished, and no redrive waiting to reopen it."""
+    status = (run or {}).get("status") or {}
+    if status.get("phase") not in TERMINAL_PHASES or not status.get("finishedAt"):
+        return False
+    return not redrive_pending(run or {})
+
+
+class EngineHost:
+    """Async context manager running the engine on ``plane`` until exit."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        *,
+        workers: int | None = None,
+        config: EngineConfig | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        self.plane = plane
+        self.workers = workers or default_workers()
+        self.config = config or EngineConfig()
+        self.workdir = workdir or Path.cwd()
+        self.manager: Manager | None = None
+        self.executor: LocalExecutor | None = None
+        self.lease: EngineLease | None = None
+        self._step_runs: ObjectCache | None = None
+        self._story_runs: ObjectCache | None = None
+
+    async def __aenter__(self) -> EngineHost:
+        client = self.plane.client
+        home = self.plane.home
+        self.lease = EngineLease(home / "engines")
+        self.lease.acquire()
+        self.executor = LocalExecutor(workers=self.workers, python_path=[str(self.workdir)])
+        await self.executor.start()
+        env = ExecutionEnv(
+            executor=self.executor, lease=self.lease, home=home, workdir=self.workdir, config=self.config
+        )
+        self.manager = Manager(client, settle=0.05)
+        setup_all(self.manager, execution=env)
+        self._step_runs = runs.step_runs(self.manager)
+        self._story_runs = runs.story_runs(self.manager)
+        try:
+            await self.manager.start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.manager is not None:
+            if self.manager.started:
+                step_controller = self.manager.controller("steprun")
+                await self.manager.stop(grace=1.0)
+                shutdown = getattr(step_controller.reconciler, "shutdown", None)
+                if shutdown is not None:
+                    await shutdown()
+            self.manager = None
+        if self.executor is not None:
+            await self.executor.close()
+            self.executor = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    def run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The cached StoryRun (``None`` when unknown)."""
+        assert self._story_runs is not None
+        return self._story_runs.get(name, namespace)
+
+    def step_runs(self, namespace: str, run: str) -> list[dict[str, Any]]:
+        """The run's StepRuns, from the engine's cache."""
+        assert self._step_runs is not None
+        return list(self._step_runs.by_index(runs.BY_RUN, (namespace, run)))
+
+    async def wait_for_run(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Drive the home until run ``name`` is terminal; return its final object."""
+        assert self.manager is not None
+        if self.run(namespace, name) is None:
+            await self.plane.client.get(STORY_RUN, name, namespace)  # raises NotFound
+        seen: list[Any] = [None]
+        cached = [False]
+
+        def done() -> bool:
+            run = self.run(namespace, name)
+            if run is None:
+                if cached[0]:  # it was there: deleted while we waited
+                    raise NotFound("storyruns", name, "runs.bubustack.io")
+                return False  # created just now; the cache has not seen it yet
+            cached[0] = True
+            if on_update is not None:
+                stamp = (
+                    (run.get("metadata") or {}).get("resourceVersion"),
+                    tuple(
+                        (s.get("metadata") or {}).get("resourceVersion")
+                        for s in self.step_runs(namespace, name)
+                    ),
+                )
+                if stamp != seen[0]:
+                    seen[0] = stamp
+                    on_update(run)
+            return is_terminal(run)
+
+        if not await self.manager.run_until(done, timeout=timeout):
+            raise TimeoutError(f"run {name} did not finish within {timeout} s")
+        final = self.run(namespace, name)
+        assert final is not None
+        return final

@@ -1,0 +1,353 @@
+"""Progress of a StoryRun on stderr: a live table on a terminal, one line per change otherwise.
+
+Both views are fed the StoryRun wire dict (and optionally its StepRuns) each time it
+changes; neither writes to the store nor reads the clock except through the injected
+``clock`` (a monotonic seconds function), so rendering is deterministic under test.
+
+Invariants:
+* :class:`PlainProgress` prints exactly one line per observed change of a step's
+  (phase, retries) or of the run's phase, in the order the changes are seen; an update
+  that changes nothing prints nothing.
+* A step's duration is taken from its ``startedAt``/``finishedAt`` when both are
+  sub-second precise, else from when this view first saw the step active and when it saw
+  it finish, else from the second-precision timestamps; unknown otherwise.
+* The live view only swaps a reference to the latest snapshot on update; the table is
+  built on rich's refresh thread, so an update costs O(1) there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from bobrapet.api.types.enums import TERMINAL_PHASES
+
+Clock = Callable[[], float]
+# Phases after which a step's message explains a problem worth printing.
+_TROUBLE = frozenset({"Failed", "Timeout", "Aborted", "Canceled", "Blocked"})
+_STYLES = {
+    "Succeeded": "green",
+    "Failed": "red",
+    "Timeout": "red",
+    "Aborted": "red",
+    "Canceled": "magenta",
+    "Finished": "magenta",
+    "Compensated": "magenta",
+    "Running": "yellow",
+    "Paused": "cyan",
+    "Blocked": "red",
+    "Skipped": "dim",
+    "Pending": "dim",
+}
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step of the run as the views show it."""
+
+    name: str
+    phase: str
+    message: str
+    started_at: str | None
+    finished_at: str | None
+    retries: int
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The run summary plus its steps in the order the run reports them."""
+
+    name: str
+    phase: str
+    message: str
+    duration: str | None
+    steps: tuple[StepView, ...]
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+
+def _retries_by_step(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """stepId → retries of its StepRun (parallel branches are keyed by branch name)."""
+    found: dict[str, int] = {}
+    for step_run in step_runs:
+        step_id = (step_run.get("spec") or {}).get("stepId")
+        retries = (step_run.get("status") or {}).get("retries")
+        if isinstance(step_id, str) and isinstance(retries, int) and retries > 0:
+            found[step_id] = retries
+    return found
+
+
+def snapshot(run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()) -> RunView:
+    """The view model of ``run`` (a StoryRun wire dict)."""
+    status = run.get("status") or {}
+    retries = _retries_by_step(step_runs) if step_runs else {}
+    steps = tuple(
+        StepView(
+            name=name,
+            phase=str(state.get("phase") or "Pending"),
+            message=str(state.get("message") or ""),
+            started_at=state.get("startedAt"),
+            finished_at=state.get("finishedAt"),
+            retries=retries.get(name, 0),
+        )
+        for name, state in (status.get("stepStates") or {}).items()
+        if isinstance(state, dict)
+    )
+    return RunView(
+        name=str((run.get("metadata") or {}).get("name") or ""),
+        phase=str(status.get("phase") or "Pending"),
+        message=str(status.get("message") or ""),
+        duration=status.get("duration"),
+        steps=steps,
+    )
+
+
+def parse_time(text: str | None) -> tuple[float, bool] | None:
+    """(epoch seconds, has a fractional part) of an RFC 3339 timestamp, or None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp(), "." in text
+
+
+def format_seconds(seconds: float) -> str:
+    """``12ms``, ``0.2s``, ``9.9s``, ``42s``, ``1m5s``, ``2h3m``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 0.1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m" if hours else f"{minutes}m{secs}s"
+
+
+class _Timing:
+    """When this process first saw each step active and when it saw it finish."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.run_started: float | None = None
+
+    def observe(self, step: StepView) -> None:
+        if step.terminal:
+            if step.name not in self.finished:
+                self.finished[step.name] = self.clock()
+        else:
+            if self.finished.pop(step.name, None) is not None:  # redriven: it runs again
+                self.started.pop(step.name, None)
+            if step.phase != "Pending" and step.name not in self.started:
+                self.started[step.name] = self.clock()
+
+    def duration(self, step: StepView) -> float | None:
+        """Seconds the step took (terminal) or has been running (active); None if unknown."""
+        start, end = parse_time(step.started_at), parse_time(step.finished_at)
+        if step.terminal and start and end and (start[1] or end[1]):
+            return end[0] - start[0]
+        seen = self.started.get(step.name)
+        if seen is not None:
+            return self.finished.get(step.name, self.clock()) - seen
+        if step.terminal and start and end:
+            return end[0] - start[0]
+        return None
+
+
+class ProgressView(Protocol):
+    """What ``run``/``wait`` feed: every new version of the run (and its StepRuns)."""
+
+    def update(self, run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()) -> None: ...
+
+
+class PlainProgress:
+    """One line per change, e.g. ``step fetch Running`` then ``step fetch Succeeded 0.2s``."""
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        *,
+        clock: Clock = time.monotonic,
+        gates: Collection[str] = (),
+    ) -> None:
+        self.write = write
+        self.gates = frozenset(gates)
+        self.timing = _Timing(clock)
+        self._seen: dict[str, tuple[str, int]] = {}
+        self._run_phase: str | None = None
+
+    def update(self, run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()) -> None:
+        view = snapshot(run, step_runs)
+        if self.timing.run_started is None:
+            self.timing.run_started = self.timing.clock()
+        for step in view.steps:
+            key = (step.phase, step.retries)
+            if self._seen.get(step.name) == key:
+                continue
+            self._seen[step.name] = key
+            self.timing.observe(step)
+            self.write(self.step_line(view.name, step))
+        if view.phase != self._run_phase:
+            self._run_phase = view.phase
+            self.write(self.run_line(view))
+
+    def step_line(self, run_name: str, step: StepView) -> str:
+        line = f"step {step.name} {step.phase}"
+        if step.terminal:
+            took = self.timing.duration(step)
+            if took is not None:
+                line += f" {format_seconds(took)}"
+        if step.retries:
+            line += f" (retry {step.retries})"
+        if step.message and step.phase in _TROUBLE:
+            line += f": {step.message}"
+        if step.name in self.gates and not step.terminal and step.phase != "Pending":
+            line += (
+                f" (waiting for a decision: bobrapet approve {run_name} {step.name}"
+                f" | bobrapet reject {run_name} {step.name})"
+            )
+        return line
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def run_line(self, view: RunView) -> str:
+        line = f"run {view.name} {view.phase}"
+        if view.terminal:
+            if view.duration:
+                line += f" {view.duration}"
+            if view.message:
+                line += f": {view.message}"
+        return line
+
+
+class LiveProgress:
+    """A table of the steps, redrawn in place on a terminal (a rich ``Live``)."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        clock: Clock = time.monotonic,
+        gates: Collection[str] = (),
+        steps: Sequence[str] = (),
+    ) -> None:
+        self.console = console
+        self.gates = frozenset(gates)
+        self.order = tuple(steps)
+        self.timing = _Timing(clock)
+        self._view: RunView | None = None
+        self._live = Live(
+            console=console,
+            get_renderable=self.render,
+            refresh_per_second=8,
+            transient=False,
+            redirect_stdout=False,  # stdout carries the result (``-o json``): never the display
+            redirect_stderr=False,
+        )
+
+    def update(self, run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()) -> None:
+        view = snapshot(run, step_runs)
+        if self.timing.run_started is None:
+            self.timing.run_started = self.timing.clock()
+        for step in view.steps:
+            self.timing.observe(step)
+        self._view = view
+
+    def render(self) -> RenderableType:
+        view = self._view
+        if view is None:
+            return Text("starting…", style="dim")
+        head = Text.assemble(
+            ("run ", "bold"), (view.name, "bold"), " ", (view.phase, _STYLES.get(view.phase, ""))
+        )
+        done = sum(1 for s in view.steps if s.terminal)
+        total = max(len(self.order), len(view.steps))
+        elapsed = view.duration if view.terminal and view.duration else self._run_elapsed()
+        head.append(f"  {done}/{total} steps  {elapsed}", style="dim")
+        return Group(head, self.table(view))
+
+    def _run_elapsed(self) -> str:
+        started = self.timing.run_started
+        return format_seconds(self.timing.clock() - started) if started is not None else ""
+
+    def table(self, view: RunView) -> Table:
+        tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+        for column in ("STEP", "PHASE", "TIME", "MESSAGE"):
+            tbl.add_column(column, no_wrap=column != "MESSAGE", overflow="ellipsis")
+        known = {s.name: s for s in view.steps}
+        names = [*self.order, *(s.name for s in view.steps if s.name not in set(self.order))]
+        for name in names:
+            step = known.get(name)
+            if step is None:
+                tbl.add_row(Text(name), Text("-", style="dim"), Text(""), Text(""))
+                continue
+            took = self.timing.duration(step)
+            message = step.message
+            if step.retries:
+                message = f"(retry {step.retries}) {message}"
+            if name in self.gates and not step.terminal and step.phase != "Pending":
+                message = f"bobrapet approve|reject {view.name} {name}"
+            tbl.add_row(
+                Text(name),
+                Text(step.phase, style=_STYLES.get(step.phase, "")),
+                Text(format_seconds(took) if took is not None else ""),
+                Text(message, style="dim"),
+            )
+        return tbl
+
+    def __enter__(self) -> LiveProgress:
+        self._live.start(refresh=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._live.stop()
+
+
+def open_progress(
+    console: Console,
+    *,
+    gates: Collection[str] = (),
+    steps: Sequence[str] = (),
+    clock: Clock = time.monotonic,
+) -> PlainProgress | LiveProgress:
+    """The live table when ``console`` is a terminal, else plain lines printed on it.
+
+    Use as a context manager around the wait; feed it with ``update``.
+    """
+    if console.is_terminal:
+        return LiveProgress(console, clock=clock, gates=gates, steps=steps)
+
+    def write(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
+    return PlainProgress(write, clock=clock, gates=gates)

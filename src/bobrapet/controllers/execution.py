@@ -1,0 +1,35 @@
+"""What the run controllers need to execute steps in this process's engine.
+
+An :class:`ExecutionEnv` exists only in engine processes (``bobrapet run``/``wait``);
+commands that merely write objects (``apply``) register no run controllers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bobrapet.engine.config import EngineConfig
+from bobrapet.executors.local import LocalExecutor
+from bobrapet.executors.local.lease import EngineLease
+
+LOG_DIR = "logs"
+LEASE_DIR = "engines"
+
+
+@dataclass
+class ExecutionEnv:
+    executor: LocalExecutor
+    lease: EngineLease
+    #: The home directory: step logs live under ``<home>/logs/<namespace>/<steprun>.log``.
+    home: Path
+    #: Working directory of engrams (the engine's current directory).
+    workdir: Path
+    config: EngineConfig = field(default_factory=EngineConfig)
+
+    @property
+    def lease_dir(self) -> Path:
+        return self.home / LEASE_DIR
+
+    def log_path(self, namespace: str, step_run: str) -> Path:
+        return self.home / LOG_DIR / (namespace or "default") / f"{step_run}.log"

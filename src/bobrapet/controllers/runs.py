@@ -1,0 +1,191 @@
+"""Shared run caches and the engine's view of them (StoryRun and StepRun controllers).
+
+* StepRuns are cached whole and indexed by ``(namespace, bubustack.io/storyrun label)``;
+  child StoryRuns by ``(namespace, bubustack.io/parent-storyrun label)``.
+* :class:`Views` converts cached objects to the engine's frozen views, memoised per
+  ``(uid, resourceVersion)`` so a run with hundreds of StepRuns does not re-convert
+  unchanged children on every reconcile.
+* :class:`StoryModels` parses each Story once per ``metadata.generation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from pydantic import ValidationError
+
+from bobrapet.api import runmeta
+from bobrapet.api.kinds import ENGRAM_TEMPLATE, STEP_RUN, STORY_RUN
+from bobrapet.api.timestamps import parse_timestamp
+from bobrapet.api.types.story import Story
+from bobrapet.controllers import indexes
+from bobrapet.engine.snapshot import ChildRunView, StepRunView
+from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.manager import Manager
+from bobrapet.store.client import Resource
+
+LABEL_STORYRUN = runmeta.STORYRUN
+LABEL_STORY = runmeta.STORY_NAME
+LABEL_PARENT_RUN = runmeta.PARENT_STORYRUN
+LABEL_PARENT_STEP = runmeta.PARENT_STEP
+ANNOTATION_DEPTH = runmeta.DEPTH
+ANNOTATION_CANCEL = runmeta.CANCEL_REQUESTED
+
+BY_RUN = "by-run"
+BY_PARENT = "by-parent"
+
+
+def labels_of(obj: Resource) -> dict[str, str]:
+    labels = (obj.get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def annotations_of(obj: Resource) -> dict[str, str]:
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    return annotations if isinstance(annotations, dict) else {}
+
+
+def namespace_of(obj: Resource) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "")
+
+
+def _run_of(step_run: Resource) -> list[Hashable]:
+    run = labels_of(step_run).get(LABEL_STORYRUN)
+    return [(namespace_of(step_run), run)] if run else []
+
+
+def _parent_of(run: Resource) -> list[Hashable]:
+    parent = labels_of(run).get(LABEL_PARENT_RUN)
+    return [(namespace_of(run), parent)] if parent else []
+
+
+def step_runs(manager: Manager) -> ObjectCache:
+    cache = manager.cache(STEP_RUN)
+    cache.add_index(BY_RUN, _run_of)
+    return cache
+
+
+def story_runs(manager: Manager) -> ObjectCache:
+    cache = manager.cache(STORY_RUN)
+    cache.add_index(BY_PARENT, _parent_of)
+    return cache
+
+
+def stories(manager: Manager) -> ObjectCache:
+    return indexes.stories(manager)
+
+
+def engrams(manager: Manager) -> ObjectCache:
+    return indexes.engrams(manager)
+
+
+def templates(manager: Manager) -> ObjectCache:
+    return manager.cache(ENGRAM_TEMPLATE)
+
+
+def is_deleting(obj: Resource) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def ready_message(status: dict[str, Any]) -> str | None:
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            message = condition.get("message")
+            return str(message) if message else None
+    return None
+
+
+def step_run_view(obj: Resource) -> StepRunView:
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    reason = None
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            reason = condition.get("reason")
+    return StepRunView(
+        name=str(metadata.get("name")),
+        step_id=str(spec.get("stepId")),
+        parent_step=labels_of(obj).get(LABEL_PARENT_STEP),
+        phase=status.get("phase"),
+        message=ready_message(status) or status.get("lastFailureMsg"),
+        reason=reason,
+        output=status.get("output"),
+        signals=status.get("signals"),
+        started_at=parse_timestamp(status.get("startedAt")),
+        finished_at=parse_timestamp(status.get("finishedAt")),
+        retries=int(status.get("retries") or 0),
+        deleting=bool(metadata.get("deletionTimestamp")),
+        error=status.get("error"),
+    )
+
+
+def child_run_view(obj: Resource, parent_uid: str | None) -> ChildRunView:
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    owners = metadata.get("ownerReferences") or ()
+    owned = parent_uid is None or any(o.get("uid") == parent_uid for o in owners if isinstance(o, dict))
+    return ChildRunView(
+        name=str(metadata.get("name")),
+        step=labels_of(obj).get(LABEL_PARENT_STEP, ""),
+        phase=status.get("phase"),
+        message=status.get("message"),
+        output=status.get("output"),
+        finished_at=parse_timestamp(status.get("finishedAt")),
+        owned=owned,
+        deleting=bool(metadata.get("deletionTimestamp")),
+    )
+
+
+class Views:
+    """Engine views of cached StepRuns, memoised per (uid, resourceVersion)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[str, StepRunView]] = {}
+
+    def step_run(self, obj: Resource) -> StepRunView:
+        metadata = obj.get("metadata") or {}
+        uid = str(metadata.get("uid"))
+        version = str(metadata.get("resourceVersion"))
+        hit = self._memo.get(uid)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        view = step_run_view(obj)
+        self._memo[uid] = (version, view)
+        return view
+
+    def forget(self, uid: str) -> None:
+        self._memo.pop(uid, None)
+
+    def step_runs_of(self, cache: ObjectCache, namespace: str, run: str) -> dict[str, StepRunView]:
+        views: dict[str, StepRunView] = {}
+        for obj in cache.by_index(BY_RUN, (namespace, run)):
+            view = self.step_run(obj)
+            views[view.step_id] = view
+        return views
+
+
+class StoryModels:
+    """Parsed Stories, one parse per (namespace, name, generation)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, str], tuple[Any, Story | None, str | None]] = {}
+
+    def parse(self, obj: Resource | None) -> tuple[Story | None, str | None]:
+        """(model, error): ``error`` explains why a stored Story could not be parsed."""
+        if obj is None:
+            return None, None
+        metadata = obj.get("metadata") or {}
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
+        stamp = (metadata.get("uid"), metadata.get("generation"))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        try:
+            model: Story | None = Story.model_validate({k: v for k, v in obj.items() if k != "status"})
+            error = None
+        except ValidationError as exc:
+            model, error = None, str(exc)
+        self._memo[key] = (stamp, model, error)
+        return model, error

@@ -1,0 +1,441 @@
+"""StepRun controller (reference §4.4, embedded execution): resolve, claim, execute, record.
+
+One attempt of a StepRun is executed by exactly one engine process:
+
+1. inputs are resolved with the same template variables the StoryRun engine uses
+   (:func:`bobrapet.engine.run_variables`), ``requires`` checked, the EngramTemplate's
+   input schema applied; any failure is written to the StepRun with a reason code;
+2. the engine *claims* the attempt by writing ``phase: Running`` and
+   ``podName: <engine id>`` with the resourceVersion it read (compare-and-swap: a
+   concurrent claim by another engine makes this write fail with ``Conflict``);
+3. the attempt runs on the local executor in a background task (never inside a reconcile);
+4. its outcome is turned into the StepRun's status by :func:`bobrapet.engine.steprun.complete`
+   (success, failure, timeout, or a scheduled retry) and written — unless another engine
+   took the attempt over meanwhile.
+
+A ``Running`` StepRun claimed by an engine whose lease is gone (the process died) is
+claimed again and re-executed; while that engine lives, the StepRun is only re-checked
+every :data:`TAKEOVER_CHECK` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from datetime import datetime
+from typing import Any
+
+from bobrapet.api.errors import NotFound
+from bobrapet.api.kinds import ENGRAM, STEP_RUN
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.types.story import Step, Story
+from bobrapet.controllers import runs
+from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.engine import run_variables
+from bobrapet.engine.snapshot import ChildRunView, Snapshot
+from bobrapet.engine.steprun import (
+    InputRejected,
+    StepOutcome,
+    blocked,
+    claimed,
+    complete,
+    debug_enabled,
+    launch_failed,
+    missing_requirement,
+    prepare_input,
+    retry_wait,
+    step_timeout,
+)
+from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.request import ExecutionRequest, ExecutionResult, build_env
+from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.manager import Manager
+from bobrapet.runtime.request import Request, Result
+from bobrapet.runtime.retry import is_conflict, retry_on_conflict
+from bobrapet.runtime.watches import Watch, changed, map_objects
+from bobrapet.store.client import Resource
+from bobrapet.templating import Blocked, TemplateError, render
+
+log = logging.getLogger("bobrapet.controllers.steprun")
+
+NAME = "steprun"
+TAKEOVER_CHECK = 1.0
+BLOCKED_RETRY = 0.25
+MISSING_REFERENCE_RETRY = 5.0
+
+
+def _find_step(story: Story | None, step_id: str) -> Step | None:
+    if story is None:
+        return None
+    spec = story.spec
+    steps: list[Step] = [*spec.steps, *(spec.compensations or []), *(spec.finally_ or [])]
+    for step in steps:
+        if step.name == step_id:
+            return step
+        if step.type == "parallel":
+            for branch in (step.with_ or {}).get("steps") or ():
+                if isinstance(branch, dict) and branch.get("name") == step_id:
+                    try:
+                        branch_step: Step = Step.model_validate(branch)
+                    except ValueError:
+                        return None
+                    return branch_step
+    return None
+
+
+def _outcome(result: ExecutionResult) -> StepOutcome:
+    return StepOutcome(
+        phase=result.phase,
+        output=result.output,
+        exit_code=result.exit_code,
+        exit_class=result.exit_class,
+        error=result.error,
+        message=result.message,
+        signals=list(result.signals),
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+
+
+class _Attempt:
+    """A launched attempt: what is needed to record its outcome."""
+
+    def __init__(self, key: str, template: Resource | None, step: Step | None) -> None:
+        self.key = key
+        self.template = template
+        self.step = step
+        self.task: asyncio.Task[None] | None = None
+
+
+class StepRunReconciler:
+    def __init__(self, manager: Manager, env: ExecutionEnv) -> None:
+        self.client = manager.client
+        self.clock = manager.clock
+        self.env = env
+        self.config = env.config
+        self.step_runs = runs.step_runs(manager)
+        self.story_runs = runs.story_runs(manager)
+        self.stories = runs.stories(manager)
+        self.engrams = runs.engrams(manager)
+        self.templates = runs.templates(manager)
+        self.views = runs.Views()
+        self.models = runs.StoryModels()
+        self.attempts: dict[tuple[str, str], _Attempt] = {}
+        self.controller: Controller | None = None
+
+    async def __call__(self, request: Request) -> Result:
+        return await retry_on_conflict(lambda: self._reconcile(request), attempts=10)
+
+    async def _reconcile(self, request: Request) -> Result:
+        key = (request.namespace or "", request.name)
+        try:
+            step_run = await self.client.get(STEP_RUN, request.name, request.namespace)
+        except NotFound:
+            await self._cancel_local(key)
+            return Result()
+        if runs.is_deleting(step_run):
+            await self._cancel_local(key)
+            return Result()
+        status = step_run.get("status") or {}
+        phase = status.get("phase")
+        if phase in TERMINAL_PHASES:
+            return Result()
+        cancel = runs.annotations_of(step_run).get(runs.ANNOTATION_CANCEL) == "true"
+        if key in self.attempts:
+            if cancel:
+                await self._cancel_local(key)
+            return Result()
+        if cancel:
+            await self._write_outcome_now(step_run, "Canceled", "Step canceled before it ran.")
+            return Result()
+        if phase == "Running":
+            holder = status.get("podName")
+            if holder and holder != self.env.lease.id and EngineLease.is_alive(self.env.lease_dir, holder):
+                return Result(requeue_after=TAKEOVER_CHECK)
+            log.info("taking over %s/%s from engine %s", key[0], key[1], holder)
+        wait = retry_wait(status, self.clock.now())
+        if wait is not None and wait > 0:
+            return Result(requeue_after=wait)
+        return await self._launch(step_run)
+
+    # -- launching ------------------------------------------------------------------------------
+    async def _launch(self, step_run: Resource) -> Result:
+        metadata = step_run["metadata"]
+        namespace = str(metadata.get("namespace") or "")
+        name = str(metadata["name"])
+        spec = step_run.get("spec") or {}
+        status = step_run.get("status") or {}
+        now = self.clock.now()
+        run_name = str((spec.get("storyRunRef") or {}).get("name") or "")
+        run = self.story_runs.get(run_name, namespace)
+        if run is None:
+            return Result(requeue_after=BLOCKED_RETRY)  # the cache has not seen the run yet
+        story_ns = str(((run.get("spec") or {}).get("storyRef") or {}).get("namespace") or namespace)
+        story_name = str(((run.get("spec") or {}).get("storyRef") or {}).get("name") or "")
+        story, _ = self.models.parse(self.stories.get(story_name, story_ns))
+        engram_ref = spec.get("engramRef") or {}
+        engram_ns = str(engram_ref.get("namespace") or namespace)
+        engram = self.engrams.get(str(engram_ref.get("name") or ""), engram_ns)
+        if engram is None:
+            message = (
+                f'Engram "{engram_ref.get("name")}" not found in namespace "{engram_ns}"; '
+                "create it (bobrapet apply) or fix the step's ref"
+            )
+            await self._write(step_run, blocked(status, reason="ReferenceNotFound", message=message, now=now))
+            return Result(requeue_after=MISSING_REFERENCE_RETRY)
+        template_name = str(((engram.get("spec") or {}).get("templateRef") or {}).get("name") or "")
+        template = self.templates.get(template_name)
+        if template is None:
+            message = f'EngramTemplate "{template_name}" of Engram "{engram_ref.get("name")}" not found'
+            await self._write(step_run, blocked(status, reason="TemplateNotFound", message=message, now=now))
+            return Result(requeue_after=MISSING_REFERENCE_RETRY)
+        step = _find_step(story, str(spec.get("stepId") or ""))
+
+        variables = run_variables(self._snapshot(run, story, namespace, run_name, now))
+        missing = missing_requirement(step.requires if step else None, variables)
+        if missing is not None:
+            message = f"required context '{missing}' is nil — upstream step produced no output for this key"
+            await self._fail(step_run, "DependencyFailed", message, now)
+            return Result()
+        deterministic = self.config.deterministic_templates
+        try:
+            resolved = render(
+                spec.get("input") or {},
+                variables,
+                now=None if deterministic else self.clock.now,
+                deterministic=deterministic,
+            )
+        except Blocked as exc:
+            if _dependency_finished(run, exc.step):
+                message = f"Input resolution failed after dependencies completed: {exc}"
+                await self._fail(step_run, "ExpressionFailed", message, now)
+                return Result()
+            return Result(requeue_after=BLOCKED_RETRY)
+        except TemplateError as exc:
+            await self._fail(step_run, "ExpressionFailed", f"Input resolution failed: {exc}", now)
+            return Result()
+        template_spec = template.get("spec") or {}
+        try:
+            inputs = prepare_input(resolved if isinstance(resolved, dict) else {}, template)
+        except InputRejected as exc:
+            await self._fail(step_run, "InputSchemaFailed", str(exc), now, error_type="validation_error")
+            return Result()
+        size = len(json.dumps(inputs, separators=(",", ":")))
+        if self.config.max_inline_step_input and size > self.config.max_inline_step_input:
+            message = (
+                f"step input for {spec.get('stepId')} is {size} bytes which exceeds the max inline "
+                f"limit of {self.config.max_inline_step_input} bytes"
+            )
+            await self._fail(step_run, "InputTooLarge", message, now)
+            return Result()
+        entrypoint = template_spec.get("entrypoint")
+        command = template_spec.get("command")
+        if not entrypoint and not command:
+            message = (
+                f'EngramTemplate "{template_name}" has neither spec.entrypoint nor spec.command; '
+                "the embedded engine runs Python entrypoints and commands (images need Kubernetes)"
+            )
+            await self._fail(step_run, "InvalidConfiguration", message, now)
+            return Result()
+
+        claimed_status = claimed(status, holder=self.env.lease.id, now=now)
+        stored = await self.client.update_status({**step_run, "status": claimed_status})
+        timeout = step_timeout(step_run, story, self.config)
+        debug = debug_enabled(engram, step, step_run)
+        started = now
+        env = build_env(
+            story=story_name,
+            story_version=story.spec.version if story is not None else None,
+            story_run=run_name,
+            step=str(spec.get("stepId") or ""),
+            step_run=name,
+            namespace=namespace,
+            engram=str(engram_ref.get("name") or ""),
+            engram_version=(template_spec.get("version") or None),
+            started_at=started,
+            timeout=timeout,
+            debug=debug,
+            max_inline_size=self.config.max_inline_step_input,
+        )
+        attempt_key = f"{namespace}/{name}#{int(claimed_status.get('retries') or 0)}"
+        request = ExecutionRequest(
+            key=attempt_key,
+            entrypoint=str(entrypoint) if entrypoint else None,
+            command=[str(a) for a in command] if command else None,
+            inputs=inputs,
+            config=inputs,
+            env=env,
+            timeout=timeout,
+            log_path=self.env.log_path(namespace, name),
+            workdir=self.env.workdir,
+            debug=debug,
+        )
+        attempt = _Attempt(attempt_key, template, step)
+        self.attempts[(namespace, name)] = attempt
+        attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)
+        return Result()
+
+    def _snapshot(
+        self, run: Resource, story: Story | None, namespace: str, run_name: str, now: datetime
+    ) -> Snapshot:
+        uid = (run.get("metadata") or {}).get("uid")
+        children: dict[str, ChildRunView] = {}
+        for child in self.story_runs.by_index(runs.BY_PARENT, (namespace, run_name)):
+            view = runs.child_run_view(child, uid)
+            children[view.step] = view
+        return Snapshot(
+            run=run,
+            story=story,
+            engrams={},
+            templates={},
+            step_runs=self.views.step_runs_of(self.step_runs, namespace, run_name),
+            child_runs=children,
+            now=now,
+            config=self.config,
+        )
+
+    # -- executing ------------------------------------------------------------------------------
+    async def _execute(self, claimed_obj: Resource, request: ExecutionRequest, attempt: _Attempt) -> None:
+        metadata = claimed_obj["metadata"]
+        key = (str(metadata.get("namespace") or ""), str(metadata["name"]))
+        try:
+            result = await self.env.executor.run(request)
+            await self._record(claimed_obj, _outcome(result), attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an engine bug must not leave the step Running forever
+            log.exception("executing %s failed", request.key)
+            now = self.clock.now()
+            outcome = StepOutcome(
+                phase="Failed", output=None, exit_code=-1, exit_class="unknown", error=None,
+                message=f"engine error while executing the step: {exc}", signals=[],
+                started_at=now, finished_at=now,
+            )  # fmt: skip
+            await self._record(claimed_obj, outcome, attempt)
+        finally:
+            self.attempts.pop(key, None)
+
+    async def _record(self, claimed_obj: Resource, outcome: StepOutcome, attempt: _Attempt) -> None:
+        """Write the attempt's outcome unless the StepRun was taken over or finished meanwhile."""
+        metadata = claimed_obj["metadata"]
+        current: Resource | None = claimed_obj
+        post = attempt.step.post_execution if attempt.step is not None else None
+        for _ in range(10):
+            if current is None:
+                try:
+                    current = await self.client.get(STEP_RUN, metadata["name"], metadata.get("namespace"))
+                except NotFound:
+                    return
+            status = current.get("status") or {}
+            if status.get("podName") != self.env.lease.id or status.get("phase") != "Running":
+                return
+            new_status = complete(
+                current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
+                jitter_fraction=random.random(),
+                deterministic_templates=self.config.deterministic_templates,
+            )  # fmt: skip
+            try:
+                await self.client.update_status({**current, "status": new_status})
+                return
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+                current = None
+
+    async def _cancel_local(self, key: tuple[str, str]) -> None:
+        attempt = self.attempts.get(key)
+        if attempt is not None:
+            await self.env.executor.cancel(attempt.key)
+
+    # -- status writes --------------------------------------------------------------------------
+    async def _write(self, step_run: Resource, status: dict[str, Any]) -> None:
+        if (step_run.get("status") or {}) != status:
+            await self.client.update_status({**step_run, "status": status})
+
+    async def _fail(
+        self,
+        step_run: Resource,
+        reason: str,
+        message: str,
+        now: datetime,
+        error_type: str = "validation_error",
+    ) -> None:
+        status = launch_failed(
+            step_run.get("status") or {}, reason=reason, message=message, now=now, error_type=error_type
+        )
+        await self._write(step_run, status)
+
+    async def _write_outcome_now(self, step_run: Resource, phase: str, message: str) -> None:
+        now = self.clock.now()
+        outcome = StepOutcome(
+            phase="Canceled", output=None, exit_code=-1, exit_class=None, error=None, message=message,
+            signals=[], started_at=now, finished_at=now,
+        )  # fmt: skip
+        status = complete(step_run, outcome, template=None, post_execution=None, now=now, jitter_fraction=0.0)
+        await self._write(step_run, status)
+
+    async def shutdown(self) -> None:
+        """Stop local attempts (engine exit): their StepRuns stay claimed until another engine takes over."""
+        tasks = [a.task for a in self.attempts.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _dependency_finished(run: Resource, step: str) -> bool:
+    """Whether ``step`` can no longer produce data: finished, or not a step of the run at all."""
+    states = (run.get("status") or {}).get("stepStates") or {}
+    state = states.get(step)
+    if state is None:
+        return False
+    return state.get("phase") in TERMINAL_PHASES
+
+
+def _trigger(obj: Resource) -> Any:
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    return (
+        metadata.get("generation"),
+        bool(metadata.get("deletionTimestamp")),
+        status.get("phase"),
+        status.get("retries"),
+        runs.annotations_of(obj).get(runs.ANNOTATION_CANCEL),
+    )
+
+
+def _step_runs_of_engram(manager: Manager) -> Any:
+    cache = runs.step_runs(manager)
+
+    def mapper(engram: Resource) -> list[Request]:
+        metadata = engram.get("metadata") or {}
+        namespace = str(metadata.get("namespace") or "")
+        found = []
+        for obj in cache.list(namespace):
+            ref = (obj.get("spec") or {}).get("engramRef") or {}
+            phase = (obj.get("status") or {}).get("phase")
+            if ref.get("name") == metadata.get("name") and phase == "Blocked":
+                found.append(Request.for_object(obj))
+        return found
+
+    return mapper
+
+
+def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StepRunReconciler]:
+    reconciler = StepRunReconciler(manager, env)
+    controller = Controller(
+        NAME,
+        STEP_RUN,
+        reconciler,
+        primary_predicate=changed(_trigger),
+        workers=8,
+        base_delay=0.05,
+        max_delay=30.0,
+        reconcile_timeout=60.0,
+        watches=[
+            Watch(ENGRAM, map_objects(_step_runs_of_engram(manager))),
+        ],
+    )
+    reconciler.controller = controller
+    return manager.add(controller), reconciler

@@ -1,0 +1,404 @@
+"""StoryRun controller (reference §4.2): gather the run's world, ask the engine, apply the plan.
+
+Each reconcile reads the run from the store, its Story (parsed once per generation), the
+Engrams/EngramTemplates its steps use, its StepRuns and child StoryRuns from the caches,
+builds a :class:`~bobrapet.engine.snapshot.Snapshot` and applies the engine's
+:class:`~bobrapet.engine.plan.Plan` in the order the plan documents, ending with ONE status
+write (skipped when nothing changed). A ``Conflict`` (someone else — a user approving a
+gate, another engine process — wrote the run meanwhile) re-runs the whole reconcile on
+fresh data, so ``status.gates`` written by users is never lost.
+
+Watches: the run itself when its spec, deletion, redrive annotations or gates change (not
+on the controller's own status writes); its StepRuns and child StoryRuns when their phase
+changes or they are deleted; Stories when their spec changes (runs waiting for a missing
+Story start when it appears).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Hashable
+from datetime import datetime
+from typing import Any
+
+from bobrapet.api import runmeta
+from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
+from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
+from bobrapet.api.timestamps import format_timestamp
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.types.story import Story
+from bobrapet.controllers import indexes, runs
+from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.engine import plan as make_plan
+from bobrapet.engine import required_engrams, sub_story_refs
+from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
+from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot
+from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.manager import Manager
+from bobrapet.runtime.request import Request, Result
+from bobrapet.runtime.retry import retry_on_conflict
+from bobrapet.runtime.watches import Watch, changed, map_objects
+from bobrapet.store.client import Client, Resource
+
+NAME = "storyrun"
+MIN_CHILD_DEBOUNCE = 0.001
+MAX_CHILD_DEBOUNCE = 0.05
+_WATCHED_ANNOTATIONS = (runmeta.REDRIVE_TOKEN, runmeta.REDRIVE_FROM_STEP)
+
+
+def _owner_reference(run: Resource) -> dict[str, Any]:
+    metadata = run["metadata"]
+    return {
+        "apiVersion": "runs.bubustack.io/v1alpha1",
+        "kind": "StoryRun",
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _story_ref(run: Resource) -> tuple[str, str]:
+    ref = (run.get("spec") or {}).get("storyRef") or {}
+    namespace = ref.get("namespace") or (run.get("metadata") or {}).get("namespace") or ""
+    return str(namespace), str(ref.get("name") or "")
+
+
+class StoryRunReconciler:
+    def __init__(self, manager: Manager, env: ExecutionEnv) -> None:
+        self.client = manager.client
+        self.clock = manager.clock
+        self.config: EngineConfig = env.config
+        self.step_runs = runs.step_runs(manager)
+        self.story_runs = runs.story_runs(manager)
+        self.stories = runs.stories(manager)
+        self.engrams = runs.engrams(manager)
+        self.templates = runs.templates(manager)
+        self.views = runs.Views()
+        self.models = runs.StoryModels()
+        self.costs: dict[tuple[str, str], float] = {}
+        self._refs: dict[int, tuple[Story, frozenset[str], dict[str, tuple[str, str | None]]]] = {}
+
+    async def __call__(self, request: Request) -> Result:
+        return await retry_on_conflict(lambda: self._reconcile(request), attempts=10)
+
+    # -- gathering ------------------------------------------------------------------------------
+    def _snapshot(self, run: Resource) -> Snapshot:
+        metadata = run["metadata"]
+        namespace = str(metadata.get("namespace") or "")
+        name = str(metadata["name"])
+        story_ns, story_name = _story_ref(run)
+        story, _ = self.models.parse(self.stories.get(story_name, story_ns))
+        engrams: dict[str, Resource | None] = {}
+        templates: dict[str, Resource | None] = {}
+        sub_stories: dict[str, Any] = {}
+        if story is not None:
+            engram_names, targets = self._references(story)
+            for ref in engram_names:
+                engram = self.engrams.get(ref, namespace)
+                engrams[ref] = engram
+                template = ((engram or {}).get("spec") or {}).get("templateRef") or {}
+                if template.get("name"):
+                    templates[template["name"]] = self.templates.get(template["name"])
+            for step_name, (target, target_ns) in targets.items():
+                sub, _ = self.models.parse(self.stories.get(target, target_ns or namespace))
+                sub_stories[step_name] = sub
+        uid = metadata.get("uid")
+        children: dict[str, ChildRunView] = {}
+        for child in self.story_runs.by_index(runs.BY_PARENT, (namespace, name)):
+            view = runs.child_run_view(child, uid)
+            children[view.step] = view
+        depth_text = runs.annotations_of(run).get(runs.ANNOTATION_DEPTH, "0")
+        return Snapshot(
+            run=run,
+            story=story,
+            engrams=engrams,
+            templates=templates,
+            step_runs=self.views.step_runs_of(self.step_runs, namespace, name),
+            child_runs=children,
+            now=self.clock.now(),
+            config=self.config,
+            depth=int(depth_text) if depth_text.isdigit() else 0,
+            capacity=self._capacity(story, story_name, namespace),
+            sub_stories=sub_stories,
+        )
+
+    def _references(self, story: Story) -> tuple[frozenset[str], dict[str, tuple[str, str | None]]]:
+        """Engrams and executeStory targets of ``story``, computed once per parsed Story."""
+        hit = self._refs.get(id(story))
+        if hit is None or hit[0] is not story:
+            hit = (story, required_engrams(story), sub_story_refs(story))
+            self._refs[id(story)] = hit
+        return hit[1], hit[2]
+
+    def _capacity(self, story: Any, story_name: str, namespace: str) -> Capacity:
+        policy = story.spec.policy if story is not None else None
+        limited = bool(policy and policy.concurrency) or self.config.global_concurrency > 0
+        queue = (policy.queue if policy and policy.queue else "default").lower()
+        limited = limited or self.config.queue(queue).concurrency > 0
+        if not limited:
+            return Capacity()
+        story_running = queue_running = global_running = 0
+        for obj in self.step_runs.list():
+            if (obj.get("status") or {}).get("phase") != "Running":
+                continue
+            labels = runs.labels_of(obj)
+            global_running += 1
+            if labels.get("bubustack.io/queue", "default") == queue:
+                queue_running += 1
+            if labels.get(runs.LABEL_STORY) == story_name and runs.namespace_of(obj) == namespace:
+                story_running += 1
+        return Capacity(
+            story_running=story_running, queue_running=queue_running, global_running=global_running
+        )
+
+    # -- reconcile ------------------------------------------------------------------------------
+    def child_event_delay(self, request: Request) -> float:
+        """How long to let child events of a run accumulate before reconciling it.
+
+        A run with one step in flight (a chain) is reconciled at once: latency is all that
+        matters. A run with many steps in flight is reconciled at most about every other
+        reconcile-duration, so a burst of completions costs a few reconciles instead of one
+        each — without this, finishing N parallel steps costs O(N²).
+        """
+        run = self.story_runs.get(request.name, request.namespace)
+        active = len(((run or {}).get("status") or {}).get("active") or ())
+        if active <= 1:
+            return 0.0
+        cost = self.costs.get((request.namespace or "", request.name), 0.0)
+        return min(MAX_CHILD_DEBOUNCE, max(cost, MIN_CHILD_DEBOUNCE) * 2)
+
+    async def _reconcile(self, request: Request) -> Result:
+        try:
+            run = await self.client.get(STORY_RUN, request.name, request.namespace)
+        except NotFound:
+            self.costs.pop((request.namespace or "", request.name), None)
+            return Result()
+        if runs.is_deleting(run):
+            return Result()
+        started = time.perf_counter()
+        plan = make_plan(self._snapshot(run))
+        await self._apply(run, plan)
+        self.costs[(request.namespace or "", request.name)] = time.perf_counter() - started
+        if plan.requeue_after is not None:
+            return Result(requeue_after=max(plan.requeue_after, 0.01))
+        return Result()
+
+    async def _apply(self, run: Resource, plan: Plan) -> None:
+        namespace = str(run["metadata"].get("namespace") or "")
+        for name in plan.delete_step_runs:
+            await self._delete(STEP_RUN, name, namespace)
+        for name in plan.delete_child_runs:
+            await self._delete(STORY_RUN, name, namespace)
+        owner = _owner_reference(run)
+        status = plan.status
+        for new in plan.create_step_runs:
+            problem = await self._create_step_run(new, namespace, owner)
+            if problem is not None:
+                status = _launch_failed(status, new.parent_step or new.step_id, problem, self.clock.now())
+        for child in plan.create_child_runs:
+            problem = await self._create_child_run(child, namespace, owner)
+            if problem is not None:
+                status = _launch_failed(status, child.step, problem, self.clock.now())
+        for name in getattr(plan, "cancel_child_runs", ()):
+            await self._cancel_child(name, namespace)
+        for name, changes in plan.annotate_step_runs.items():
+            await self._annotate(STEP_RUN, name, namespace, changes)
+        if plan.annotations:
+            current = runs.annotations_of(run)
+            if any(current.get(k) != v for k, v in plan.annotations.items()):
+                run = await self.client.update(_with_annotations(run, plan.annotations))
+        if (run.get("status") or {}) != status:
+            await self.client.update_status({**run, "status": status})
+        if plan.delete_run:
+            await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
+
+    async def _delete(self, kind: Kind, name: str, namespace: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self.client.delete(kind, name, namespace)
+
+    async def _create_step_run(self, new: NewStepRun, namespace: str, owner: dict[str, Any]) -> str | None:
+        labels = dict(new.labels)
+        if new.parent_step:
+            labels[runs.LABEL_PARENT_STEP] = new.parent_step
+        body = _child("StepRun", new.name, namespace, labels, new.annotations, owner, new.spec)
+        return await _create(self.client, body)
+
+    async def _create_child_run(
+        self, child: NewChildRun, namespace: str, owner: dict[str, Any]
+    ) -> str | None:
+        # A same-named run owned by someone else is detected by the engine (ChildRunView.owned).
+        body = _child("StoryRun", child.name, namespace, child.labels, child.annotations, owner, child.spec)
+        return await _create(self.client, body)
+
+    async def _cancel_child(self, name: str, namespace: str) -> None:
+        async def once() -> None:
+            try:
+                child = await self.client.get(STORY_RUN, name, namespace)
+            except NotFound:
+                return
+            spec = child.get("spec") or {}
+            if spec.get("cancelRequested") or (child.get("status") or {}).get("phase") in TERMINAL_PHASES:
+                return
+            await self.client.update({**child, "spec": {**spec, "cancelRequested": True}})
+
+        await retry_on_conflict(once)
+
+    async def _annotate(self, kind: Kind, name: str, namespace: str, changes: dict[str, str | None]) -> None:
+        async def once() -> None:
+            try:
+                obj = await self.client.get(kind, name, namespace)
+            except NotFound:
+                return
+            current = runs.annotations_of(obj)
+            if all(current.get(k) == v for k, v in changes.items()):
+                return
+            await self.client.update(_with_annotations(obj, changes))
+
+        await retry_on_conflict(once)
+
+
+def _child(
+    kind: str,
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    owner: dict[str, Any],
+    spec: dict[str, Any],
+) -> Resource:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "ownerReferences": [owner],
+    }
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "runs.bubustack.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+async def _create(client: Client, body: Resource) -> str | None:
+    """Create ``body`` unless it exists (an earlier reconcile or another engine made it).
+
+    Returns why the store rejected it (admission), so the step fails visibly instead of the
+    reconcile retrying forever.
+    """
+    try:
+        await client.create(body)
+    except AlreadyExists:
+        return None
+    except StatusError as exc:
+        if exc.reason in ("Invalid", "Forbidden", "BadRequest"):
+            kind = body["kind"]
+            return f"{kind} {body['metadata']['name']} could not be created: {exc}"
+        raise
+    return None
+
+
+def _launch_failed(status: dict[str, Any], step: str, message: str, now: datetime) -> dict[str, Any]:
+    """``status`` with ``step`` Failed (reason InvalidConfiguration); the next plan reacts to it."""
+    states = dict(status.get("stepStates") or {})
+    stamp = format_timestamp(now)
+    states[step] = {
+        **(states.get(step) or {}),
+        "phase": "Failed",
+        "reason": "InvalidConfiguration",
+        "message": message[:32768],
+        "finishedAt": stamp,
+    }
+    states[step].setdefault("startedAt", stamp)
+    return {**status, "stepStates": states}
+
+
+def _with_annotations(obj: Resource, changes: dict[str, str | None]) -> Resource:
+    annotations = dict(runs.annotations_of(obj))
+    for key, value in changes.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    return {**obj, "metadata": {**obj["metadata"], "annotations": annotations}}
+
+
+# -- watches -----------------------------------------------------------------------------------
+def _run_trigger(run: Resource) -> Hashable:
+    metadata = run.get("metadata") or {}
+    annotations = runs.annotations_of(run)
+    gates = (run.get("status") or {}).get("gates")
+    return (
+        metadata.get("generation"),
+        bool(metadata.get("deletionTimestamp")),
+        tuple(annotations.get(key) for key in _WATCHED_ANNOTATIONS),
+        json.dumps(gates, sort_keys=True) if gates else None,
+    )
+
+
+_QUIET_PHASES = (None, "", "Pending", "Running")
+
+
+def _child_trigger(obj: Resource) -> Hashable:
+    """What of a child matters to its run: leaving the quiet phases, retries, deletion.
+
+    Pending -> Running is deliberately not a trigger: the run learns of it on its next
+    reconcile, which saves one reconcile and one status write per step.
+    """
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    return (
+        None if phase in _QUIET_PHASES else phase,
+        status.get("retries"),
+        bool(metadata.get("deletionTimestamp")),
+    )
+
+
+def _generation(obj: Resource) -> Hashable:
+    return (obj.get("metadata") or {}).get("generation")
+
+
+def _owning_run(obj: Resource) -> list[Request]:
+    run = runs.labels_of(obj).get(runs.LABEL_STORYRUN)
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return [Request(namespace, run)] if run else []
+
+
+def _parent_run(obj: Resource) -> list[Request]:
+    parent = runs.labels_of(obj).get(runs.LABEL_PARENT_RUN)
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return [Request(namespace, parent)] if parent else []
+
+
+def setup(manager: Manager, env: ExecutionEnv) -> Controller:
+    reconciler = StoryRunReconciler(manager, env)
+    story_runs_by_story = indexes.story_runs(manager)
+
+    def runs_of_story(story: Resource) -> list[Request]:
+        metadata = story.get("metadata") or {}
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
+        return [Request.for_object(r) for r in story_runs_by_story.by_index(indexes.RUN_STORY_REF, key)]
+
+    controller = Controller(
+        NAME,
+        STORY_RUN,
+        reconciler,
+        primary_predicate=changed(_run_trigger),
+        workers=8,
+        base_delay=0.05,
+        max_delay=30.0,
+        reconcile_timeout=60.0,
+        watches=[
+            Watch(
+                STEP_RUN,
+                map_objects(_owning_run),
+                changed(_child_trigger),
+                debounce=reconciler.child_event_delay,
+            ),
+            Watch(STORY_RUN, map_objects(_parent_run), changed(_child_trigger)),
+            Watch(STORY, map_objects(runs_of_story), changed(_generation)),
+        ],
+    )
+    return manager.add(controller)

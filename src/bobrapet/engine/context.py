@@ -1,0 +1,208 @@
+"""The working state of one ``plan`` call.
+
+Invariants:
+
+* ``status`` starts as a shallow copy of the stored status and ``states`` as a shallow copy
+  of ``status.stepStates``: a step state that does not change stays the very same dict
+  object, so the controller can tell cheaply what changed.
+* :meth:`Context.set_state` never turns a terminal state back into a non-terminal one
+  (redrive removes states instead).
+* The template variables are built lazily, once, and then kept up to date as steps reach
+  a terminal state during the plan; step outputs are referenced, never copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from bobrapet.api.runmeta import CANCEL_REQUESTED
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.types.story import Story
+from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.dag import Graph, Node
+from bobrapet.engine.plan import Event, NewChildRun, NewStepRun, Plan
+from bobrapet.engine.snapshot import Snapshot
+from bobrapet.engine.timefmt import aware, format_time, parse_time
+from bobrapet.engine.variables import build_steps, run_inputs, run_variables_from, step_var_entry
+
+QUEUED_PREFIX: Final = "Queued due to "
+SUCCEEDED: Final = "Succeeded"
+SKIPPED: Final = "Skipped"
+OK_PHASES: Final = frozenset({SUCCEEDED, SKIPPED})
+
+
+def is_terminal(state: Mapping[str, Any] | None) -> bool:
+    return state is not None and state.get("phase") in TERMINAL_PHASES
+
+
+def is_queued(state: Mapping[str, Any] | None) -> bool:
+    return (
+        state is not None
+        and state.get("phase") == "Pending"
+        and str(state.get("message") or "").startswith(QUEUED_PREFIX)
+    )
+
+
+def is_started(state: Mapping[str, Any] | None) -> bool:
+    return state is not None and not is_queued(state)
+
+
+class Context:
+    """Everything one plan reads and the decisions it accumulates."""
+
+    def __init__(self, snapshot: Snapshot, story: Story | None, graph: Graph) -> None:
+        self.snap = snapshot
+        self._story = story
+        self.graph = graph
+        self.config: EngineConfig = snapshot.config
+        self.now = aware(snapshot.now)
+        self.now_str = format_time(self.now)
+        run = snapshot.run
+        meta = run.get("metadata") or {}
+        self.run_name: str = meta.get("name") or ""
+        self.namespace: str = meta.get("namespace") or "default"
+        self.annotations: Mapping[str, str] = meta.get("annotations") or {}
+        self.old_status: Mapping[str, Any] = run.get("status") or {}
+        self.status: dict[str, Any] = dict(self.old_status)
+        self.old_states: Mapping[str, Any] = self.old_status.get("stepStates") or {}
+        self.states: dict[str, dict[str, Any]] = dict(self.old_states)
+        self.plan = Plan(status=self.status)
+        #: Some step reached a terminal state during the current pass.
+        self.progress = False
+        self._deadline: datetime | None = None
+        self._requeue: float | None = None
+        self._vars: dict[str, Any] | None = None
+        self._inputs: dict[str, Any] | None = None
+        self.launched_step_runs = 0
+        self._created: set[str] = set()
+        #: Reason of the phase written by this plan (``None``: the phase was not written).
+        self.phase_reason: str | None = None
+        #: Reason for ``Degraded=True`` on a non-degraded phase (output too large).
+        self.degraded_reason: str | None = None
+
+    @property
+    def story(self) -> Story:
+        if self._story is None:
+            raise RuntimeError("this plan has no Story")
+        return self._story
+
+    # ------------------------------------------------------------------ step states
+
+    def state(self, name: str) -> dict[str, Any] | None:
+        return self.states.get(name)
+
+    def set_state(
+        self,
+        name: str,
+        phase: str,
+        message: str,
+        *,
+        reason: str | None = None,
+        sub_run: str | None = None,
+        finished_at: str | None = None,
+    ) -> bool:
+        """Record a step state; return whether it changed."""
+        old = self.states.get(name)
+        if old is not None and old.get("phase") in TERMINAL_PHASES and phase not in TERMINAL_PHASES:
+            return False
+        new: dict[str, Any] = {"phase": phase, "message": message}
+        if reason:
+            new["reason"] = reason
+        started = old.get("startedAt") if old is not None and not is_queued(old) else None
+        if phase != "Pending" or not message.startswith(QUEUED_PREFIX):
+            new["startedAt"] = started or self.now_str
+        terminal = phase in TERMINAL_PHASES
+        if terminal:
+            new["finishedAt"] = (old or {}).get("finishedAt") or finished_at or self.now_str
+        sub = sub_run or (old or {}).get("subStoryRunName")
+        if sub:
+            new["subStoryRunName"] = sub
+        if old == new:
+            return False
+        self.states[name] = new
+        if terminal and not is_terminal(old):
+            self.progress = True
+            if self._vars is not None:
+                self._vars["steps"][name] = step_var_entry(self.snap, self.graph, name, new)
+        return True
+
+    def drop_state(self, name: str) -> None:
+        self.states.pop(name, None)
+
+    # ------------------------------------------------------------------ variables
+
+    def inputs(self) -> dict[str, Any]:
+        if self._inputs is None:
+            self._inputs = run_inputs(self.snap.run, self._story)
+        return self._inputs
+
+    def variables(self) -> dict[str, Any]:
+        """Template variables of the run, reflecting every state decided so far."""
+        if self._vars is None:
+            steps = build_steps(self.snap, self.graph, self.states)
+            self._vars = run_variables_from(self.snap, self._story, self.inputs(), steps)
+        return self._vars
+
+    def add_branch_entry(self, branch: str) -> None:
+        """Expose a terminal parallel branch (keyed by its name) to later templates."""
+        if self._vars is not None:
+            view = self.snap.step_runs.get(branch)
+            if view is not None:
+                self._vars["steps"][branch] = step_var_entry(self.snap, self.graph, branch, None)
+
+    # ------------------------------------------------------------------ requeue
+
+    def wake_at(self, when: datetime | None) -> None:
+        if when is not None and (self._deadline is None or when < self._deadline):
+            self._deadline = when
+
+    def wake_in(self, seconds: float) -> None:
+        self.wake_at(self.now + timedelta(seconds=max(seconds, 0.0)))
+
+    def requeue_after(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max((self._deadline - self.now).total_seconds(), 0.0)
+
+    # ------------------------------------------------------------------ actions
+
+    def create_step_run(self, run: NewStepRun) -> None:
+        """Queue the creation of ``run`` (once per plan)."""
+        if run.name not in self._created:
+            self._created.add(run.name)
+            self.plan.create_step_runs.append(run)
+            self.launched_step_runs += 1
+
+    def create_child_run(self, run: NewChildRun) -> None:
+        if run.name not in self._created:
+            self._created.add(run.name)
+            self.plan.create_child_runs.append(run)
+
+    def uncreate(self, name: str) -> bool:
+        """Withdraw a creation queued by this plan; return whether there was one."""
+        if name not in self._created:
+            return False
+        self._created.discard(name)
+        self.plan.create_step_runs = [r for r in self.plan.create_step_runs if r.name != name]
+        self.plan.create_child_runs = [r for r in self.plan.create_child_runs if r.name != name]
+        return True
+
+    def created(self, name: str) -> bool:
+        return name in self._created
+
+    def annotate_cancel(self, step_run: str) -> None:
+        self.plan.annotate_step_runs.setdefault(step_run, {})[CANCEL_REQUESTED] = "true"
+
+    # ------------------------------------------------------------------ misc
+
+    def started_at(self, state: Mapping[str, Any] | None) -> datetime:
+        parsed = parse_time((state or {}).get("startedAt"))
+        return parsed if parsed is not None else self.now
+
+    def event(self, type_: str, reason: str, message: str) -> None:
+        self.plan.events.append(Event("Warning" if type_ == "Warning" else "Normal", reason, message))
+
+    def node(self, name: str) -> Node:
+        return self.graph.nodes[name]

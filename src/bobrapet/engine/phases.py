@@ -1,0 +1,149 @@
+"""The blocks of a batch run: main → compensations → finally (reference §2.3, DESIGN).
+
+Invariants:
+
+* A block starts only when every earlier block is terminal; compensations run only when
+  main failed (and no ``stop`` ended it), otherwise they are Skipped; ``finally`` always runs.
+* Main is fail-fast unless ``policy.retries.continueOnStepFailure``: once a main step has
+  failed, every not-started main step is Skipped; running ones finish. In compensations
+  and finally, and in main with continueOnStepFailure, only dependents of a failure are
+  Skipped.
+* A ``stop`` step that took effect ends main: not-started main steps are Skipped, running
+  ones are canceled.
+* Each pass walks the blocks in topological order; passes repeat (at most steps+1 times)
+  while some step reached a terminal state, so chains of instant steps finish in one plan.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from bobrapet.api.conditions import Reason
+from bobrapet.engine import engram
+from bobrapet.engine.children import request_stop
+from bobrapet.engine.context import SKIPPED, is_started, is_terminal
+from bobrapet.engine.dag import COMPENSATIONS, ENGRAM, FINALLY, MAIN
+from bobrapet.engine.primitives import LAUNCH, REFRESH
+from bobrapet.engine.primitives.stop import stopped_by
+from bobrapet.engine.readiness import failed, ready
+from bobrapet.engine.scheduling import Budget
+
+if TYPE_CHECKING:
+    from bobrapet.engine.context import Context
+    from bobrapet.engine.dag import Node
+
+FAIL_FAST: Final = "Skipped due to fail-fast policy"
+STORY_SUCCEEDED: Final = "Skipped because story succeeded"
+
+
+def stop_step(ctx: Context) -> str | None:
+    """The main ``stop`` step that ended main, if any."""
+    for name in ctx.graph.order[MAIN]:
+        node = ctx.graph.nodes[name]
+        if node.kind == "stop" and stopped_by(ctx, node):
+            return name
+    return None
+
+
+def main_failed(ctx: Context) -> list[str]:
+    """Main steps that failed (and do not allow failure), in order."""
+    nodes, states = ctx.graph.nodes, ctx.states
+    return [n for n in ctx.graph.order[MAIN] if failed(nodes[n], states.get(n))]
+
+
+def _continue_on_failure(ctx: Context) -> bool:
+    policy = ctx.story.spec.policy
+    return bool(policy is not None and policy.retries is not None and policy.retries.continue_on_step_failure)
+
+
+def _end_for_stop(ctx: Context, node: Node, stopper: str) -> None:
+    state = ctx.states.get(node.name)
+    if not is_started(state):
+        ctx.set_state(node.name, SKIPPED, f"Skipped because the story was stopped by step '{stopper}'")
+        return
+    request_stop(ctx, node)
+    ctx.set_state(
+        node.name,
+        "Canceled",
+        f"Canceled because the story was stopped by step '{stopper}'",
+        reason=Reason.CANCELED,
+    )
+
+
+def _advance(ctx: Context, node: Node, budget: Budget) -> None:
+    state = ctx.states.get(node.name)
+    if is_started(state):
+        assert state is not None
+        if node.kind == ENGRAM:
+            engram.refresh(ctx, node, state)
+        else:
+            REFRESH[node.kind](ctx, node, state)
+        return
+    if not ready(ctx, node):
+        return
+    if node.kind == ENGRAM:
+        engram.launch(ctx, node, budget)
+    else:
+        LAUNCH[node.kind](ctx, node)
+
+
+def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
+    """One pass over ``block``; return whether every step of it is terminal."""
+    nodes, states = ctx.graph.nodes, ctx.states
+    is_main = block == MAIN
+    stopper = stop_step(ctx) if is_main else None
+    fail_fast = is_main and not _continue_on_failure(ctx)
+    failing = fail_fast and bool(main_failed(ctx))
+    done = True
+    for name in ctx.graph.order[block]:
+        if is_terminal(states.get(name)):
+            continue
+        node = nodes[name]
+        if stopper is not None:
+            _end_for_stop(ctx, node, stopper)
+        elif failing and not is_started(states.get(name)):
+            ctx.set_state(name, SKIPPED, FAIL_FAST)
+        else:
+            _advance(ctx, node, budget)
+        state = states.get(name)
+        if not is_terminal(state):
+            done = False
+        elif is_main:
+            if stopper is None and stopped_by(ctx, node):
+                stopper = name
+            if fail_fast and failed(node, state):
+                failing = True
+    return done
+
+
+def _skip_all(ctx: Context, block: str, message: str) -> None:
+    for name in ctx.graph.order[block]:
+        if not is_terminal(ctx.states.get(name)):
+            ctx.set_state(name, SKIPPED, message)
+
+
+def _pass(ctx: Context, budget: Budget) -> bool:
+    if not advance_block(ctx, MAIN, budget):
+        return False
+    stopper = stop_step(ctx)
+    if ctx.graph.order[COMPENSATIONS]:
+        if stopper is not None:
+            _skip_all(ctx, COMPENSATIONS, f"Skipped because the story was stopped by step '{stopper}'")
+        elif main_failed(ctx):
+            if not advance_block(ctx, COMPENSATIONS, budget):
+                return False
+        else:
+            _skip_all(ctx, COMPENSATIONS, STORY_SUCCEEDED)
+    return advance_block(ctx, FINALLY, budget)
+
+
+def run_blocks(ctx: Context) -> bool:
+    """Advance the run as far as possible now; return whether every step is terminal."""
+    budget = Budget(ctx)
+    for _ in range(ctx.graph.total + 1):
+        ctx.progress = False
+        if _pass(ctx, budget):
+            return True
+        if not ctx.progress:
+            return False
+    return False

@@ -1,0 +1,60 @@
+"""The engine's decisions for one reconcile of a StoryRun, as small typed actions.
+
+Invariants: a :class:`Plan` is applied by the StoryRun controller in this order —
+deletions, creations, StepRun annotations, StoryRun annotations, then ONE status write
+(only when ``status`` differs from the stored one), then ``delete_run``. Every action is
+idempotent (names are deterministic; create-if-absent; delete-if-present), so applying
+a plan twice, or crashing half-way and re-planning, is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class NewStepRun:
+    name: str
+    step_id: str
+    spec: dict[str, Any]
+    labels: dict[str, str]
+    parent_step: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewChildRun:
+    name: str
+    step: str
+    spec: dict[str, Any]
+    labels: dict[str, str]
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    #: The complete new ``status`` of the StoryRun (wire dict).
+    status: dict[str, Any]
+    create_step_runs: list[NewStepRun] = field(default_factory=list)
+    create_child_runs: list[NewChildRun] = field(default_factory=list)
+    delete_step_runs: list[str] = field(default_factory=list)
+    delete_child_runs: list[str] = field(default_factory=list)
+    #: StepRun name -> annotations to set (``None`` value removes the key).
+    annotate_step_runs: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    #: Child StoryRuns (executeStory) to cancel: set their ``spec.cancelRequested`` to true.
+    cancel_child_runs: list[str] = field(default_factory=list)
+    #: Annotations of the StoryRun to set (``None`` value removes the key).
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    #: Reconcile again after this many seconds even if nothing changes.
+    requeue_after: float | None = None
+    #: Delete the StoryRun itself (retention elapsed).
+    delete_run: bool = False
+    events: list[Event] = field(default_factory=list)

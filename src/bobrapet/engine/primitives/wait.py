@@ -1,0 +1,62 @@
+"""``wait``: Paused until ``with.until`` (a condition, bare or braced) is true.
+
+Invariants: evaluation errors and ``Blocked`` count as false; the timeout is measured from
+the persisted ``startedAt``; while waiting the run requeues at ``pollInterval`` (or the
+base requeue delay) but never later than the timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from bobrapet.api.conditions import Reason
+from bobrapet.engine.expressions import TemplateError, condition_true
+from bobrapet.engine.primitives.common import ConfigProblem, duration, on_timeout, with_of
+
+if TYPE_CHECKING:
+    from bobrapet.engine.context import Context
+    from bobrapet.engine.dag import Node
+
+WAITING: Final = "Waiting for condition."
+SATISFIED: Final = "Wait condition satisfied."
+
+
+def launch(ctx: Context, node: Node) -> None:
+    if not isinstance(with_of(node).get("until"), str) or not with_of(node)["until"].strip():
+        ctx.set_state(
+            node.name,
+            "Failed",
+            f"step '{node.name}' of type 'wait' requires 'with.until' to be set",
+            reason=Reason.INVALID_CONFIGURATION,
+        )
+        return
+    ctx.set_state(node.name, "Paused", WAITING)
+    refresh(ctx, node, ctx.states[node.name])
+
+
+def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
+    try:
+        timeout = duration(node, "timeout")
+        poll = duration(node, "pollInterval")
+        action = on_timeout(node)
+    except ConfigProblem as exc:
+        ctx.set_state(node.name, "Failed", str(exc), reason=Reason.INVALID_CONFIGURATION)
+        return
+    try:
+        done = condition_true(ctx, str(with_of(node)["until"]))
+    except TemplateError:
+        done = False
+    if done:
+        ctx.set_state(node.name, "Succeeded", SATISFIED)
+        return
+    if timeout is not None:
+        deadline = ctx.started_at(state) + timeout
+        if ctx.now >= deadline:
+            if action == "skip":
+                ctx.set_state(node.name, "Skipped", "wait step timed out and was skipped.")
+            else:
+                ctx.set_state(node.name, "Timeout", "wait step timed out.", reason=Reason.TIMED_OUT)
+            return
+        ctx.wake_at(deadline)
+    ctx.wake_in(poll.total_seconds() if poll is not None else ctx.config.requeue_base_delay)

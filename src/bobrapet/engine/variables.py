@@ -1,0 +1,95 @@
+"""The template variables of a run (reference §3.4): ``inputs``, ``steps``, ``story``, ``run``.
+
+Invariants:
+
+* ``steps`` has an entry for every step (and parallel branch, keyed by its name) in a
+  terminal state, and for nothing else: referencing a step that has not finished raises
+  ``Blocked``. Outputs are referenced, never copied; a terminal step without an output
+  exposes ``{}``.
+* ``inputs`` are the run's ``spec.inputs`` with the Story ``inputsSchema`` defaults applied.
+* The StepRun controller uses :func:`run_variables`, so engram inputs are resolved with
+  exactly the data the engine saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from bobrapet.api.jsonschema_util import apply_defaults
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.types.story import Story
+from bobrapet.engine.dag import ENGRAM, Graph, compile_graph
+from bobrapet.engine.snapshot import Snapshot
+from bobrapet.templating import build_variables, step_entry
+
+_EMPTY: Final[Mapping[str, Any]] = {}
+
+
+def run_inputs(run: Mapping[str, Any], story: Story | None) -> dict[str, Any]:
+    """``spec.inputs`` with ``inputsSchema`` defaults applied (a copy only when defaults apply)."""
+    inputs = (run.get("spec") or {}).get("inputs") or {}
+    schema = story.spec.inputs_schema if story is not None else None
+    if schema:
+        result = apply_defaults(inputs, schema)
+        return result if isinstance(result, dict) else {}
+    return inputs if isinstance(inputs, dict) else {}
+
+
+def step_var_entry(
+    snap: Snapshot, graph: Graph, name: str, state: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``steps.<name>`` for a terminal step or parallel branch."""
+    node = graph.nodes.get(name)
+    phase = (state or {}).get("phase")
+    if node is None or node.kind == ENGRAM:
+        view = snap.step_runs.get(name)
+        if view is None:
+            return step_entry({}, phase=phase)
+        output = view.output if view.output is not None else {}
+        return step_entry(output, phase=phase or view.phase, signals=view.signals)
+    if node.kind == "executeStory":
+        child = snap.child_runs.get(name)
+        if child is not None and child.phase == "Succeeded" and child.output is not None:
+            return step_entry(child.output, phase=phase)
+    return step_entry({}, phase=phase)
+
+
+def build_steps(snap: Snapshot, graph: Graph, states: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    steps: dict[str, Any] = {}
+    for name, state in states.items():
+        if state.get("phase") in TERMINAL_PHASES:
+            steps[name] = step_var_entry(snap, graph, name, state)
+    for branch, owner in graph.branch_owner.items():
+        view = snap.step_runs.get(branch)
+        if view is not None and view.parent_step == owner and view.phase in TERMINAL_PHASES:
+            steps.setdefault(branch, step_var_entry(snap, graph, branch, None))
+    return steps
+
+
+def run_variables_from(
+    snap: Snapshot, story: Story | None, inputs: Mapping[str, Any], steps: Mapping[str, Any]
+) -> dict[str, Any]:
+    meta = snap.run.get("metadata") or {}
+    run = {"name": meta.get("name"), "namespace": meta.get("namespace") or "default"}
+    if meta.get("uid"):
+        run["uid"] = meta["uid"]
+    story_var = None
+    if story is not None:
+        story_var = {
+            "name": story.metadata.name,
+            "namespace": story.metadata.namespace or run["namespace"],
+            "version": story.spec.version,
+        }
+    return build_variables(inputs=inputs, steps=steps, story=story_var, run=run)
+
+
+def run_variables(snapshot: Snapshot) -> dict[str, Any]:
+    """The variables templates of this run are evaluated with (``{inputs, steps, story, run}``)."""
+    story = snapshot.story
+    states = (snapshot.run.get("status") or {}).get("stepStates") or _EMPTY
+    inputs = run_inputs(snapshot.run, story)
+    if story is None:
+        return run_variables_from(snapshot, None, inputs, {})
+    steps = build_steps(snapshot, compile_graph(story), states)
+    return run_variables_from(snapshot, story, inputs, steps)

@@ -1,0 +1,27 @@
+"""Local execution: a warm pool of Python worker processes and command subprocesses.
+
+``LocalExecutor`` is loaded lazily so that ``python -m bobrapet.executors.local.worker``
+(which imports this package first) stays free of asyncio and the engine's modules.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bobrapet.executors.local.executor import LocalExecutor
+    from bobrapet.executors.local.lease import EngineLease
+
+__all__ = ["EngineLease", "LocalExecutor"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LocalExecutor":
+        from bobrapet.executors.local.executor import LocalExecutor
+
+        return LocalExecutor
+    if name == "EngineLease":
+        from bobrapet.executors.local.lease import EngineLease
+
+        return EngineLease
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,33 @@
+"""Frames exchanged between the engine and a warm worker over two dedicated pipes.
+
+Invariants: one frame = one compact JSON object terminated by ``\\n`` (JSON never contains a
+raw newline), so frames are read with ``readline``. Parent -> worker: ``{"op": "run", ...}``.
+Worker -> parent: ``{"op": "ready"}`` once after start, ``{"op": "signal", "event": {...}}``
+while a step runs (emission order), then exactly one ``{"op": "result", ...}`` per run.
+Standard library only (imported by warm workers).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+READY = "ready"
+RUN = "run"
+SIGNAL = "signal"
+RESULT = "result"
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    """Serialize one frame; raises TypeError/ValueError for non-JSON values."""
+    return _ENCODER.encode(frame).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """Parse one frame (a JSON object)."""
+    frame = json.loads(line)
+    if not isinstance(frame, dict):
+        raise ValueError("frame is not a JSON object")
+    return frame

@@ -1,0 +1,83 @@
+"""The ``ctx`` handed to a Python engram: config, secrets, logger, identity and signals.
+
+Invariants: identity attributes come from the ``BUBU_*`` environment of the step (§8.3);
+``signal`` accepts a non-empty string key and a JSON value of at most 8 KiB (encoded
+UTF-8) and records it in emission order; after ``close()`` no more signals are accepted.
+Standard library only (imported by warm workers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_SIGNAL_BYTES = 8 * 1024
+LOGGER_NAME = "bobrapet.engram"
+
+SignalSink = Callable[[dict[str, Any]], None]
+
+
+def rfc3339_now() -> str:
+    """The current UTC time as RFC 3339 with microseconds and a ``Z`` suffix."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def env_flag(value: str | None) -> bool:
+    """``BUBU_DEBUG``-style boolean: true for 1/true/yes/on (any case)."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Context:
+    """What an engram may use while it runs one step."""
+
+    def __init__(
+        self,
+        *,
+        config: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        logger: logging.Logger | None = None,
+        debug: bool | None = None,
+        on_signal: SignalSink | None = None,
+    ) -> None:
+        source = os.environ if env is None else env
+        self.config: dict[str, Any] = config if config is not None else {}
+        self.secrets: dict[str, str] = secrets if secrets is not None else {}
+        self.story: str = source.get("BUBU_STORY_NAME", "")
+        self.story_version: str = source.get("BUBU_STORY_VERSION", "")
+        self.story_run: str = source.get("BUBU_STORYRUN_ID", "")
+        self.step: str = source.get("BUBU_STEP_NAME", "")
+        self.step_run: str = source.get("BUBU_STEPRUN_NAME", "")
+        self.namespace: str = source.get("BUBU_STEPRUN_NAMESPACE", "")
+        self.engram: str = source.get("BUBU_ENGRAM_NAME", "")
+        self.debug: bool = env_flag(source.get("BUBU_DEBUG")) if debug is None else debug
+        self.logger: logging.Logger = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.signals: list[dict[str, Any]] = []
+        self._on_signal = on_signal
+        self._closed = False
+
+    def signal(self, key: str, value: Any) -> None:
+        """Emit a named signal (a JSON value of at most 8 KiB) visible as ``steps.<s>.signals``."""
+        if self._closed:
+            raise RuntimeError("the step has finished; signals can no longer be emitted")
+        if not isinstance(key, str) or not key:
+            raise ValueError("signal key must be a non-empty string")
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"signal {key!r}: value is not JSON-serializable: {exc}") from None
+        size = len(encoded.encode())
+        if size > MAX_SIGNAL_BYTES:
+            raise ValueError(f"signal {key!r}: value is {size} bytes, the limit is {MAX_SIGNAL_BYTES}")
+        event = {"key": key, "payload": json.loads(encoded), "emittedAt": rfc3339_now()}
+        self.signals.append(event)
+        if self._on_signal is not None:
+            self._on_signal(event)
+
+    def close(self) -> None:
+        """Mark the step finished (later ``signal`` calls raise)."""
+        self._closed = True

@@ -1,0 +1,1 @@
+"""Engram modules used by the executor tests (imported by workers via python_path)."""

@@ -1,0 +1,3 @@
+"""An engram module whose import fails."""
+
+raise RuntimeError("cannot import me")
