@@ -204,10 +204,10 @@ def monitored(cfg: Config, argv: list[str], home: Path) -> Finished:
 
 
 def engine_peak_kb(done: Finished) -> int:
-    """The engine's own peak: the polled value, or wait4's when no child can account for it."""
-    children = max((p.peak_kb for p in done.monitor.children()), default=0)
-    exact = done.maxrss_kb if done.maxrss_kb > children else 0
-    return max(done.monitor.root_peak_kb, exact)
+    """The engine's own peak: its polled ``VmHWM`` (a kernel high-water mark, so one late
+    sample is exact); wait4's figure only when the root was never sampled, because that one
+    is the maximum over the root and every descendant it reaped."""
+    return done.monitor.root_peak_kb or done.maxrss_kb
 
 
 def _memory(sample: Sample, done: Finished) -> None:

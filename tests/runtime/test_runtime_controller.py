@@ -245,3 +245,27 @@ async def test_dispatch_applies_predicate_then_sync_or_async_mapper() -> None:
         got.append(await c.queue.get())
     assert got == [Request("ns", "s"), Request("ns", "from-async")]
     assert [w.kind for w in c.all_watches()] == [STORY, ENGRAM, ENGRAM]
+
+
+async def test_watch_debounce_coalesces_a_burst_into_one_reconcile() -> None:
+    seen: list[Request] = []
+
+    async def reconcile(request: Request) -> None:
+        seen.append(request)
+
+    clock = FakeClock()
+    watch = Watch(STORY, lambda event: [Request("default", "parent")], debounce=lambda r: 0.1)
+    controller = Controller("debounced", STORY, reconcile, watches=[watch], clock=clock)
+    controller.start()
+    try:
+        for i in range(10):
+            child = {"metadata": {"name": f"c{i}", "namespace": "default"}}
+            await controller.dispatch(watch, WatchEvent("MODIFIED", child))
+        await asyncio.sleep(0)
+        assert seen == []
+        clock.advance(0.1)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert seen == [Request("default", "parent")]
+    finally:
+        await controller.stop()

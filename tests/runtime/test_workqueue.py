@@ -289,3 +289,25 @@ async def test_listeners_see_changes() -> None:
     q.add("a")
     q.done(await q.get())
     assert len(calls) >= 3
+
+
+async def test_debounced_events_coalesce_and_count_as_pending_work() -> None:
+    clock = FakeClock()
+    q = make(clock)
+    for _ in range(5):
+        q.add_debounced("run", 0.05)
+    assert len(q) == 0
+    assert not q.is_idle()  # unlike add_after, a debounced key is work already due
+    clock.advance(0.05)
+    await settle()
+    assert len(q) == 1
+    assert await q.get() == "run"
+    q.done("run")
+    assert q.is_idle()
+
+
+async def test_planned_requeue_is_future_work() -> None:
+    clock = FakeClock()
+    q = make(clock)
+    q.add_after("run", 5.0)
+    assert q.is_idle()

@@ -6,6 +6,7 @@
   ``(uid, resourceVersion)`` so a run with hundreds of StepRuns does not re-convert
   unchanged children on every reconcile.
 * :class:`StoryModels` parses each Story once per ``metadata.generation``.
+* :class:`RunCaches` bundles them for the two run controllers.
 """
 
 from __future__ import annotations
@@ -189,3 +190,36 @@ class StoryModels:
             model, error = None, str(exc)
         self._memo[key] = (stamp, model, error)
         return model, error
+
+
+class RunCaches:
+    """The caches and memos the StoryRun and StepRun controllers both read."""
+
+    def __init__(self, manager: Manager) -> None:
+        self.step_runs = step_runs(manager)
+        self.story_runs = story_runs(manager)
+        self.stories = stories(manager)
+        self.engrams = engrams(manager)
+        self.templates = templates(manager)
+        self.views = Views()
+        self.models = StoryModels()
+
+    def story_of(self, run: Resource) -> tuple[str, str, Story | None]:
+        """(namespace, name, parsed Story or ``None``) of the run's ``spec.storyRef``."""
+        ref = (run.get("spec") or {}).get("storyRef") or {}
+        namespace = str(ref.get("namespace") or namespace_of(run))
+        name = str(ref.get("name") or "")
+        story, _ = self.models.parse(self.stories.get(name, namespace))
+        return namespace, name, story
+
+    def step_runs_of(self, run: Resource) -> dict[str, StepRunView]:
+        return self.views.step_runs_of(self.step_runs, namespace_of(run), str(run["metadata"]["name"]))
+
+    def child_runs_of(self, run: Resource) -> dict[str, ChildRunView]:
+        """executeStory children of ``run`` by parent step."""
+        metadata = run["metadata"]
+        children: dict[str, ChildRunView] = {}
+        for child in self.story_runs.by_index(BY_PARENT, (namespace_of(run), metadata["name"])):
+            view = child_run_view(child, metadata.get("uid"))
+            children[view.step] = view
+        return children

@@ -34,7 +34,7 @@ from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.engine import run_variables
-from bobrapet.engine.snapshot import ChildRunView, Snapshot
+from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
     InputRejected,
     StepOutcome,
@@ -115,13 +115,7 @@ class StepRunReconciler:
         self.clock = manager.clock
         self.env = env
         self.config = env.config
-        self.step_runs = runs.step_runs(manager)
-        self.story_runs = runs.story_runs(manager)
-        self.stories = runs.stories(manager)
-        self.engrams = runs.engrams(manager)
-        self.templates = runs.templates(manager)
-        self.views = runs.Views()
-        self.models = runs.StoryModels()
+        self.caches = runs.RunCaches(manager)
         self.attempts: dict[tuple[str, str], _Attempt] = {}
         self.controller: Controller | None = None
 
@@ -169,15 +163,13 @@ class StepRunReconciler:
         status = step_run.get("status") or {}
         now = self.clock.now()
         run_name = str((spec.get("storyRunRef") or {}).get("name") or "")
-        run = self.story_runs.get(run_name, namespace)
+        run = self.caches.story_runs.get(run_name, namespace)
         if run is None:
             return Result(requeue_after=BLOCKED_RETRY)  # the cache has not seen the run yet
-        story_ns = str(((run.get("spec") or {}).get("storyRef") or {}).get("namespace") or namespace)
-        story_name = str(((run.get("spec") or {}).get("storyRef") or {}).get("name") or "")
-        story, _ = self.models.parse(self.stories.get(story_name, story_ns))
+        _, story_name, story = self.caches.story_of(run)
         engram_ref = spec.get("engramRef") or {}
         engram_ns = str(engram_ref.get("namespace") or namespace)
-        engram = self.engrams.get(str(engram_ref.get("name") or ""), engram_ns)
+        engram = self.caches.engrams.get(str(engram_ref.get("name") or ""), engram_ns)
         if engram is None:
             message = (
                 f'Engram "{engram_ref.get("name")}" not found in namespace "{engram_ns}"; '
@@ -186,14 +178,14 @@ class StepRunReconciler:
             await self._write(step_run, blocked(status, reason="ReferenceNotFound", message=message, now=now))
             return Result(requeue_after=MISSING_REFERENCE_RETRY)
         template_name = str(((engram.get("spec") or {}).get("templateRef") or {}).get("name") or "")
-        template = self.templates.get(template_name)
+        template = self.caches.templates.get(template_name)
         if template is None:
             message = f'EngramTemplate "{template_name}" of Engram "{engram_ref.get("name")}" not found'
             await self._write(step_run, blocked(status, reason="TemplateNotFound", message=message, now=now))
             return Result(requeue_after=MISSING_REFERENCE_RETRY)
         step = _find_step(story, str(spec.get("stepId") or ""))
 
-        variables = run_variables(self._snapshot(run, story, namespace, run_name, now))
+        variables = run_variables(self._snapshot(run, story, now))
         missing = missing_requirement(step.requires if step else None, variables)
         if missing is not None:
             message = f"required context '{missing}' is nil — upstream step produced no output for this key"
@@ -277,21 +269,14 @@ class StepRunReconciler:
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)
         return Result()
 
-    def _snapshot(
-        self, run: Resource, story: Story | None, namespace: str, run_name: str, now: datetime
-    ) -> Snapshot:
-        uid = (run.get("metadata") or {}).get("uid")
-        children: dict[str, ChildRunView] = {}
-        for child in self.story_runs.by_index(runs.BY_PARENT, (namespace, run_name)):
-            view = runs.child_run_view(child, uid)
-            children[view.step] = view
+    def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
         return Snapshot(
             run=run,
             story=story,
             engrams={},
             templates={},
-            step_runs=self.views.step_runs_of(self.step_runs, namespace, run_name),
-            child_runs=children,
+            step_runs=self.caches.step_runs_of(run),
+            child_runs=self.caches.child_runs_of(run),
             now=now,
             config=self.config,
         )

@@ -26,16 +26,18 @@ from typing import Any
 from bobrapet.api import runmeta
 from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
 from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
-from bobrapet.api.timestamps import format_timestamp
+from bobrapet.api.timestamps import format_timestamp, parse_timestamp
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
-from bobrapet.engine import required_engrams, sub_story_refs
 from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.context import QUEUED_PREFIX
 from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
-from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot
+from bobrapet.engine.scheduling import queue_name, queue_priority
+from bobrapet.engine.snapshot import Capacity, Snapshot
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -61,25 +63,15 @@ def _owner_reference(run: Resource) -> dict[str, Any]:
     }
 
 
-def _story_ref(run: Resource) -> tuple[str, str]:
-    ref = (run.get("spec") or {}).get("storyRef") or {}
-    namespace = ref.get("namespace") or (run.get("metadata") or {}).get("namespace") or ""
-    return str(namespace), str(ref.get("name") or "")
-
-
 class StoryRunReconciler:
     def __init__(self, manager: Manager, env: ExecutionEnv) -> None:
         self.client = manager.client
         self.clock = manager.clock
         self.config: EngineConfig = env.config
-        self.step_runs = runs.step_runs(manager)
-        self.story_runs = runs.story_runs(manager)
-        self.stories = runs.stories(manager)
-        self.engrams = runs.engrams(manager)
-        self.templates = runs.templates(manager)
-        self.views = runs.Views()
-        self.models = runs.StoryModels()
+        self.caches = runs.RunCaches(manager)
         self.costs: dict[tuple[str, str], float] = {}
+        #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
+        self.queued: set[tuple[str, str]] = set()
         self._refs: dict[int, tuple[Story, frozenset[str], dict[str, tuple[str, str | None]]]] = {}
 
     async def __call__(self, request: Request) -> Result:
@@ -87,42 +79,34 @@ class StoryRunReconciler:
 
     # -- gathering ------------------------------------------------------------------------------
     def _snapshot(self, run: Resource) -> Snapshot:
-        metadata = run["metadata"]
-        namespace = str(metadata.get("namespace") or "")
-        name = str(metadata["name"])
-        story_ns, story_name = _story_ref(run)
-        story, _ = self.models.parse(self.stories.get(story_name, story_ns))
+        namespace = runs.namespace_of(run)
+        _, story_name, story = self.caches.story_of(run)
         engrams: dict[str, Resource | None] = {}
         templates: dict[str, Resource | None] = {}
         sub_stories: dict[str, Any] = {}
         if story is not None:
             engram_names, targets = self._references(story)
             for ref in engram_names:
-                engram = self.engrams.get(ref, namespace)
+                engram = self.caches.engrams.get(ref, namespace)
                 engrams[ref] = engram
                 template = ((engram or {}).get("spec") or {}).get("templateRef") or {}
                 if template.get("name"):
-                    templates[template["name"]] = self.templates.get(template["name"])
+                    templates[template["name"]] = self.caches.templates.get(template["name"])
             for step_name, (target, target_ns) in targets.items():
-                sub, _ = self.models.parse(self.stories.get(target, target_ns or namespace))
+                sub, _ = self.caches.models.parse(self.caches.stories.get(target, target_ns or namespace))
                 sub_stories[step_name] = sub
-        uid = metadata.get("uid")
-        children: dict[str, ChildRunView] = {}
-        for child in self.story_runs.by_index(runs.BY_PARENT, (namespace, name)):
-            view = runs.child_run_view(child, uid)
-            children[view.step] = view
         depth_text = runs.annotations_of(run).get(runs.ANNOTATION_DEPTH, "0")
         return Snapshot(
             run=run,
             story=story,
             engrams=engrams,
             templates=templates,
-            step_runs=self.views.step_runs_of(self.step_runs, namespace, name),
-            child_runs=children,
+            step_runs=self.caches.step_runs_of(run),
+            child_runs=self.caches.child_runs_of(run),
             now=self.clock.now(),
             config=self.config,
             depth=int(depth_text) if depth_text.isdigit() else 0,
-            capacity=self._capacity(story, story_name, namespace),
+            capacity=self._capacity(run, story, story_name, namespace),
             sub_stories=sub_stories,
         )
 
@@ -134,26 +118,69 @@ class StoryRunReconciler:
             self._refs[id(story)] = hit
         return hit[1], hit[2]
 
-    def _capacity(self, story: Any, story_name: str, namespace: str) -> Capacity:
+    def _capacity(self, run: Resource, story: Story | None, story_name: str, namespace: str) -> Capacity:
+        """Running StepRuns against the limits of §2.7 (counted only when a limit applies)."""
         policy = story.spec.policy if story is not None else None
-        limited = bool(policy and policy.concurrency) or self.config.global_concurrency > 0
-        queue = (policy.queue if policy and policy.queue else "default").lower()
-        limited = limited or self.config.queue(queue).concurrency > 0
-        if not limited:
+        queue = queue_name(story)
+        queue_limit = self.config.queue(queue).concurrency
+        if not (policy and policy.concurrency) and not queue_limit and not self.config.global_concurrency:
             return Capacity()
         story_running = queue_running = global_running = 0
-        for obj in self.step_runs.list():
+        for obj in self.caches.step_runs.list():
             if (obj.get("status") or {}).get("phase") != "Running":
                 continue
             labels = runs.labels_of(obj)
             global_running += 1
-            if labels.get("bubustack.io/queue", "default") == queue:
+            if labels.get(runmeta.QUEUE, "default") == queue:
                 queue_running += 1
             if labels.get(runs.LABEL_STORY) == story_name and runs.namespace_of(obj) == namespace:
                 story_running += 1
+        outranked = bool(queue_limit or self.config.global_concurrency) and self._outranked(run, story, queue)
         return Capacity(
-            story_running=story_running, queue_running=queue_running, global_running=global_running
+            story_running=story_running,
+            queue_running=queue_running,
+            global_running=global_running,
+            outranked=outranked,
         )
+
+    def _priority(self, run: Resource, story: Story | None) -> int | None:
+        """Effective priority of a run waiting for capacity (``None``: nothing queued)."""
+        states = ((run.get("status") or {}).get("stepStates") or {}).values()
+        queued = [
+            parse_timestamp(s.get("startedAt"))
+            for s in states
+            if str(s.get("message") or "").startswith(QUEUED_PREFIX)
+        ]
+        if not queued:
+            return None
+        since = min((t for t in queued if t is not None), default=None)
+        aging = self.config.queue(queue_name(story)).priority_aging_seconds
+        return effective_priority(queue_priority(story, self.config), since, self.clock.now(), aging)
+
+    def _outranked(self, run: Resource, story: Story | None, queue: str) -> bool:
+        """Another run of ``queue`` waiting for capacity has a higher effective priority."""
+        mine = self._priority(run, story)
+        if mine is None:
+            mine = queue_priority(story, self.config)
+        uid = run["metadata"].get("uid")
+        for key in list(self.queued):
+            other = self.caches.story_runs.get(key[1], key[0])
+            if other is None or other["metadata"].get("uid") == uid:
+                continue
+            _, _, other_story = self.caches.story_of(other)
+            if queue_name(other_story) != queue:
+                continue
+            theirs = self._priority(other, other_story)
+            if theirs is not None and theirs > mine:
+                return True
+        return False
+
+    def queued_runs(self, obj: Resource) -> list[Request]:
+        """Runs holding queued steps, when a StepRun ends (capacity was freed)."""
+        phase = (obj.get("status") or {}).get("phase")
+        if phase not in TERMINAL_PHASES or not self.queued:
+            return []
+        return [Request(ns or None, name) for ns, name in self.queued]
 
     # -- reconcile ------------------------------------------------------------------------------
     def child_event_delay(self, request: Request) -> float:
@@ -164,7 +191,7 @@ class StoryRunReconciler:
         reconcile-duration, so a burst of completions costs a few reconciles instead of one
         each — without this, finishing N parallel steps costs O(N²).
         """
-        run = self.story_runs.get(request.name, request.namespace)
+        run = self.caches.story_runs.get(request.name, request.namespace)
         active = len(((run or {}).get("status") or {}).get("active") or ())
         if active <= 1:
             return 0.0
@@ -182,7 +209,13 @@ class StoryRunReconciler:
         started = time.perf_counter()
         plan = make_plan(self._snapshot(run))
         await self._apply(run, plan)
-        self.costs[(request.namespace or "", request.name)] = time.perf_counter() - started
+        key = (request.namespace or "", request.name)
+        self.costs[key] = time.perf_counter() - started
+        states = (plan.status.get("stepStates") or {}).values()
+        if any(str(s.get("message") or "").startswith(QUEUED_PREFIX) for s in states):
+            self.queued.add(key)
+        else:
+            self.queued.discard(key)
         if plan.requeue_after is not None:
             return Result(requeue_after=max(plan.requeue_after, 0.01))
         return Result()
@@ -391,6 +424,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> Controller:
         max_delay=30.0,
         reconcile_timeout=60.0,
         watches=[
+            Watch(STEP_RUN, map_objects(reconciler.queued_runs)),
             Watch(
                 STEP_RUN,
                 map_objects(_owning_run),

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from bobrapet.api import kinds
 from bobrapet.api.errors import BadRequest, NotFound, StatusError
@@ -173,21 +174,30 @@ def apply_command(
     raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
 
 
-async def _apply_all(docs: list[Document], namespace: str | None, dry_run: bool) -> int:
+async def apply_documents(
+    client: Client, docs: list[Document], namespace: str | None, *, dry_run: bool, out: Console
+) -> int:
+    """Apply every document, printing ``kind/name verb`` to ``out`` (errors and warnings to
+    stderr); returns how many were rejected."""
     failures = 0
+    suffix = " (dry run)" if dry_run else ""
+    for doc in docs:
+        try:
+            verb, label, warnings = await apply_one(client, doc, namespace, dry_run)
+        except StatusError as err:
+            failures += 1
+            for line in format_status_error(err, doc):
+                state.err.print(line, markup=False, highlight=False)
+            continue
+        for warning in warnings:
+            state.err.print(f"warning: {label}: {warning}", markup=False, highlight=False)
+        out.print(f"{label} {verb}{suffix}", markup=False, highlight=False)
+    return failures
+
+
+async def _apply_all(docs: list[Document], namespace: str | None, dry_run: bool) -> int:
     async with ControlPlane(state.home) as plane:
-        for doc in docs:
-            try:
-                verb, label, warnings = await apply_one(plane.client, doc, namespace, dry_run)
-            except StatusError as err:
-                failures += 1
-                for line in format_status_error(err, doc):
-                    state.err.print(line, markup=False, highlight=False)
-                continue
-            for warning in warnings:
-                state.err.print(f"warning: {label}: {warning}", markup=False, highlight=False)
-            suffix = " (dry run)" if dry_run else ""
-            state.out.print(f"{label} {verb}{suffix}", markup=False, highlight=False)
+        failures = await apply_documents(plane.client, docs, namespace, dry_run=dry_run, out=state.out)
         if not dry_run:
             await plane.settle()
     return failures

@@ -26,7 +26,7 @@ from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
 from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.manifest import Document
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
-from bobrapet.cli.commands.apply import apply_one
+from bobrapet.cli.commands.apply import apply_documents
 from bobrapet.cli.commands.common import load_documents, namespace_option, run, sorted_for_apply
 from bobrapet.cli.commands.wait import (
     EXIT_INTERRUPTED,
@@ -250,7 +250,9 @@ class RunRequest:
 async def _run(req: RunRequest) -> dict[str, Any]:
     async with ControlPlane(state.home) as plane:
         if req.docs:
-            failures = await apply_documents(plane, req.docs, req.namespace)
+            failures = await apply_documents(
+                plane.client, req.docs, req.namespace, dry_run=False, out=state.err
+            )
             if failures:
                 raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
             if req.no_wait:
@@ -267,23 +269,6 @@ async def _run(req: RunRequest) -> dict[str, Any]:
             timeout_text=req.timeout_text,
             workers=req.workers,
         )
-
-
-async def apply_documents(plane: ControlPlane, docs: list[Document], namespace: str | None) -> int:
-    """``apply`` of every document, its messages on stderr; returns the number rejected."""
-    failures = 0
-    for doc in docs:
-        try:
-            verb, label, warnings = await apply_one(plane.client, doc, namespace, dry_run=False)
-        except StatusError as err:
-            failures += 1
-            for line in format_status_error(err, doc):
-                state.err.print(line, markup=False, highlight=False)
-            continue
-        for warning in warnings:
-            state.err.print(f"warning: {label}: {warning}", markup=False, highlight=False)
-        state.err.print(f"{label} {verb}", markup=False, highlight=False)
-    return failures
 
 
 async def find_story(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]:
