@@ -12,8 +12,8 @@ Workers take a :class:`~.request.Request` from the queue and call the reconciler
 The queue guarantees one key is never reconciled by two workers at once. Event sources
 are declared as :class:`~.watches.Watch` entries; the :class:`~.manager.Manager` feeds
 them (the primary kind always maps to the object's own key, filtered by
-``primary_predicate`` when given — e.g. to ignore the controller's own status writes). :meth:`stop` is graceful:
-no new key is taken, in-flight reconciles get ``grace`` seconds, then are cancelled.
+``primary_predicate`` when given — e.g. to ignore the controller's own status writes).
+:meth:`stop` is graceful: no new key is taken, in-flight reconciles get ``grace`` seconds, then are cancelled.
 """
 
 from __future__ import annotations
