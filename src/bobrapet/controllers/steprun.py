@@ -200,7 +200,7 @@ class StepRunReconciler:
                 deterministic=deterministic,
             )
         except Blocked as exc:
-            if _dependency_finished(run, exc.step):
+            if _never_available(run, story, exc.step):
                 message = f"Input resolution failed after dependencies completed: {exc}"
                 await self._fail(step_run, "ExpressionFailed", message, now)
                 return Result()
@@ -369,12 +369,11 @@ class StepRunReconciler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _dependency_finished(run: Resource, step: str) -> bool:
-    """Whether ``step`` can no longer produce data: finished, or not a step of the run at all."""
-    states = (run.get("status") or {}).get("stepStates") or {}
-    state = states.get(step)
+def _never_available(run: Resource, story: Story | None, step: str) -> bool:
+    """Whether ``step`` can no longer produce data: finished, or not a step of the story at all."""
+    state = ((run.get("status") or {}).get("stepStates") or {}).get(step)
     if state is None:
-        return False
+        return story is not None and _find_step(story, step) is None
     return state.get("phase") in TERMINAL_PHASES
 
 

@@ -1,19 +1,23 @@
 """Evaluating templates for the engine: conditions and values, with the plan's clock.
 
-Invariant: ``now()`` in a template is the snapshot's ``now`` (never the wall clock), and
-``deterministic`` follows ``EngineConfig.deterministic_templates``.
+Invariants: ``now()`` in a template is the snapshot's ``now`` (never the wall clock), and
+``deterministic`` follows ``EngineConfig.deterministic_templates``. A template of a step whose
+dependencies are all done can only be ``Blocked`` by a reference the dependency mining could
+not see (``steps[inputs.name]``); :func:`blocked_forever` says when such a wait can never end,
+so callers fail the step instead of leaving the run hanging.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.templating import Blocked, TemplateError, evaluate_condition, render
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
 
-__all__ = ["Blocked", "TemplateError", "condition_true", "render_value"]
+__all__ = ["Blocked", "TemplateError", "blocked_forever", "condition_true", "forever_text", "render_value"]
 
 
 def condition_true(ctx: Context, text: str) -> bool:
@@ -29,4 +33,25 @@ def render_value(ctx: Context, value: Any) -> Any:
     """Render every template inside ``value``; raises ``Blocked`` / ``TemplateError``."""
     return render(
         value, ctx.variables(), now=lambda: ctx.now, deterministic=ctx.config.deterministic_templates
+    )
+
+
+def blocked_forever(ctx: Context, step: str, exc: Blocked) -> bool:
+    """Whether ``step``, blocked by ``exc``, waits for a step that will never produce data.
+
+    That is a step (or parallel branch) that does not exist, is already terminal, or is
+    ``step`` itself or downstream of it.
+    """
+    graph = ctx.graph
+    target = exc.step if exc.step in graph.nodes else graph.branch_owner.get(exc.step)
+    if target is None or target in graph.downstream(step):
+        return True
+    return (ctx.states.get(target) or {}).get("phase") in TERMINAL_PHASES
+
+
+def forever_text(exc: Blocked) -> str:
+    """Why a :func:`blocked_forever` template can never be evaluated."""
+    return (
+        f"it waits for step '{exc.step}', which will never produce output "
+        "(no such step, already finished, or downstream of this step)"
     )

@@ -9,8 +9,9 @@ Invariants, checked in this order once every same-block dependency is terminal
 2. a dependency that is a ``condition`` evaluated false, or was skipped because of one,
    Skips the step "Skipped because condition '<c>' was false";
 3. the step's own ``if``: false → Skipped (no cascade, except for ``condition`` steps);
-   ``Blocked`` → not ready yet; any other evaluation error → Failed ``ExpressionFailed``
-   (the dependencies are done, so waiting could never help).
+   ``Blocked`` on a step that may still finish → not ready yet; ``Blocked`` forever (see
+   ``expressions.blocked_forever``) or any other evaluation error → Failed
+   ``ExpressionFailed`` (the dependencies are done, so waiting could never help).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
 from bobrapet.engine.context import OK_PHASES, SKIPPED, is_terminal
-from bobrapet.engine.expressions import Blocked, TemplateError, condition_true
+from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, condition_true, forever_text
 from bobrapet.engine.primitives.condition import FALSE_MESSAGE
 
 if TYPE_CHECKING:
@@ -86,7 +87,15 @@ def _if_true(ctx: Context, node: Node) -> bool:
         return True
     try:
         ok = condition_true(ctx, text)
-    except Blocked:
+    except Blocked as exc:
+        if not blocked_forever(ctx, node.name, exc):
+            return False
+        ctx.set_state(
+            node.name,
+            "Failed",
+            f"step '{node.name}': its 'if' cannot be evaluated: {forever_text(exc)}",
+            reason=Reason.EXPRESSION_FAILED,
+        )
         return False
     except TemplateError as exc:
         ctx.set_state(

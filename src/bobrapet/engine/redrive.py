@@ -10,7 +10,8 @@ Invariants:
   again.
 * Redrive-from-step deletes the StepRuns / child StoryRuns of the step and of everything
   downstream of it (its transitive dependents, and every later block), drops their states
-  and gate decisions and reopens a finished run; nothing is launched in the same plan, and later plans wait
+  and gate decisions and reopens a finished run (with a new ``startedAt``, so the story
+  timeout counts from the reopening); nothing is launched in the same plan, and later plans wait
   while any of those children is still being deleted.
 """
 
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 DELETION_POLL: Final = 0.1
 # Gate decisions are not kept: a redriven gate asks for a new decision.
 _KEEP: Final = ("attempts", "triggerTokens")
-_REOPEN_CLEARS: Final = ("finishedAt", "error", "output", "duration", "childrenCleanedAt")
+# ``startedAt`` too: the reopened run gets a fresh story timeout (measured from it).
+_REOPEN_CLEARS: Final = ("startedAt", "finishedAt", "error", "output", "duration", "childrenCleanedAt")
 
 
 def full_redrive(ctx: Context) -> bool:

@@ -193,6 +193,14 @@ async def test_parallel_requires_engram_branches(causes_of: CausesOf) -> None:
     assert any(f == "spec.steps[0].with.steps[0]" and "must be engram steps" in m for f, m in causes)
 
 
+async def test_parallel_branch_needs_and_if_are_rejected_not_ignored(causes_of: CausesOf) -> None:
+    branch = {"name": "x", "ref": {"name": "e"}, "needs": ["a"], "if": "inputs.go"}
+    doc = story_doc(steps=[ref("a"), prim("p", "parallel", **{"with": {"steps": [branch]}})])
+    causes = dict(await causes_of(doc))
+    assert "not supported in a parallel branch" in causes["spec.steps[1].with.steps[0].needs"]
+    assert "put 'if' on 'p'" in causes["spec.steps[1].with.steps[0].if"]
+
+
 async def test_parallel_without_steps(causes_of: CausesOf) -> None:
     causes = await causes_of(story_doc(steps=[prim("p", "parallel", **{"with": {}})]))
     assert any(f == "spec.steps[0].with.steps" for f, _ in causes)

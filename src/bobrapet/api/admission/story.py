@@ -390,6 +390,10 @@ def _check_execute_story_shape(ctx: Context, step: _Step, w: dict[str, Any]) -> 
         ctx.error(f"{path}.with.waitForCompletion", "waitForCompletion must be true or false")
 
 
+# Branch fields the engine would otherwise ignore silently.
+_BRANCH_UNSUPPORTED = ("needs", "if")
+
+
 def _check_parallel(ctx: Context, step: _Step, w: dict[str, Any]) -> None:
     path, name = step.path, step.name
     branches = w.get("steps")
@@ -414,6 +418,13 @@ def _check_parallel(ctx: Context, step: _Step, w: dict[str, Any]) -> None:
             ctx.error(bpath, "parallel branches must be engram steps: set ref.name (type is not supported)")
         if branch.get("with") is not None and not isinstance(branch.get("with"), dict):
             ctx.error(f"{bpath}.with", "with must be a JSON object")
+        for key in _BRANCH_UNSUPPORTED:
+            if branch.get(key) is not None:
+                ctx.error(
+                    f"{bpath}.{key}",
+                    f"'{key}' is not supported in a parallel branch (branches start together when "
+                    f"'{name}' starts); make it a separate step, or put '{key}' on '{name}'",
+                )
 
 
 def _check_needs(ctx: Context, graph: _Graph) -> None:

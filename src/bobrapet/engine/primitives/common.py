@@ -1,7 +1,8 @@
 """Helpers shared by primitives: ``with`` access and duration parsing.
 
-Invariant: configuration problems raise :class:`ConfigProblem` carrying the user-facing
-message; callers turn it into a ``Failed`` step with reason ``InvalidConfiguration``.
+Invariants: ``onTimeout`` is case-insensitive (as admission accepts it); configuration
+problems raise :class:`ConfigProblem` carrying the user-facing message; callers turn it
+into a ``Failed`` step with reason ``InvalidConfiguration``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def duration(node: Node, key: str, *, positive: bool = True) -> timedelta | None
 
 def on_timeout(node: Node) -> str:
     value = with_of(node).get("onTimeout") or "fail"
+    value = value.lower() if isinstance(value, str) else value
     if value not in ("fail", "skip"):
         raise ConfigProblem(
             f"step '{node.name}' of type '{node.kind}': with.onTimeout must be 'fail' or 'skip'"

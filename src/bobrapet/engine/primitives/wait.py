@@ -1,6 +1,8 @@
 """``wait``: Paused until ``with.until`` (a condition, bare or braced) is true.
 
-Invariants: evaluation errors and ``Blocked`` count as false; the timeout is measured from
+Invariants: evaluation errors and ``Blocked`` count as false, except ``Blocked`` on a step
+that will never produce output (unknown, finished, or downstream of the wait), which fails
+the step ``ExpressionFailed`` instead of polling forever; the timeout is measured from
 the persisted ``startedAt``; while waiting the run requeues at ``pollInterval`` (or the
 base requeue delay) but never later than the timeout.
 """
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.engine.expressions import TemplateError, condition_true
+from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, condition_true, forever_text
 from bobrapet.engine.primitives.common import ConfigProblem, duration, on_timeout, with_of
 
 if TYPE_CHECKING:
@@ -45,6 +47,12 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
         return
     try:
         done = condition_true(ctx, str(with_of(node)["until"]))
+    except Blocked as exc:
+        if blocked_forever(ctx, node.name, exc):
+            message = f"step '{node.name}': with.until cannot be evaluated: {forever_text(exc)}"
+            ctx.set_state(node.name, "Failed", message, reason=Reason.EXPRESSION_FAILED)
+            return
+        done = False
     except TemplateError:
         done = False
     if done:
