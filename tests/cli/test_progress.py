@@ -8,13 +8,17 @@ from typing import Any
 from rich.console import Console
 
 from bobrapet.cli.progress import (
+    GateHint,
     LiveProgress,
     PlainProgress,
     format_seconds,
     open_progress,
     parse_time,
+    readable_duration,
     snapshot,
 )
+
+T0 = "2026-01-01T00:00:00.100Z"
 
 
 class Ticks:
@@ -61,9 +65,8 @@ def test_one_line_per_change_and_nothing_when_unchanged() -> None:
         )
     )
     assert lines == [
-        "run hello-abc12 Pending",
-        "step fetch Running",
         "run hello-abc12 Running",
+        "step fetch Running",
         "step fetch Succeeded 0.2s",
         "step store Running",
         "step store Succeeded 0ms",
@@ -108,6 +111,14 @@ def test_second_precision_timestamps_used_when_never_seen_active() -> None:
     assert lines[:2] == ["step a Succeeded 1m5s", "step b Skipped"]
 
 
+def test_skipped_step_has_no_duration() -> None:
+    view, lines, clock = plain()
+    view.update(storyrun("Running", {"b": {"phase": "Pending"}}))
+    clock.now += 2
+    view.update(storyrun("Running", {"b": {"phase": "Skipped", "startedAt": T0, "finishedAt": T0}}))
+    assert lines[-1] == "step b Skipped"
+
+
 def test_failure_message_retries_and_gate_hint() -> None:
     view, lines, _ = plain(gates=("approve",))
     step_runs = [{"spec": {"stepId": "fetch"}, "status": {"retries": 1}}]
@@ -121,8 +132,9 @@ def test_failure_message_retries_and_gate_hint() -> None:
         ),
         step_runs,
     )
-    assert lines[0] == "step fetch Running"
-    assert lines[1].startswith(
+    assert lines[0] == "run hello-abc12 Running"
+    assert lines[1] == "step fetch Running"
+    assert lines[2].startswith(
         "step approve Paused (waiting for a decision: bobrapet approve hello-abc12 approve"
     )
     assert lines[3] == "step fetch Running (retry 1)"
@@ -186,7 +198,7 @@ def test_open_progress_is_plain_when_not_a_terminal() -> None:
     console = Console(file=buffer, force_terminal=False)
     with open_progress(console) as view:
         view.update(storyrun("Running", {"a": {"phase": "Running"}}))
-    assert buffer.getvalue().splitlines() == ["step a Running", "run hello-abc12 Running"]
+    assert buffer.getvalue().splitlines() == ["run hello-abc12 Running", "step a Running"]
 
 
 def test_open_progress_is_live_on_a_terminal() -> None:
@@ -196,3 +208,49 @@ def test_open_progress_is_live_on_a_terminal() -> None:
         assert isinstance(view, LiveProgress)
         view.update(storyrun("Succeeded", {"a": {"phase": "Succeeded"}}, duration="1s"))
     assert "Succeeded" in buffer.getvalue()
+
+
+def test_pending_prints_nothing_but_is_remembered() -> None:
+    view, lines, _ = plain()
+    view.update(storyrun("Pending", {"a": {"phase": "Pending"}}))
+    view.update(storyrun("Running", {"a": {"phase": "Pending"}}))
+    view.update(storyrun("Running", {"a": {"phase": "Running"}}))
+    view.update(storyrun("Running", {"a": {"phase": "Pending"}}))  # queued again: silent
+    view.update(storyrun("Running", {"a": {"phase": "Running"}}))
+    assert lines == ["run hello-abc12 Running", "step a Running", "step a Running"]
+
+
+def test_run_duration_is_readable() -> None:
+    view, lines, _ = plain()
+    view.update(storyrun("Succeeded", {}, duration="11.908ms", message="ok"))
+    assert lines == ["run hello-abc12 Succeeded 12ms: ok"]
+    assert readable_duration("2.784605s") == "2.8s"
+    assert readable_duration("1m5.5s") == "1m6s"
+    assert readable_duration("0s") == "0ms"
+    assert readable_duration("soon") == "soon"
+    assert readable_duration(None) is None and readable_duration("") is None
+
+
+def test_step_pending_in_the_run_but_running_as_steprun_shows_running() -> None:
+    step_runs = [{"spec": {"stepId": "a"}, "status": {"phase": "Running"}}]
+    view = snapshot(storyrun("Running", {"a": {"phase": "Pending"}, "b": {"phase": "Pending"}}), step_runs)
+    assert [(s.name, s.phase) for s in view.steps] == [("a", "Running"), ("b", "Pending")]
+    done = [{"spec": {"stepId": "a"}, "status": {"phase": "Running"}}]
+    failed = snapshot(storyrun("Running", {"a": {"phase": "Failed"}}), done)
+    assert failed.steps[0].phase == "Failed"  # the run's terminal phase is never overridden
+
+
+def test_gate_hint_carries_home_and_namespace() -> None:
+    lines: list[str] = []
+    hint = GateHint(cli="bobrapet --home /h", flags=" -n team")
+    view = PlainProgress(lines.append, clock=Ticks(), gates=("approve",), hint=hint)
+    view.update(storyrun("Running", {"approve": {"phase": "Paused"}}))
+    assert lines[1] == (
+        "step approve Paused (waiting for a decision: bobrapet --home /h approve hello-abc12 approve -n team"
+        " | bobrapet --home /h reject hello-abc12 approve -n team)"
+    )
+    live = LiveProgress(Console(file=io.StringIO(), width=200), clock=Ticks(), gates=("approve",), hint=hint)
+    live.update(storyrun("Running", {"approve": {"phase": "Paused"}}))
+    out = Console(file=io.StringIO(), width=200, record=True)
+    out.print(live.render())
+    assert "bobrapet --home /h approve|reject hello-abc12 approve -n team" in out.export_text()

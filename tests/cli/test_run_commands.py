@@ -20,9 +20,16 @@ import yaml
 from tests.cli.conftest import Cli
 
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
+from bobrapet.api.runmeta import REDRIVE_OBSERVED, REDRIVE_TOKEN
 from bobrapet.cli.commands.logs import LOG_DIR
 from bobrapet.cli.commands.redrive import new_token
-from bobrapet.cli.commands.run import InputsError, build_inputs, parse_assignment, parse_value
+from bobrapet.cli.commands.run import (
+    InputsError,
+    build_inputs,
+    keep_declared_strings,
+    parse_assignment,
+    parse_value,
+)
 from bobrapet.cli.embedded import ControlPlane
 
 TINY = """\
@@ -124,6 +131,9 @@ class FakeHost:
 
     async def __aexit__(self, *exc: object) -> None:
         self.closed = True
+
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        return []
 
     def step_runs(self, namespace: str, run: str) -> list[dict[str, Any]]:
         return []
@@ -352,7 +362,7 @@ def test_run_yaml_and_summary_outputs(cli: Cli, tiny: Path, engine: type[FakeHos
     summary = cli("run", "-f", str(tiny), "--name", "second")
     assert summary.code == 0
     assert summary.out.splitlines() == [
-        "storyrun/second Succeeded in 700ms",
+        "storyrun/second Succeeded in 0.7s",
         "message: all done",
         "output:",
         "  greeting: Hello",
@@ -365,8 +375,34 @@ def test_run_failed_exits_1_with_failed_steps(cli: Cli, tiny: Path, engine: type
     assert result.code == 1
     assert "storyrun/bad Failed in 0.3s" in result.out
     assert "  fetch: boom" in result.out
-    assert "bobrapet" in result.out and "logs bad [STEP]" in result.out
+    assert "logs:" not in result.out  # the step wrote no log: no hint that would lead nowhere
     assert "step fetch Failed 0.3s: boom" in result.err
+
+
+def test_failed_summary_names_the_step_whose_logs_to_read(cli: Cli, tmp_path: Path) -> None:
+    home = home_of(tmp_path)
+    failed = {
+        "phase": "Failed",
+        "message": "step fetch failed",
+        "duration": "10.285ms",
+        "stepStates": {
+            "fetch": {"phase": "Failed", "message": "ValueError: boom"},
+            "fan": {"phase": "Failed", "message": "branch b failed"},
+            "store": {"phase": "Timeout", "message": "no log"},
+        },
+    }
+    seed_run(home, TINY_STORY, "f1", failed)
+    seed_step_runs(home, "f1", [("f1-fetch", "fetch", None), ("f1-store", "store", None)])
+    write_log(home, "f1-fetch", "Traceback ...\n")
+    one = cli("wait", "f1")
+    assert one.code == 1
+    lines = one.out.splitlines()
+    assert lines[0] == "storyrun/f1 Failed in 10ms"
+    assert lines[-1].startswith("logs: bobrapet") and lines[-1].endswith(" logs f1 fetch")
+    seed_step_runs(home, "f1", [("f1-fan-b", "b", "fan")])
+    write_log(home, "f1-fan-b", "B\n")
+    several = cli("wait", "f1")
+    assert several.out.splitlines()[-1].endswith(" logs f1 [STEP] (steps with logs: fetch, fan)")
 
 
 def test_run_existing_name_is_usage_error(cli: Cli, tiny: Path, engine: type[FakeHost]) -> None:
@@ -638,3 +674,43 @@ def test_log_dir_matches_the_engine() -> None:
 
 
 TINY_STORY: dict[str, Any] = {**yaml.safe_load(TINY), "metadata": {"name": "tiny", "namespace": "default"}}
+
+
+def test_string_typed_inputs_keep_the_text_as_typed() -> None:
+    schema = {"properties": {"name": {"type": "string"}, "count": {"type": "integer"}, "any": {}}}
+    inputs = {"name": 1.1, "count": 3, "any": 7, "other": 2}
+    kept = keep_declared_strings(inputs, ["name=1.10", "count=3", "any=7", "other=2"], schema)
+    assert kept == {"name": "1.10", "count": 3, "any": 7, "other": 2}
+    assert keep_declared_strings({"name": 5}, [], schema) == {"name": 5}  # from --inputs-file: as written
+    assert keep_declared_strings({"name": True}, ["name=true"], schema) == {"name": "true"}
+    assert keep_declared_strings({"name": None}, ["name=null"], schema) == {"name": "null"}
+    assert keep_declared_strings({"name": [1]}, ["name=[1]"], schema) == {"name": [1]}  # meant as JSON
+    assert keep_declared_strings({"name": 3}, ["name=3"], None) == {"name": 3}
+
+
+def test_run_string_input_that_looks_like_a_number(cli: Cli, tiny: Path, engine: type[FakeHost]) -> None:
+    result = cli("run", "-f", str(tiny), "-i", "name=007", "-i", "count=2", "-o", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["spec"]["inputs"] == {"name": "007", "count": 2}
+
+
+def test_wait_after_redrive_does_not_replay_the_previous_attempt(
+    cli: Cli, tmp_path: Path, engine: type[FakeHost]
+) -> None:
+    seed_run(home_of(tmp_path), TINY_STORY, "again2", FAILURE[-1])
+    assert cli("redrive", "again2").code == 0
+
+    async def redriven(host: FakeHost, namespace: str, name: str, on_update: Any) -> dict[str, Any]:
+        await write_statuses(host, namespace, name, on_update, [FAILURE[-1]])  # not taken up yet
+        current = await host.plane.client.get(STORY_RUN, name, namespace)
+        notes = current["metadata"]["annotations"]
+        notes[REDRIVE_OBSERVED] = notes[REDRIVE_TOKEN]
+        await host.plane.client.update(current)
+        await write_statuses(host, namespace, name, on_update, [FAILURE[-1]])  # old end, not yet reset
+        return await write_statuses(host, namespace, name, on_update, SUCCESS)
+
+    engine.script = redriven
+    result = cli("wait", "again2")
+    assert result.code == 0, result.err
+    assert "Failed" not in result.err
+    assert result.err.splitlines()[0] == "run again2 Running"

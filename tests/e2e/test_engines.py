@@ -41,3 +41,25 @@ def test_two_engines_share_the_work_without_duplicates(project: Project) -> None
         assert project.count(f"p{i}", "start") == 1, project.events()
     pids = {e["pid"] for e in project.events()}
     assert len(pids) >= 2
+
+
+def test_an_engine_says_which_other_runs_it_drives(project: Project) -> None:
+    project.write(
+        "story.yaml",
+        f"""
+        apiVersion: bubustack.io/v1alpha1
+        kind: Story
+        metadata: {{name: one}}
+        spec:
+          steps:
+            - name: s
+              ref: {{name: recorder}}
+              with: {{record: "{project.record}", step: s}}
+        """,
+    )
+    queued = project.cli("run", "-f", "catalog.yaml", "-f", "story.yaml", "--name", "first", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    second = project.cli("run", "-f", "story.yaml", "--name", "second")
+    assert second.returncode == 0, second.stderr
+    assert "also drives 1 other unfinished run(s) of this home: default/first" in second.stderr
+    assert project.cli("wait", "first").returncode == 0

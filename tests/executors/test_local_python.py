@@ -93,6 +93,15 @@ async def test_non_json_output_is_serialization_error(executor: LocalExecutor, m
     assert (await executor.run(make_request("ok", f"{E}:nothing"))).phase == "Succeeded"
 
 
+async def test_an_output_that_is_not_a_dict_fails_with_how_to_fix_it(
+    executor: LocalExecutor, make_request
+) -> None:
+    result = await executor.run(make_request("d", f"{E}:not_a_dict"))
+    assert result.phase == "Failed"
+    assert result.error is not None and result.error["type"] == "serialization_error"
+    assert result.message is not None and "returned int, not a dict" in result.message
+
+
 async def test_init_failure_and_bad_entrypoints_are_initialization_errors(
     executor: LocalExecutor, make_request
 ) -> None:

@@ -104,6 +104,17 @@ def format_duration(td: timedelta) -> str:
     return f"{sign}{seconds}s"
 
 
+def format_rounded(td: timedelta) -> str:
+    """A readable elapsed time: milliseconds below 1s, tenths below 1m, else whole seconds
+    (``"12ms"``, ``"2.8s"``, ``"1m5s"``)."""
+    ms = round(td.total_seconds() * 1000)
+    if abs(ms) >= 60_000:
+        ms = round(ms / 1000) * 1000
+    elif abs(ms) >= 1000:
+        ms = round(ms / 100) * 100
+    return format_duration(timedelta(milliseconds=ms))
+
+
 def is_positive_duration(text: object) -> bool:
     """True when ``text`` parses as a duration greater than zero."""
     if not isinstance(text, str):

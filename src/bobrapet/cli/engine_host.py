@@ -114,6 +114,11 @@ class EngineHost:
         assert self._story_runs is not None
         return self._story_runs.get(name, namespace)
 
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        """Every StoryRun of the home this engine drives that has not finished."""
+        assert self._story_runs is not None
+        return [r for r in self._story_runs.list() if not is_terminal(r)]
+
     def step_runs(self, namespace: str, run: str) -> list[dict[str, Any]]:
         """The run's StepRuns, from the engine's cache."""
         assert self._step_runs is not None

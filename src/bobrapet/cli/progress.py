@@ -7,7 +7,11 @@ changes; neither writes to the store nor reads the clock except through the inje
 Invariants:
 * :class:`PlainProgress` prints exactly one line per observed change of a step's
   (phase, retries) or of the run's phase, in the order the changes are seen; an update
-  that changes nothing prints nothing.
+  that changes nothing prints nothing, and ``Pending`` (of a step or the run) prints nothing.
+* A step the run still reports ``Pending`` whose StepRun is ``Running`` is shown Running
+  (the StepRun is the fresher of the two).
+* Durations are shown as ``12ms``, ``0.2s``, ``1m5s`` (:func:`format_seconds`), also the
+  run's Go-style ``status.duration`` (``11.908ms`` → ``12ms``).
 * A step's duration is taken from its ``startedAt``/``finishedAt`` when both are
   sub-second precise, else from when this view first saw the step active and when it saw
   it finish, else from the second-precision timestamps; unknown otherwise.
@@ -29,6 +33,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from bobrapet.api.durations import parse_duration
 from bobrapet.api.types.enums import TERMINAL_PHASES
 
 Clock = Callable[[], float]
@@ -81,30 +86,50 @@ class RunView:
         return self.phase in TERMINAL_PHASES
 
 
-def _retries_by_step(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """stepId → retries of its StepRun (parallel branches are keyed by branch name)."""
-    found: dict[str, int] = {}
+@dataclass(frozen=True)
+class _StepRunFacts:
+    retries: int
+    running: bool
+
+
+def _step_run_facts(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, _StepRunFacts]:
+    """stepId → retries and running-ness of its StepRun (parallel branches keyed by branch name)."""
+    found: dict[str, _StepRunFacts] = {}
     for step_run in step_runs:
         step_id = (step_run.get("spec") or {}).get("stepId")
-        retries = (step_run.get("status") or {}).get("retries")
-        if isinstance(step_id, str) and isinstance(retries, int) and retries > 0:
-            found[step_id] = retries
+        status = step_run.get("status") or {}
+        retries = status.get("retries")
+        if isinstance(step_id, str):
+            found[step_id] = _StepRunFacts(
+                retries=retries if isinstance(retries, int) and retries > 0 else 0,
+                running=status.get("phase") == "Running",
+            )
     return found
 
 
+_NO_FACTS = _StepRunFacts(retries=0, running=False)
+
+
+def _step_view(name: str, state: Mapping[str, Any], facts: _StepRunFacts) -> StepView:
+    phase = str(state.get("phase") or "Pending")
+    if phase == "Pending" and facts.running:
+        phase = "Running"
+    return StepView(
+        name=name,
+        phase=phase,
+        message=str(state.get("message") or ""),
+        started_at=state.get("startedAt"),
+        finished_at=state.get("finishedAt"),
+        retries=facts.retries,
+    )
+
+
 def snapshot(run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()) -> RunView:
-    """The view model of ``run`` (a StoryRun wire dict)."""
+    """The view model of ``run`` (a StoryRun wire dict) and, optionally, its StepRuns."""
     status = run.get("status") or {}
-    retries = _retries_by_step(step_runs) if step_runs else {}
+    facts = _step_run_facts(step_runs) if step_runs else {}
     steps = tuple(
-        StepView(
-            name=name,
-            phase=str(state.get("phase") or "Pending"),
-            message=str(state.get("message") or ""),
-            started_at=state.get("startedAt"),
-            finished_at=state.get("finishedAt"),
-            retries=retries.get(name, 0),
-        )
+        _step_view(name, state, facts.get(name, _NO_FACTS))
         for name, state in (status.get("stepStates") or {}).items()
         if isinstance(state, dict)
     )
@@ -112,9 +137,22 @@ def snapshot(run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()
         name=str((run.get("metadata") or {}).get("name") or ""),
         phase=str(status.get("phase") or "Pending"),
         message=str(status.get("message") or ""),
-        duration=status.get("duration"),
+        duration=readable_duration(status.get("duration")),
         steps=steps,
     )
+
+
+def readable_duration(text: object) -> str | None:
+    """A Go duration such as ``11.908ms`` or ``2.784605s`` as :func:`format_seconds` shows it.
+
+    Text that is not a duration is returned as it is; None or empty gives None.
+    """
+    if not text:
+        return None
+    try:
+        return format_seconds(parse_duration(str(text)).total_seconds())
+    except (ValueError, OverflowError):
+        return str(text)
 
 
 def parse_time(text: str | None) -> tuple[float, bool] | None:
@@ -175,6 +213,27 @@ class _Timing:
         return None
 
 
+@dataclass(frozen=True)
+class GateHint:
+    """How to decide a gate from another terminal: ``<cli> approve RUN STEP<flags>``.
+
+    ``cli`` is the program with its global options (``bobrapet --home H``), ``flags`` what
+    follows the step (`` -n NS``), so the printed commands work when pasted.
+    """
+
+    cli: str = "bobrapet"
+    flags: str = ""
+
+    def both(self, run: str, step: str) -> str:
+        return f"{self.one('approve', run, step)} | {self.one('reject', run, step)}"
+
+    def one(self, verb: str, run: str, step: str) -> str:
+        return f"{self.cli} {verb} {run} {step}{self.flags}"
+
+    def short(self, run: str, step: str) -> str:
+        return f"{self.cli} approve|reject {run} {step}{self.flags}"
+
+
 class ProgressView(Protocol):
     """What ``run``/``wait`` feed: every new version of the run (and its StepRuns)."""
 
@@ -190,9 +249,11 @@ class PlainProgress:
         *,
         clock: Clock = time.monotonic,
         gates: Collection[str] = (),
+        hint: GateHint = GateHint(),
     ) -> None:
         self.write = write
         self.gates = frozenset(gates)
+        self.hint = hint
         self.timing = _Timing(clock)
         self._seen: dict[str, tuple[str, int]] = {}
         self._run_phase: str | None = None
@@ -201,20 +262,24 @@ class PlainProgress:
         view = snapshot(run, step_runs)
         if self.timing.run_started is None:
             self.timing.run_started = self.timing.clock()
+        run_changed = view.phase != self._run_phase and view.phase != "Pending"
+        self._run_phase = view.phase
+        if run_changed and not view.terminal:  # the run starts before its steps ...
+            self.write(self.run_line(view))
         for step in view.steps:
             key = (step.phase, step.retries)
             if self._seen.get(step.name) == key:
                 continue
             self._seen[step.name] = key
             self.timing.observe(step)
-            self.write(self.step_line(view.name, step))
-        if view.phase != self._run_phase:
-            self._run_phase = view.phase
+            if step.phase != "Pending":
+                self.write(self.step_line(view.name, step))
+        if run_changed and view.terminal:  # ... and ends after them
             self.write(self.run_line(view))
 
     def step_line(self, run_name: str, step: StepView) -> str:
         line = f"step {step.name} {step.phase}"
-        if step.terminal:
+        if step.terminal and step.phase != "Skipped":
             took = self.timing.duration(step)
             if took is not None:
                 line += f" {format_seconds(took)}"
@@ -223,10 +288,7 @@ class PlainProgress:
         if step.message and step.phase in _TROUBLE:
             line += f": {step.message}"
         if step.name in self.gates and not step.terminal and step.phase != "Pending":
-            line += (
-                f" (waiting for a decision: bobrapet approve {run_name} {step.name}"
-                f" | bobrapet reject {run_name} {step.name})"
-            )
+            line += f" (waiting for a decision: {self.hint.both(run_name, step.name)})"
         return line
 
     def __enter__(self) -> PlainProgress:
@@ -255,9 +317,11 @@ class LiveProgress:
         clock: Clock = time.monotonic,
         gates: Collection[str] = (),
         steps: Sequence[str] = (),
+        hint: GateHint = GateHint(),
     ) -> None:
         self.console = console
         self.gates = frozenset(gates)
+        self.hint = hint
         self.order = tuple(steps)
         self.timing = _Timing(clock)
         self._view: RunView | None = None
@@ -306,12 +370,12 @@ class LiveProgress:
             if step is None:
                 tbl.add_row(Text(name), Text("-", style="dim"), Text(""), Text(""))
                 continue
-            took = self.timing.duration(step)
-            message = step.message
+            took = self.timing.duration(step) if step.phase != "Skipped" else None
+            message = "" if step.phase == "Succeeded" else step.message  # success needs no words
             if step.retries:
                 message = f"(retry {step.retries}) {message}"
             if name in self.gates and not step.terminal and step.phase != "Pending":
-                message = f"bobrapet approve|reject {view.name} {name}"
+                message = self.hint.short(view.name, name)
             tbl.add_row(
                 Text(name),
                 Text(step.phase, style=_STYLES.get(step.phase, "")),
@@ -339,15 +403,16 @@ def open_progress(
     gates: Collection[str] = (),
     steps: Sequence[str] = (),
     clock: Clock = time.monotonic,
+    hint: GateHint = GateHint(),
 ) -> PlainProgress | LiveProgress:
     """The live table when ``console`` is a terminal, else plain lines printed on it.
 
     Use as a context manager around the wait; feed it with ``update``.
     """
     if console.is_terminal:
-        return LiveProgress(console, clock=clock, gates=gates, steps=steps)
+        return LiveProgress(console, clock=clock, gates=gates, steps=steps, hint=hint)
 
     def write(line: str) -> None:
         console.print(line, markup=False, highlight=False)
 
-    return PlainProgress(write, clock=clock, gates=gates)
+    return PlainProgress(write, clock=clock, gates=gates, hint=hint)

@@ -54,8 +54,8 @@ from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import is_conflict, retry_on_conflict
-from bobrapet.runtime.watches import Watch, changed, map_objects
-from bobrapet.store.client import Resource
+from bobrapet.runtime.watches import Predicate, Watch, changed, map_objects
+from bobrapet.store.client import Resource, WatchEvent
 from bobrapet.templating import Blocked, TemplateError, render
 
 log = logging.getLogger("bobrapet.controllers.steprun")
@@ -377,6 +377,9 @@ def _never_available(run: Resource, story: Story | None, step: str) -> bool:
     return state.get("phase") in TERMINAL_PHASES
 
 
+_ACTIONABLE_PHASES = (None, "", "Pending", "Blocked")
+
+
 def _trigger(obj: Resource) -> Any:
     metadata = obj.get("metadata") or {}
     status = obj.get("status") or {}
@@ -387,6 +390,30 @@ def _trigger(obj: Resource) -> Any:
         status.get("retries"),
         runs.annotations_of(obj).get(runs.ANNOTATION_CANCEL),
     )
+
+
+def _actionable() -> Predicate:
+    """Changes this controller acts on: a StepRun waiting to run, a cancel request, deletion.
+
+    Moving to ``Running`` or a terminal phase is an engine's own write (a running attempt of
+    another engine is re-checked on a timer), so those events are skipped.
+    """
+    seen = changed(_trigger)
+
+    def predicate(event: WatchEvent) -> bool:
+        if not seen(event):
+            return False
+        if event.type != "MODIFIED":
+            return True
+        obj = event.object
+        phase = (obj.get("status") or {}).get("phase")
+        return (
+            phase in _ACTIONABLE_PHASES
+            or runs.is_deleting(obj)
+            or runs.annotations_of(obj).get(runs.ANNOTATION_CANCEL) == "true"
+        )
+
+    return predicate
 
 
 def _step_runs_of_engram(manager: Manager) -> Any:
@@ -412,7 +439,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StepRunRecon
         NAME,
         STEP_RUN,
         reconciler,
-        primary_predicate=changed(_trigger),
+        primary_predicate=_actionable(),
         workers=8,
         base_delay=0.05,
         max_delay=30.0,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.runtime.watches import Watch, changed, map_objects
-from bobrapet.store.client import Client, Resource
+from bobrapet.store.client import Client, Resource, WatchEvent
 
 NAME = "storyrun"
 MIN_CHILD_DEBOUNCE = 0.001
@@ -376,8 +376,8 @@ _QUIET_PHASES = (None, "", "Pending", "Running")
 def _child_trigger(obj: Resource) -> Hashable:
     """What of a child matters to its run: leaving the quiet phases, retries, deletion.
 
-    Pending -> Running is deliberately not a trigger: the run learns of it on its next
-    reconcile, which saves one reconcile and one status write per step.
+    Pending -> Running is not a trigger here: :func:`_started_running` reports it late
+    (debounced), so a short step costs no extra reconcile and status write.
     """
     metadata = obj.get("metadata") or {}
     status = obj.get("status") or {}
@@ -387,6 +387,20 @@ def _child_trigger(obj: Resource) -> Hashable:
         status.get("retries"),
         bool(metadata.get("deletionTimestamp")),
     )
+
+
+#: A StepRun that started is shown Running in the run's status after this long, unless
+#: something else (typically its end) reconciles the run first.
+RUNNING_REPORT_DELAY = 0.25
+
+
+def _started_running() -> Callable[[WatchEvent], bool]:
+    seen = changed(lambda obj: (obj.get("status") or {}).get("phase"))
+
+    def predicate(event: WatchEvent) -> bool:
+        return seen(event) and (event.object.get("status") or {}).get("phase") == "Running"
+
+    return predicate
 
 
 def _generation(obj: Resource) -> Hashable:
@@ -425,6 +439,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> Controller:
         reconcile_timeout=60.0,
         watches=[
             Watch(STEP_RUN, map_objects(reconciler.queued_runs)),
+            Watch(STEP_RUN, map_objects(_owning_run), _started_running(), debounce=RUNNING_REPORT_DELAY),
             Watch(
                 STEP_RUN,
                 map_objects(_owning_run),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api import conditions as cond
 from bobrapet.api.conditions import Reason
-from bobrapet.api.durations import format_duration
+from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import validate
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine.context import OK_PHASES, SKIPPED, SUCCEEDED, is_started
@@ -99,7 +99,7 @@ def set_phase(
     started = parse_time(status.get("startedAt"))
     finished = parse_time(status["finishedAt"])
     if started is not None and finished is not None:
-        status["duration"] = format_duration(finished - started)
+        status["duration"] = format_rounded(finished - started)
     if phase != SUCCEEDED:
         status["error"] = {"type": reason, "message": message, "failedSteps": failed_steps(ctx)}
     if _has_impulse(ctx):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from bobrapet.api.conditions import DEGRADED, PROGRESSING, READY, Reason, set_condition
-from bobrapet.api.durations import format_duration
+from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import apply_defaults, validate_templated
 from bobrapet.api.types.enums import STRUCTURED_ERROR_TYPES, TERMINAL_PHASES
 from bobrapet.api.types.steprun import MAX_SIGNAL_EVENTS
@@ -112,7 +112,7 @@ def _format_precise(moment: datetime) -> str:
 
 def _duration_text(seconds: float) -> str:
     """Duration rounded to milliseconds, in Go's notation (``"1.5s"``, ``"15ms"``, ``"0s"``)."""
-    return format_duration(timedelta(milliseconds=round(max(seconds, 0.0) * 1000)))
+    return format_rounded(timedelta(seconds=max(seconds, 0.0)))
 
 
 def _truncate_bytes(text: str, limit: int = MAX_FAILURE_MESSAGE_BYTES) -> str:

@@ -45,6 +45,9 @@ class _Waiting:
     # An error back-off (add_rate_limited) or a debounced event (add_debounced): work that is
     # already due in substance, so it keeps the queue busy; a planned requeue does not.
     retry: bool
+    # Scheduled by add_debounced: an add() now makes it pointless (the reconcile will see
+    # everything the debounced one would have seen), so add() cancels it.
+    debounced: bool = False
 
 
 class WorkQueue(Generic[K]):
@@ -107,8 +110,17 @@ class WorkQueue(Generic[K]):
 
     # -- adding -------------------------------------------------------------------------------
     def add(self, key: K) -> None:
-        """Queue ``key`` now (no-op if already queued; deferred if processing)."""
-        if self._shutting_down or key in self._dirty:
+        """Queue ``key`` now (no-op if already queued; deferred if processing).
+
+        A pending debounced add of ``key`` is cancelled (this one supersedes it).
+        """
+        if self._shutting_down:
+            return
+        waiting = self._waiting.get(key)
+        if waiting is not None and waiting.debounced:
+            waiting.handle.cancel()
+            del self._waiting[key]
+        if key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
@@ -123,9 +135,10 @@ class WorkQueue(Generic[K]):
     def add_debounced(self, key: K, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds, coalescing every event until then.
 
-        Unlike :meth:`add_after`, the key counts as pending work for :meth:`is_idle`.
+        Unlike :meth:`add_after`, the key counts as pending work for :meth:`is_idle`; an
+        :meth:`add` before the delay ends supersedes it.
         """
-        self._schedule(key, delay, retry=True)
+        self._schedule(key, delay, retry=True, debounced=True)
 
     def add_rate_limited(self, key: K) -> None:
         """Queue ``key`` after the rate limiter's delay for it (counts one more failure)."""
@@ -140,7 +153,7 @@ class WorkQueue(Generic[K]):
     def num_requeues(self, key: K) -> int:
         return self.rate_limiter.num_requeues(key)
 
-    def _schedule(self, key: K, delay: float, *, retry: bool) -> None:
+    def _schedule(self, key: K, delay: float, *, retry: bool, debounced: bool = False) -> None:
         if self._shutting_down:
             return
         if delay <= 0:
@@ -151,11 +164,13 @@ class WorkQueue(Generic[K]):
         if current is not None:
             if current.deadline <= deadline:
                 current.retry = current.retry or retry
+                current.debounced = current.debounced and debounced
                 return
             current.handle.cancel()
             retry = retry or current.retry
+            debounced = debounced and current.debounced
         handle = self.clock.call_later(delay, lambda: self._fire(key))
-        self._waiting[key] = _Waiting(deadline, handle, retry)
+        self._waiting[key] = _Waiting(deadline, handle, retry, debounced)
         self._changed()
 
     def _fire(self, key: K) -> None:

@@ -64,6 +64,10 @@ def not_json(inputs: dict[str, Any], ctx: Context) -> Any:
     return {"s": {1, 2}}
 
 
+def not_a_dict(inputs: dict[str, Any], ctx: Context) -> Any:
+    return 42
+
+
 def chatty(inputs: dict[str, Any], ctx: Context) -> dict[str, Any]:
     tag = inputs["tag"]
     for i in range(inputs.get("lines", 20)):

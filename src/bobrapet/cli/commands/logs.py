@@ -23,16 +23,13 @@ from bobrapet.api import runmeta
 from bobrapet.api.kinds import STEP_RUN
 from bobrapet.cli.app import EXIT_REJECTED, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
-from bobrapet.cli.commands.wait import read_run, step_names, story_of
+from bobrapet.cli.commands.wait import LOG_DIR, log_path, read_run, step_names, story_of
 from bobrapet.cli.embedded import ControlPlane
 
-LOG_DIR = "logs"  # under the home; the engine host writes there (engine_host.LOG_DIR)
+__all__ = ["LOG_DIR", "log_path", "logs_command", "read_log", "select"]
+
 RUN_LABEL = runmeta.STORYRUN
 PARENT_STEP_LABEL = runmeta.PARENT_STEP
-
-
-def log_path(home: Path, namespace: str, step_run: str) -> Path:
-    return home / LOG_DIR / namespace / f"{step_run}.log"
 
 
 def step_id(step_run: Mapping[str, Any]) -> str:

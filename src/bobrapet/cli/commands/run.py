@@ -4,7 +4,9 @@ Invariants: every usage problem (bad ``-i``, unreadable ``--inputs-file``, ambig
 missing Story, bad ``--timeout``/``-o``) is reported before anything is written; apply
 messages and progress go to stderr, the result alone to stdout (see ``wait``). Inputs are
 the ``--inputs-file`` object with each ``-i key=value`` set over it (later wins); a value
-is JSON when it parses as JSON, else the literal string.
+is JSON when it parses as JSON, else the literal string — except that an ``-i`` value that
+parses as a JSON number, boolean or null, for a key the Story's ``inputsSchema`` declares
+``type: string``, stays the text as typed (``-i version=1.10`` is ``"1.10"``, not ``1.1``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bobrapet.cli.commands.wait import (
     check_output,
     drive,
     exit_code,
+    failed_steps_with_logs,
     interrupted,
     output_option,
     parse_timeout,
@@ -107,6 +110,30 @@ def build_inputs(assignments: Sequence[str], inputs_file: str | None) -> dict[st
         key, value = parse_assignment(text)
         inputs[key] = value
     return inputs
+
+
+def declared_string(schema: Any, key: str) -> bool:
+    """Whether ``schema`` (an inputsSchema) declares property ``key`` as ``type: string``."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    prop = properties.get(key) if isinstance(properties, dict) else None
+    return isinstance(prop, dict) and prop.get("type") == "string"
+
+
+def keep_declared_strings(inputs: dict[str, Any], assignments: Sequence[str], schema: Any) -> dict[str, Any]:
+    """``inputs`` with each scalar ``-i`` value of a string-typed key set back to its text as typed.
+
+    Lists and objects stay as parsed: they were meant as JSON (and the Story rejects them).
+    """
+    raw: dict[str, str] = {}
+    for text in assignments:
+        key, _, value = text.partition("=")
+        raw[key.strip()] = value
+    kept = dict(inputs)
+    for key, value in raw.items():
+        scalar = kept.get(key) is None or isinstance(kept.get(key), int | float | bool)
+        if key in kept and scalar and declared_string(schema, key):
+            kept[key] = value
+    return kept
 
 
 # --------------------------------------------------------------------------- story choice
@@ -210,8 +237,9 @@ def run_command(
     docs = sorted_for_apply(load_manifests(filenames)) if filenames else []
     story_name, ns = pick_story(docs, story, namespace)
     request = RunRequest(docs, namespace, story_name, ns, name, values, no_wait, seconds, timeout, workers)
+    request.assignments = tuple(inputs or ())
     try:
-        final = run(_run(request))
+        final, logged = run(_run(request))
     except KeyboardInterrupt:
         if request.created is None:
             state.err.print("interrupted before the run was created", markup=False, highlight=False)
@@ -226,7 +254,7 @@ def run_command(
             highlight=False,
         )
         raise typer.Exit(EXIT_OK)
-    print_result(final, output)
+    print_result(final, output, logged)
     raise typer.Exit(exit_code(final))
 
 
@@ -244,10 +272,12 @@ class RunRequest:
     timeout: float | None
     timeout_text: str | None
     workers: int | None
+    assignments: tuple[str, ...] = ()  # the -i texts, to keep string-typed values as typed
     created: dict[str, Any] | None = None
 
 
-async def _run(req: RunRequest) -> dict[str, Any]:
+async def _run(req: RunRequest) -> tuple[dict[str, Any], list[str]]:
+    """The final run (the created one with ``--no-wait``) and its failed steps that wrote logs."""
     async with ControlPlane(state.home) as plane:
         if req.docs:
             failures = await apply_documents(
@@ -258,10 +288,12 @@ async def _run(req: RunRequest) -> dict[str, Any]:
             if req.no_wait:
                 await plane.settle()  # statuses up to date, as after `apply`
         story_obj = await find_story(plane, req.story, req.story_namespace)
-        req.created = await create_run(plane, req.story, req.story_namespace, req.name, req.inputs)
+        schema = (story_obj.get("spec") or {}).get("inputsSchema")
+        inputs = keep_declared_strings(req.inputs, req.assignments, schema)
+        req.created = await create_run(plane, req.story, req.story_namespace, req.name, inputs)
         if req.no_wait:
-            return req.created
-        return await drive(
+            return req.created, []
+        final = await drive(
             plane,
             req.created,
             story=story_obj,
@@ -269,6 +301,7 @@ async def _run(req: RunRequest) -> dict[str, Any]:
             timeout_text=req.timeout_text,
             workers=req.workers,
         )
+        return final, await failed_steps_with_logs(plane, final)
 
 
 async def find_story(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]:

@@ -14,27 +14,28 @@ interrupted or timed-out wait changes nothing: the run keeps its state and a lat
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bobrapet.api import runmeta
 from bobrapet.api.durations import parse_duration
 from bobrapet.api.errors import NotFound
-from bobrapet.api.kinds import STORY, STORY_RUN
+from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
-from bobrapet.cli.progress import format_seconds, open_progress, parse_time
+from bobrapet.cli.progress import GateHint, format_seconds, open_progress, parse_time, readable_duration
 
 EXIT_INTERRUPTED = 130
 RESULT_FORMATS = ("json", "yaml")
-# Redrive annotations (reference §4.2 steps 7-8): a request is pending while the value
-# differs from the one the controller recorded as observed.
+LOG_DIR = "logs"  # under the home; the engine writes <home>/logs/<namespace>/<steprun>.log
+_FAILED_PHASES = ("Failed", "Timeout", "Aborted")
 
 
 # --------------------------------------------------------------------------- arguments
@@ -92,10 +93,18 @@ def home_flag() -> str:
     return "" if state.home == default else f" --home {state.home}"
 
 
+def namespace_flag(namespace: str) -> str:
+    return "" if namespace == "default" else f" -n {namespace}"
+
+
 def run_command_hint(verb: str, name: str, namespace: str) -> str:
     """``bobrapet wait NAME [-n NS]`` — the command line to continue with ``name``."""
-    ns = "" if namespace == "default" else f" -n {namespace}"
-    return f"bobrapet{home_flag()} {verb} {name}{ns}"
+    return f"bobrapet{home_flag()} {verb} {name}{namespace_flag(namespace)}"
+
+
+def gate_hint(namespace: str) -> GateHint:
+    """The approve/reject commands as they work when pasted in another terminal."""
+    return GateHint(cli=f"bobrapet{home_flag()}", flags=namespace_flag(namespace))
 
 
 async def read_run(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]:
@@ -164,11 +173,23 @@ async def drive(
 
     meta = run_obj["metadata"]
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
-    with open_progress(state.err, gates=gate_steps(story), steps=step_names(story)) as view:
-        view.update(run_obj)
+    with open_progress(
+        state.err, gates=gate_steps(story), steps=step_names(story), hint=gate_hint(namespace)
+    ) as view:
+        # Until the engine takes up a pending redrive, the run shows its previous attempt:
+        # showing that would announce an end before the new attempt starts.
+        previous_end = (run_obj.get("status") or {}).get("finishedAt")
+        stale = redrive_pending(run_obj)
+        if not stale:
+            view.update(run_obj)
         async with EngineHost(plane, workers=workers) as host:
+            _note_other_runs(host, namespace, name)
 
             def on_update(current: dict[str, Any]) -> None:
+                nonlocal stale
+                if stale and (redrive_pending(current) or _same_end(current, previous_end)):
+                    return
+                stale = False
                 view.update(current, host.step_runs(namespace, name))
 
             try:
@@ -181,6 +202,30 @@ async def drive(
                 ) from None
             except NotFound:
                 raise fail(f'storyrun "{name}" was deleted while waiting for it', EXIT_REJECTED) from None
+
+
+def _note_other_runs(host: Any, namespace: str, name: str) -> None:
+    """Say so when this engine also drives other unfinished runs of the home (they share the
+    worker pool, so a hung step elsewhere can delay this run)."""
+    others = sorted(
+        f"{r['metadata'].get('namespace') or 'default'}/{r['metadata']['name']}"
+        for r in host.unfinished_runs()
+        if (r["metadata"]["name"], r["metadata"].get("namespace") or "default") != (name, namespace)
+    )
+    if not others:
+        return
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    state.err.print(
+        f"note: this engine also drives {len(others)} other unfinished run(s) of this home: {shown} "
+        "(`bobrapet cancel RUN` stops one)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _same_end(run_obj: Mapping[str, Any], previous_end: object) -> bool:
+    """Whether ``run_obj`` still shows the end of the attempt before a redrive."""
+    return is_terminal(run_obj) and (run_obj.get("status") or {}).get("finishedAt") == previous_end
 
 
 def interrupted(name: str, namespace: str) -> typer.Exit:
@@ -196,16 +241,65 @@ def interrupted(name: str, namespace: str) -> typer.Exit:
 # --------------------------------------------------------------------------- result
 
 
+def log_path(home: Path, namespace: str, step_run: str) -> Path:
+    return home / LOG_DIR / namespace / f"{step_run}.log"
+
+
+def failed_steps(run_obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(step, message) of every step that ended Failed, Timeout or Aborted, in run order."""
+    states = (run_obj.get("status") or {}).get("stepStates") or {}
+    return [
+        (str(step), str(s.get("message") or ""))
+        for step, s in states.items()
+        if isinstance(s, Mapping) and s.get("phase") in _FAILED_PHASES
+    ]
+
+
+async def failed_steps_with_logs(plane: ControlPlane, run_obj: Mapping[str, Any]) -> list[str]:
+    """The failed steps of the run that left a log (their own, or one of their branches')."""
+    failed = [step for step, _ in failed_steps(run_obj)]
+    if not failed:
+        return []
+    meta = run_obj.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "default")
+    step_runs = await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={meta.get('name')}")
+    logged: set[str] = set()
+    for step_run in step_runs:
+        sr_meta = step_run.get("metadata") or {}
+        if not log_path(state.home, namespace, str(sr_meta.get("name"))).is_file():
+            continue
+        logged.add(str((step_run.get("spec") or {}).get("stepId") or ""))
+        logged.add(str((sr_meta.get("labels") or {}).get(runmeta.PARENT_STEP) or ""))
+    return [step for step in failed if step in logged]
+
+
 def run_duration(run_obj: Mapping[str, Any]) -> str | None:
     status = run_obj.get("status") or {}
     if status.get("duration"):
-        return str(status["duration"])
+        return readable_duration(status["duration"])
     start, end = parse_time(status.get("startedAt")), parse_time(status.get("finishedAt"))
     return format_seconds(end[0] - start[0]) if start and end else None
 
 
-def summary(run_obj: Mapping[str, Any]) -> str:
-    """The human result: name, phase, duration, message, failed steps and output."""
+def _logs_line(name: str, namespace: str, logged: Collection[str] | None) -> str | None:
+    """How to see the failed steps' output; None when none of them wrote any."""
+    command = run_command_hint("logs", name, namespace)
+    if logged is None:
+        return f"logs: {command} [STEP]"
+    steps = list(logged)
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return f"logs: {run_command_hint('logs', f'{name} {steps[0]}', namespace)}"
+    return f"logs: {command} [STEP] (steps with logs: {', '.join(steps)})"
+
+
+def summary(run_obj: Mapping[str, Any], logged: Collection[str] | None = None) -> str:
+    """The human result: name, phase, duration, message, failed steps and output.
+
+    ``logged`` names the failed steps that wrote a log (then the logs hint names the step,
+    and is left out when there is none); None when unknown.
+    """
     status = run_obj.get("status") or {}
     meta = run_obj.get("metadata") or {}
     name = str(meta.get("name") or "")
@@ -214,29 +308,26 @@ def summary(run_obj: Mapping[str, Any]) -> str:
     lines = [head + (f" in {took}" if took else "")]
     if status.get("message"):
         lines.append(f"message: {status['message']}")
-    failed = [
-        (step, str(s.get("message") or ""))
-        for step, s in (status.get("stepStates") or {}).items()
-        if isinstance(s, Mapping) and s.get("phase") in ("Failed", "Timeout", "Aborted")
-    ]
+    failed = failed_steps(run_obj)
     if failed:
         lines.append("failed steps:")
         lines.extend(f"  {step}: {message}".rstrip() for step, message in failed)
-        ns = str(meta.get("namespace") or "default")
-        lines.append(f"logs: {run_command_hint('logs', name, ns)} [STEP]")
+        logs = _logs_line(name, str(meta.get("namespace") or "default"), logged)
+        if logs:
+            lines.append(logs)
     if "output" in status and status["output"] is not None:
         lines.append("output:")
         lines.extend("  " + line for line in dump_yaml(status["output"]).rstrip("\n").splitlines())
     return "\n".join(lines)
 
 
-def print_result(run_obj: Mapping[str, Any], fmt: str | None) -> None:
+def print_result(run_obj: Mapping[str, Any], fmt: str | None, logged: Collection[str] | None = None) -> None:
     if fmt == "json":
         text = dump_json(run_obj)
     elif fmt == "yaml":
         text = dump_yaml(run_obj)
     else:
-        text = summary(run_obj)
+        text = summary(run_obj, logged)
     state.out.out(text.rstrip("\n"), highlight=False)
 
 
@@ -260,21 +351,22 @@ def wait_command(
     seconds = parse_timeout(timeout)
     ns = namespace or "default"
     try:
-        final = run(_wait(name, ns, seconds, timeout, workers))
+        final, logged = run(_wait(name, ns, seconds, timeout, workers))
     except KeyboardInterrupt:
         raise interrupted(name, ns) from None
-    print_result(final, output)
+    print_result(final, output, logged)
     raise typer.Exit(exit_code(final))
 
 
 async def _wait(
     name: str, namespace: str, timeout: float | None, timeout_text: str | None, workers: int | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
+    """The final run and its failed steps that wrote logs."""
     async with ControlPlane(state.home) as plane:
         current = await read_run(plane, name, namespace)
-        if is_terminal(current) and not redrive_pending(current):
-            return current  # nothing to drive: no engine start-up
-        story = await story_of(plane, current)
-        return await drive(
-            plane, current, story=story, timeout=timeout, timeout_text=timeout_text, workers=workers
-        )
+        if not is_terminal(current) or redrive_pending(current):  # else: no engine start-up
+            story = await story_of(plane, current)
+            current = await drive(
+                plane, current, story=story, timeout=timeout, timeout_text=timeout_text, workers=workers
+            )
+        return current, await failed_steps_with_logs(plane, current)

@@ -114,7 +114,10 @@ class EntrypointCache:
         try:
             module = self._module(module_name)
         except Exception as exc:  # ImportError, SyntaxError, or an error raised at import time
-            raise EntrypointError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+            raise EntrypointError(
+                f"cannot import {module_name!r} (entrypoint {entrypoint!r}): {type(exc).__name__}: {exc}; "
+                "modules are imported from PYTHONPATH and the engine's current directory"
+            ) from exc
         target: Any = module
         for part in attr_path.split("."):
             try:

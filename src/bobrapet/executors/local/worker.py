@@ -184,6 +184,13 @@ class Worker:
                 output = asyncio.run(output)
             if output is None:
                 output = {}
+            if not isinstance(output, dict):
+                message = (
+                    f"the engram returned {type(output).__name__}, not a dict: return a JSON object "
+                    'such as {"result": value}'
+                )
+                print(message, file=sys.stderr)
+                return _failure(error_wire("serialization_error", message, exit_code=1))
             if debug:
                 self._logger.debug("output: %s", preview(output))
             return {"op": protocol.RESULT, "phase": "Succeeded", "output": output, "exitCode": 0}
