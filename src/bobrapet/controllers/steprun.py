@@ -28,13 +28,15 @@ from datetime import datetime
 from typing import Any
 
 from bobrapet.api.errors import NotFound
+from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.engine import run_variables
-from bobrapet.engine.snapshot import Snapshot
+from bobrapet.engine.naming import compose_dns1123
+from bobrapet.engine.snapshot import Snapshot, StepRunView
 from bobrapet.engine.steprun import (
     InputRejected,
     StepOutcome,
@@ -185,7 +187,8 @@ class StepRunReconciler:
             return Result(requeue_after=MISSING_REFERENCE_RETRY)
         step = _find_step(story, str(spec.get("stepId") or ""))
 
-        variables = run_variables(self._snapshot(run, story, now))
+        only = _referenced_steps(spec.get("input"), step.requires if step else None)
+        variables = run_variables(self._snapshot(run, story, now, only), only)
         missing = missing_requirement(step.requires if step else None, variables)
         if missing is not None:
             message = f"required context '{missing}' is nil — upstream step produced no output for this key"
@@ -269,17 +272,31 @@ class StepRunReconciler:
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)
         return Result()
 
-    def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
+    def _snapshot(
+        self, run: Resource, story: Story | None, now: datetime, only: frozenset[str] | None
+    ) -> Snapshot:
         return Snapshot(
             run=run,
             story=story,
             engrams={},
             templates={},
-            step_runs=self.caches.step_runs_of(run),
+            step_runs=self.caches.step_runs_of(run) if only is None else self._step_runs_named(run, only),
             child_runs=self.caches.child_runs_of(run),
             now=now,
             config=self.config,
         )
+
+    def _step_runs_named(self, run: Resource, steps: frozenset[str]) -> dict[str, StepRunView]:
+        """Views of the StepRuns of ``steps`` (found by their deterministic names); all of the
+        run's StepRuns when one is not found that way (a parallel branch)."""
+        namespace, run_name = runs.namespace_of(run), str(run["metadata"]["name"])
+        views: dict[str, StepRunView] = {}
+        for step in steps:
+            obj = self.caches.step_runs.get(compose_dns1123(run_name, step), namespace)
+            if obj is None:
+                return self.caches.step_runs_of(run)
+            views[step] = self.caches.views.step_run(obj)
+        return views
 
     # -- executing ------------------------------------------------------------------------------
     async def _execute(self, claimed_obj: Resource, request: ExecutionRequest, attempt: _Attempt) -> None:
@@ -367,6 +384,22 @@ class StepRunReconciler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _referenced_steps(value: Any, requires: list[str] | None) -> frozenset[str] | None:
+    """Steps the templates of ``value`` and the ``requires`` paths read; ``None`` when a
+    template reads ``steps`` dynamically (``steps[expr]``, ``steps`` as a whole)."""
+    names: set[str] = set()
+    for _, analysis in iter_templates(value):
+        if analysis.dynamic_steps:
+            return None
+        names.update(analysis.step_names)
+    for path in requires or ():
+        parts = path.split(".")
+        if len(parts) < 2 or parts[0] != "steps":
+            return None
+        names.add(parts[1])
+    return frozenset(names)
 
 
 def _never_available(run: Resource, story: Story | None, step: str) -> bool:

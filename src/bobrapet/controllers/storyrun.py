@@ -120,11 +120,10 @@ class StoryRunReconciler:
 
     def _capacity(self, run: Resource, story: Story | None, story_name: str, namespace: str) -> Capacity:
         """Running StepRuns against the limits of §2.7 (counted only when a limit applies)."""
-        policy = story.spec.policy if story is not None else None
+        if not self._limited(story):
+            return Capacity()
         queue = queue_name(story)
         queue_limit = self.config.queue(queue).concurrency
-        if not (policy and policy.concurrency) and not queue_limit and not self.config.global_concurrency:
-            return Capacity()
         story_running = queue_running = global_running = 0
         for obj in self.caches.step_runs.list():
             if (obj.get("status") or {}).get("phase") != "Running":
@@ -141,6 +140,15 @@ class StoryRunReconciler:
             queue_running=queue_running,
             global_running=global_running,
             outranked=outranked,
+        )
+
+    def _limited(self, story: Story | None) -> bool:
+        """Whether any concurrency limit applies to runs of ``story``."""
+        policy = story.spec.policy if story is not None else None
+        return bool(
+            (policy and policy.concurrency)
+            or self.config.queue(queue_name(story)).concurrency
+            or self.config.global_concurrency
         )
 
     def _priority(self, run: Resource, story: Story | None) -> int | None:
@@ -207,12 +215,13 @@ class StoryRunReconciler:
         if runs.is_deleting(run):
             return Result()
         started = time.perf_counter()
-        plan = make_plan(self._snapshot(run))
+        snapshot = self._snapshot(run)
+        plan = make_plan(snapshot)
         await self._apply(run, plan)
         key = (request.namespace or "", request.name)
         self.costs[key] = time.perf_counter() - started
-        states = (plan.status.get("stepStates") or {}).values()
-        if any(str(s.get("message") or "").startswith(QUEUED_PREFIX) for s in states):
+        limited = self._limited(snapshot.story)
+        if limited and plan.status.get("phase") not in TERMINAL_PHASES and _holds_queued_steps(plan.status):
             self.queued.add(key)
         else:
             self.queued.discard(key)
@@ -389,6 +398,27 @@ def _child_trigger(obj: Resource) -> Hashable:
     )
 
 
+def _holds_queued_steps(status: dict[str, Any]) -> bool:
+    states = (status.get("stepStates") or {}).values()
+    return any(str(s.get("message") or "").startswith(QUEUED_PREFIX) for s in states)
+
+
+def _child_changed() -> Callable[[WatchEvent], bool]:
+    """A child changed in a way its run must react to (see :func:`_child_trigger`).
+
+    A child that merely appeared (created by the run's own plan, not started yet) is not
+    news to the run: skipping it saves a reconcile per step.
+    """
+    seen = changed(_child_trigger)
+
+    def predicate(event: WatchEvent) -> bool:
+        if not seen(event):
+            return False
+        return event.type != "ADDED" or _child_trigger(event.object) != (None, None, False)
+
+    return predicate
+
+
 #: A StepRun that started is shown Running in the run's status after this long, unless
 #: something else (typically its end) reconciles the run first.
 RUNNING_REPORT_DELAY = 0.25
@@ -443,10 +473,10 @@ def setup(manager: Manager, env: ExecutionEnv) -> Controller:
             Watch(
                 STEP_RUN,
                 map_objects(_owning_run),
-                changed(_child_trigger),
+                _child_changed(),
                 debounce=reconciler.child_event_delay,
             ),
-            Watch(STORY_RUN, map_objects(_parent_run), changed(_child_trigger)),
+            Watch(STORY_RUN, map_objects(_parent_run), _child_changed()),
             Watch(STORY, map_objects(runs_of_story), changed(_generation)),
         ],
     )

@@ -13,7 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from bobrapet.api.jsonschema_util import apply_defaults
@@ -55,14 +55,23 @@ def step_var_entry(
     return step_entry({}, phase=phase)
 
 
-def build_steps(snap: Snapshot, graph: Graph, states: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def build_steps(
+    snap: Snapshot,
+    graph: Graph,
+    states: Mapping[str, Mapping[str, Any]],
+    only: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """``steps`` of the variables; with ``only``, just those steps (cost independent of the
+    size of the run, for a template whose step references are all known)."""
     steps: dict[str, Any] = {}
-    for name, state in states.items():
+    pairs = states.items() if only is None else ((n, states[n]) for n in only if n in states)
+    for name, state in pairs:
         if state.get("phase") in TERMINAL_PHASES:
             steps[name] = step_var_entry(snap, graph, name, state)
-    for branch, owner in graph.branch_owner.items():
+    owners = graph.branch_owner
+    for branch in owners if only is None else [b for b in only if b in owners]:
         view = snap.step_runs.get(branch)
-        if view is not None and view.parent_step == owner and view.phase in TERMINAL_PHASES:
+        if view is not None and view.parent_step == owners[branch] and view.phase in TERMINAL_PHASES:
             steps.setdefault(branch, step_var_entry(snap, graph, branch, None))
     return steps
 
@@ -84,12 +93,16 @@ def run_variables_from(
     return build_variables(inputs=inputs, steps=steps, story=story_var, run=run)
 
 
-def run_variables(snapshot: Snapshot) -> dict[str, Any]:
-    """The variables templates of this run are evaluated with (``{inputs, steps, story, run}``)."""
+def run_variables(snapshot: Snapshot, only: Collection[str] | None = None) -> dict[str, Any]:
+    """The variables templates of this run are evaluated with (``{inputs, steps, story, run}``).
+
+    ``only`` limits ``steps`` to the named steps: pass it when the templates to evaluate
+    reference exactly those (no dynamic ``steps[expr]`` access).
+    """
     story = snapshot.story
     states = (snapshot.run.get("status") or {}).get("stepStates") or _EMPTY
     inputs = run_inputs(snapshot.run, story)
     if story is None:
         return run_variables_from(snapshot, None, inputs, {})
-    steps = build_steps(snapshot, compile_graph(story), states)
+    steps = build_steps(snapshot, compile_graph(story), states, only)
     return run_variables_from(snapshot, story, inputs, steps)
