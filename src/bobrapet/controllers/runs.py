@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +21,8 @@ from bobrapet.api.kinds import ENGRAM_TEMPLATE, STEP_RUN, STORY_RUN
 from bobrapet.api.timestamps import parse_timestamp
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes
+from bobrapet.engine.dag import compile_graph
+from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.snapshot import ChildRunView, StepRunView
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
@@ -192,6 +194,44 @@ class StoryModels:
         return model, error
 
 
+class RunStepRuns(Mapping[str, StepRunView]):
+    """The StepRuns of one run by ``spec.stepId``, looked up lazily.
+
+    ``mapping[step]`` finds the StepRun by its deterministic name (``<run>-<step>``) without
+    touching the run's other StepRuns, so a reconcile that reads a few steps costs the same
+    in a run of 10 steps or 1000; iterating, or looking up a parallel branch (named after
+    its parent step too), lists them all once.
+    """
+
+    def __init__(self, caches: RunCaches, namespace: str, run: str, branches: frozenset[str]) -> None:
+        self._caches = caches
+        self._namespace = namespace
+        self._run = run
+        self._branches = branches
+        self._all: dict[str, StepRunView] | None = None
+
+    def _everything(self) -> dict[str, StepRunView]:
+        if self._all is None:
+            self._all = self._caches.views.step_runs_of(self._caches.step_runs, self._namespace, self._run)
+        return self._all
+
+    def __getitem__(self, step: str) -> StepRunView:
+        if self._all is None and step not in self._branches:
+            obj = self._caches.step_runs.get(compose_dns1123(self._run, step), self._namespace)
+            if obj is None:
+                raise KeyError(step)
+            spec = obj.get("spec") or {}
+            if spec.get("stepId") == step and labels_of(obj).get(LABEL_STORYRUN) == self._run:
+                return self._caches.views.step_run(obj)
+        return self._everything()[step]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._everything())
+
+    def __len__(self) -> int:
+        return len(self._everything())
+
+
 class RunCaches:
     """The caches and memos the StoryRun and StepRun controllers both read."""
 
@@ -212,8 +252,9 @@ class RunCaches:
         story, _ = self.models.parse(self.stories.get(name, namespace))
         return namespace, name, story
 
-    def step_runs_of(self, run: Resource) -> dict[str, StepRunView]:
-        return self.views.step_runs_of(self.step_runs, namespace_of(run), str(run["metadata"]["name"]))
+    def step_runs_of(self, run: Resource, story: Story | None) -> Mapping[str, StepRunView]:
+        branches = frozenset(compile_graph(story).branch_owner) if story is not None else frozenset()
+        return RunStepRuns(self, namespace_of(run), str(run["metadata"]["name"]), branches)
 
     def child_runs_of(self, run: Resource) -> dict[str, ChildRunView]:
         """executeStory children of ``run`` by parent step."""

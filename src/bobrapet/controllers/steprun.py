@@ -35,8 +35,7 @@ from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.engine import run_variables
-from bobrapet.engine.naming import compose_dns1123
-from bobrapet.engine.snapshot import Snapshot, StepRunView
+from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
     InputRejected,
     StepOutcome,
@@ -188,7 +187,7 @@ class StepRunReconciler:
         step = _find_step(story, str(spec.get("stepId") or ""))
 
         only = _referenced_steps(spec.get("input"), step.requires if step else None)
-        variables = run_variables(self._snapshot(run, story, now, only), only)
+        variables = run_variables(self._snapshot(run, story, now), only)
         missing = missing_requirement(step.requires if step else None, variables)
         if missing is not None:
             message = f"required context '{missing}' is nil — upstream step produced no output for this key"
@@ -272,31 +271,17 @@ class StepRunReconciler:
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)
         return Result()
 
-    def _snapshot(
-        self, run: Resource, story: Story | None, now: datetime, only: frozenset[str] | None
-    ) -> Snapshot:
+    def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
         return Snapshot(
             run=run,
             story=story,
             engrams={},
             templates={},
-            step_runs=self.caches.step_runs_of(run) if only is None else self._step_runs_named(run, only),
+            step_runs=self.caches.step_runs_of(run, story),
             child_runs=self.caches.child_runs_of(run),
             now=now,
             config=self.config,
         )
-
-    def _step_runs_named(self, run: Resource, steps: frozenset[str]) -> dict[str, StepRunView]:
-        """Views of the StepRuns of ``steps`` (found by their deterministic names); all of the
-        run's StepRuns when one is not found that way (a parallel branch)."""
-        namespace, run_name = runs.namespace_of(run), str(run["metadata"]["name"])
-        views: dict[str, StepRunView] = {}
-        for step in steps:
-            obj = self.caches.step_runs.get(compose_dns1123(run_name, step), namespace)
-            if obj is None:
-                return self.caches.step_runs_of(run)
-            views[step] = self.caches.views.step_run(obj)
-        return views
 
     # -- executing ------------------------------------------------------------------------------
     async def _execute(self, claimed_obj: Resource, request: ExecutionRequest, attempt: _Attempt) -> None:

@@ -75,7 +75,21 @@ class StoryRunReconciler:
         self._refs: dict[int, tuple[Story, frozenset[str], dict[str, tuple[str, str | None]]]] = {}
 
     async def __call__(self, request: Request) -> Result:
-        return await retry_on_conflict(lambda: self._reconcile(request), attempts=10)
+        # The first attempt reads the run from the cache (our own writes are put there at once,
+        # see _remember); a Conflict means someone else wrote it: retry on a fresh read.
+        attempt = 0
+
+        async def once() -> Result:
+            nonlocal attempt
+            attempt += 1
+            return await self._reconcile(request, cached=attempt == 1)
+
+        return await retry_on_conflict(once, attempts=10)
+
+    def _remember(self, obj: Resource) -> Resource:
+        """Put an object this controller just wrote into the cache (write-through)."""
+        self.caches.story_runs.apply(WatchEvent("MODIFIED", obj))
+        return obj
 
     # -- gathering ------------------------------------------------------------------------------
     def _snapshot(self, run: Resource) -> Snapshot:
@@ -101,7 +115,7 @@ class StoryRunReconciler:
             story=story,
             engrams=engrams,
             templates=templates,
-            step_runs=self.caches.step_runs_of(run),
+            step_runs=self.caches.step_runs_of(run, story),
             child_runs=self.caches.child_runs_of(run),
             now=self.clock.now(),
             config=self.config,
@@ -206,12 +220,14 @@ class StoryRunReconciler:
         cost = self.costs.get((request.namespace or "", request.name), 0.0)
         return min(MAX_CHILD_DEBOUNCE, max(cost, MIN_CHILD_DEBOUNCE) * 2)
 
-    async def _reconcile(self, request: Request) -> Result:
-        try:
-            run = await self.client.get(STORY_RUN, request.name, request.namespace)
-        except NotFound:
-            self.costs.pop((request.namespace or "", request.name), None)
-            return Result()
+    async def _reconcile(self, request: Request, *, cached: bool) -> Result:
+        run = self.caches.story_runs.get(request.name, request.namespace) if cached else None
+        if run is None:
+            try:
+                run = await self.client.get(STORY_RUN, request.name, request.namespace)
+            except NotFound:
+                self.costs.pop((request.namespace or "", request.name), None)
+                return Result()
         if runs.is_deleting(run):
             return Result()
         started = time.perf_counter()
@@ -252,9 +268,9 @@ class StoryRunReconciler:
         if plan.annotations:
             current = runs.annotations_of(run)
             if any(current.get(k) != v for k, v in plan.annotations.items()):
-                run = await self.client.update(_with_annotations(run, plan.annotations))
+                run = self._remember(await self.client.update(_with_annotations(run, plan.annotations)))
         if (run.get("status") or {}) != status:
-            await self.client.update_status({**run, "status": status})
+            self._remember(await self.client.update_status({**run, "status": status}))
         if plan.delete_run:
             await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
 

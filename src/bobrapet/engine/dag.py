@@ -20,7 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -64,6 +64,24 @@ class Graph:
     @property
     def total(self) -> int:
         return len(self.nodes)
+
+    @cached_property
+    def may_fail_allowed(self) -> tuple[Node, ...]:
+        """Nodes whose failure can be allowed: ``allowFailure`` steps and parallel steps."""
+        return tuple(n for n in self.nodes.values() if n.step.allow_failure or n.kind == "parallel")
+
+    @cached_property
+    def block_deps(self) -> dict[str, tuple[str, ...]]:
+        """Step -> its dependencies in the same block (what gates its start)."""
+        nodes = self.nodes
+        return {
+            name: tuple(d for d in node.deps if nodes[d].block == node.block) for name, node in nodes.items()
+        }
+
+    @cached_property
+    def stop_nodes(self) -> tuple[str, ...]:
+        """Main ``stop`` steps, in order."""
+        return tuple(n for n in self.order.get(MAIN, ()) if self.nodes[n].kind == "stop")
 
     def downstream(self, name: str) -> tuple[str, ...]:
         """``name`` and every step that (transitively) depends on it."""

@@ -188,7 +188,8 @@ def _succeed_stopped(ctx: Context, message: str) -> None:
 
 def allowed_failures(ctx: Context) -> list[str]:
     out: list[str] = []
-    for name, node in ctx.graph.nodes.items():
+    for node in ctx.graph.may_fail_allowed:
+        name = node.name
         state = ctx.states.get(name)
         phase = state.get("phase") if state is not None else None
         if node.step.allow_failure and phase in TERMINAL_PHASES and phase not in OK_PHASES:

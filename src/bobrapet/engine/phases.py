@@ -16,9 +16,11 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
+from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine import engram
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import SKIPPED, is_started, is_terminal
@@ -32,15 +34,15 @@ if TYPE_CHECKING:
     from bobrapet.engine.context import Context
     from bobrapet.engine.dag import Node
 
+_NOT_FAILED: Final = frozenset({None, "Succeeded", "Skipped"})
 FAIL_FAST: Final = "Skipped due to fail-fast policy"
 STORY_SUCCEEDED: Final = "Skipped because story succeeded"
 
 
 def stop_step(ctx: Context) -> str | None:
     """The main ``stop`` step that ended main, if any."""
-    for name in ctx.graph.order[MAIN]:
-        node = ctx.graph.nodes[name]
-        if node.kind == "stop" and stopped_by(ctx, node):
+    for name in ctx.graph.stop_nodes:
+        if stopped_by(ctx, ctx.graph.nodes[name]):
             return name
     return None
 
@@ -49,6 +51,16 @@ def main_failed(ctx: Context) -> list[str]:
     """Main steps that failed (and do not allow failure), in order."""
     nodes, states = ctx.graph.nodes, ctx.states
     return [n for n in ctx.graph.order[MAIN] if failed(nodes[n], states.get(n))]
+
+
+def any_main_failed(ctx: Context) -> bool:
+    """Whether a main step failed (and does not allow failure)."""
+    nodes, states = ctx.graph.nodes, ctx.states
+    for name in ctx.graph.order[MAIN]:
+        state = states.get(name)
+        if state is not None and state.get("phase") not in _NOT_FAILED and failed(nodes[name], state):
+            return True
+    return False
 
 
 def _continue_on_failure(ctx: Context) -> bool:
@@ -87,22 +99,35 @@ def _advance(ctx: Context, node: Node, budget: Budget) -> None:
         LAUNCH[node.kind](ctx, node)
 
 
+def _waiting(deps: tuple[str, ...], states: Mapping[str, Mapping[str, Any]]) -> bool:
+    for dep in deps:
+        state = states.get(dep)
+        if state is None or state.get("phase") not in TERMINAL_PHASES:
+            return True
+    return False
+
+
 def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     """One pass over ``block``; return whether every step of it is terminal."""
     nodes, states = ctx.graph.nodes, ctx.states
     is_main = block == MAIN
     stopper = stop_step(ctx) if is_main else None
     fail_fast = is_main and not _continue_on_failure(ctx)
-    failing = fail_fast and bool(main_failed(ctx))
+    failing = fail_fast and any_main_failed(ctx)
+    block_deps = ctx.graph.block_deps
     done = True
     for name in ctx.graph.order[block]:
-        if is_terminal(states.get(name)):
+        current = states.get(name)
+        if current is not None and current.get("phase") in TERMINAL_PHASES:
             continue
         node = nodes[name]
         if stopper is not None:
             _end_for_stop(ctx, node, stopper)
-        elif failing and not is_started(states.get(name)):
+        elif failing and not is_started(current):
             ctx.set_state(name, SKIPPED, FAIL_FAST)
+        elif current is None and _waiting(block_deps[name], states):
+            done = False  # not started and a dependency is still going: nothing to decide
+            continue
         else:
             _advance(ctx, node, budget)
         state = states.get(name)

@@ -70,13 +70,18 @@ _UPDATE_ATTEMPTS = 16
 _GENERATE_ATTEMPTS = 8
 
 
-def _copy(obj: Any, what: str = "object") -> Any:
-    """A private deep copy of ``obj`` as JSON data (BadRequest for anything JSON cannot hold)."""
+def _json_text(obj: Any, what: str = "object") -> str:
+    """``obj`` as compact JSON (BadRequest for anything JSON cannot hold)."""
     try:
-        return json.loads(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         hint = " (NaN and Infinity are not JSON numbers)" if "float" in str(exc) else ""
         raise BadRequest(f"{what} is not valid JSON data: {exc}{hint}") from exc
+
+
+def _copy(obj: Any, what: str = "object") -> Any:
+    """A private deep copy of ``obj`` as JSON data (BadRequest for anything JSON cannot hold)."""
+    return json.loads(_json_text(obj, what))
 
 
 def _group(kind: Kind) -> str | None:
@@ -472,6 +477,8 @@ class SqliteClient:
             raise BadRequest(f"{kind.kind}: metadata.name is required for a status update")
         name = meta["name"]
         namespace = self._namespace(kind, meta.get("namespace"))
+        if "status" in obj and (self.admission is None or not self.admit_status):
+            return self._replace_status(kind, namespace, name, meta, obj["status"])
         body: Obj = {"status": _copy(obj["status"], "status")} if "status" in obj else {}
         for _ in range(_UPDATE_ATTEMPTS):
             old: Obj | None = None
@@ -500,6 +507,28 @@ class SqliteClient:
             self._committed(txn)
             return new
         raise _conflict(kind, name, "too many concurrent modifications while admitting; try again")
+
+    def _replace_status(self, kind: Kind, namespace: str, name: str, meta: Obj, status: Any) -> Obj:
+        """A status write without admission that never decodes the stored status.
+
+        Most of a run's size is its status, and it grows with every step: decoding it (and
+        deep-copying the new one) would make every step of a long run cost more than the last.
+        The returned object holds ``status`` itself (the caller's object, not a copy); the
+        stored JSON and every watcher's copy are independent of it.
+        """
+        status_text = _json_text(status, "status")
+        with self._txn() as txn:
+            found = txn.status_row(kind, namespace, name)
+            if found is None:
+                raise _not_found(kind, name)
+            oid, rest, stored_status, old_fields = found
+            _check_preconditions(kind, meta, rest)
+            if stored_status == status_text:
+                return {**rest, "status": json.loads(stored_status)}
+            new: Obj = {**rest, "metadata": dict(rest["metadata"]), "status": status}
+            txn.replace_status(kind, oid, old_fields, new, status_text)
+        self._committed(txn)
+        return new
 
     # --------------------------------------------------------------- delete
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bobrapet.api.kinds import ALL_KINDS, Kind
 from bobrapet.store.sqlite.errors import store_error
-from bobrapet.store.sqlite.indexing import index_entries, owner_uids
+from bobrapet.store.sqlite.indexing import index_entries, owner_uids, selectable_paths
 
 Obj = dict[str, Any]
 KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
@@ -32,6 +32,14 @@ KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
 
 def dumps(obj: Obj) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def set_path(target: Obj, dotted: str, value: Any) -> None:
+    """``target[a][b] = value`` for ``dotted`` = ``"a.b"`` (intermediate maps created)."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[last] = value
 
 
 def namespace_key(kind: Kind, obj: Obj) -> str:
@@ -100,6 +108,38 @@ class WriteTxn:
             (kind.qualified_plural, namespace, name),
         ).fetchone()
         return None if found is None else (int(found[0]), json.loads(found[1]))
+
+    def status_row(self, kind: Kind, namespace: str, name: str) -> tuple[int, Obj, str | None, Obj] | None:
+        """``(oid, object without status, status JSON text, status fields a selector may name)``.
+
+        The status is left as text: decoding it would cost as much as the status write that
+        reads this row (a run's size is mostly its status).
+        """
+        paths = [p for p in selectable_paths(kind) if p.startswith("status.")]
+        extra = "".join(", json_extract(data, ?)" for _ in paths)
+        found = self.conn.execute(
+            f"SELECT oid, json_remove(data, '$.status'), json_extract(data, '$.status'){extra} "
+            "FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+            (*(f"$.{p}" for p in paths), kind.qualified_plural, namespace, name),
+        ).fetchone()
+        if found is None:
+            return None
+        fields: Obj = {}
+        for path, value in zip(paths, found[3:], strict=True):
+            if value is not None:
+                set_path(fields, path, value)
+        return int(found[0]), json.loads(found[1]), found[2], fields
+
+    def replace_status(self, kind: Kind, oid: int, old_fields: Obj, new: Obj, status_text: str) -> None:
+        """Overwrite the status of a stored object (``new`` holds the object with its new status,
+        ``status_text`` that status as JSON; ``old_fields`` the old selectable status fields)."""
+        rv = self._next_rv(new)
+        head = dumps({k: v for k, v in new.items() if k != "status"})
+        data = f'{head[:-1]},"status":{status_text}}}'
+        self.conn.execute("UPDATE objects SET rv = ?, data = ? WHERE oid = ?", (rv, data, oid))
+        old = {**new, **old_fields} if old_fields else {k: v for k, v in new.items() if k != "status"}
+        self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
+        self._event(rv, kind, namespace_key(kind, new), "MODIFIED", data)
 
     def row_by_oid(self, oid: int) -> tuple[Kind, Obj] | None:
         found = self.conn.execute("SELECT kind, data FROM objects WHERE oid = ?", (oid,)).fetchone()
