@@ -72,7 +72,6 @@ class StoryRunReconciler:
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
         self.queued: set[tuple[str, str]] = set()
-        self._refs: dict[int, tuple[Story, frozenset[str], dict[str, tuple[str, str | None]]]] = {}
 
     async def __call__(self, request: Request) -> Result:
         # The first attempt reads the run from the cache (our own writes are put there at once,
@@ -99,7 +98,7 @@ class StoryRunReconciler:
         templates: dict[str, Resource | None] = {}
         sub_stories: dict[str, Any] = {}
         if story is not None:
-            engram_names, targets = self._references(story)
+            engram_names, targets = required_engrams(story), sub_story_refs(story)
             for ref in engram_names:
                 engram = self.caches.engrams.get(ref, namespace)
                 engrams[ref] = engram
@@ -123,14 +122,6 @@ class StoryRunReconciler:
             capacity=self._capacity(run, story, story_name, namespace),
             sub_stories=sub_stories,
         )
-
-    def _references(self, story: Story) -> tuple[frozenset[str], dict[str, tuple[str, str | None]]]:
-        """Engrams and executeStory targets of ``story``, computed once per parsed Story."""
-        hit = self._refs.get(id(story))
-        if hit is None or hit[0] is not story:
-            hit = (story, required_engrams(story), sub_story_refs(story))
-            self._refs[id(story)] = hit
-        return hit[1], hit[2]
 
     def _capacity(self, run: Resource, story: Story | None, story_name: str, namespace: str) -> Capacity:
         """Running StepRuns against the limits of §2.7 (counted only when a limit applies)."""

@@ -71,6 +71,26 @@ class Graph:
         return tuple(n for n in self.nodes.values() if n.step.allow_failure or n.kind == "parallel")
 
     @cached_property
+    def engram_names(self) -> frozenset[str]:
+        """Every Engram referenced by a step or a parallel branch."""
+        names: set[str] = set()
+        for node in self.nodes.values():
+            if node.kind == ENGRAM and node.step.ref is not None:
+                names.add(node.step.ref.name)
+            names.update(b.ref.name for b in node.branches if b.ref is not None)
+        return frozenset(names)
+
+    @cached_property
+    def sub_story_targets(self) -> dict[str, tuple[str, str | None]]:
+        """executeStory step -> (target Story name, its namespace or ``None``)."""
+        out: dict[str, tuple[str, str | None]] = {}
+        for node in self.nodes.values():
+            ref = (node.step.with_ or {}).get("storyRef") if node.kind == "executeStory" else None
+            if isinstance(ref, dict) and ref.get("name"):
+                out[node.name] = (str(ref["name"]), str(ref["namespace"]) if ref.get("namespace") else None)
+        return out
+
+    @cached_property
     def block_deps(self) -> dict[str, tuple[str, ...]]:
         """Step -> its dependencies in the same block (what gates its start)."""
         nodes = self.nodes
