@@ -5,7 +5,9 @@ Invariants:
 * A text is compiled at most once per ``(text, nondeterministic)`` while it stays in the
   LRU cache; compiled objects are immutable and shared between threads.
 * An expression that is a plain path (``steps.a.output.items[0].id``, ``steps['x-y'].output``)
-  also carries its path, so the evaluator can walk it without running Jinja.
+  also carries its path, so the evaluator can walk it without running Jinja; its Jinja code
+  is generated only if a walk ever needs the fallback (:func:`expression_template`) — code
+  generation costs about a millisecond per text, and every step of a run has its own texts.
 * Every ``{% for %}`` iterable is wrapped in the loop-guard filter; ``recursive`` loops
   are refused (their recursion would bypass the guard).
 * Syntax problems raise :class:`TemplateError` naming the problem and the text.
@@ -34,7 +36,8 @@ class CompiledExpression:
     """One expression; ``result`` is stored by ``template`` in its context's ``result`` variable."""
 
     text: str
-    template: Template
+    nondeterministic: bool
+    template: Template | None  # None for a plain path until the fallback needs it
     globals: dict[str, Any]  # the template's globals, flattened once (context creation is hot)
     root: str | None  # set (with ``segments``) when the expression is a plain path
     segments: tuple[Segment, ...]
@@ -75,9 +78,20 @@ def _plain_path(expr: nodes.Node) -> tuple[str, tuple[Segment, ...]] | None:
     return cur.name, tuple(segments)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def compile_expression(text: str, nondeterministic: bool) -> CompiledExpression:
     """Compile a bare expression (the inside of ``{{ }}``)."""
+    return _compile_expression(text, nondeterministic, False)
+
+
+def expression_template(compiled: CompiledExpression) -> CompiledExpression:
+    """``compiled`` with its Jinja code generated (for a plain path that needs the fallback)."""
+    if compiled.template is not None:
+        return compiled
+    return _compile_expression(compiled.text, compiled.nondeterministic, True)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _compile_expression(text: str, nondeterministic: bool, generate: bool) -> CompiledExpression:
     env = environment(nondeterministic)
     try:
         parser = Parser(env, text, state="variable")
@@ -85,17 +99,20 @@ def compile_expression(text: str, nondeterministic: bool) -> CompiledExpression:
         if not parser.stream.eos:
             tok = parser.stream.current
             raise TemplateSyntaxError(f"unexpected '{tok.value}' after the end of the expression", tok.lineno)
-        expr.set_environment(env)
-        body: list[nodes.Node] = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
-        template = env.from_string(nodes.Template(body, lineno=1))
+        path = _plain_path(expr)
+        template: Template | None = None
+        if generate or path is None:
+            expr.set_environment(env)
+            body: list[nodes.Node] = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+            template = env.from_string(nodes.Template(body, lineno=1))
     except TemplateSyntaxError as exc:
         raise _syntax_error(exc, text) from None
     except RecursionError:
         raise TemplateError("expression is nested too deeply", source=text) from None
-    path = _plain_path(expr)
     root, segments = path if path is not None else (None, ())
     plain = path is not None or isinstance(expr, nodes.Name | nodes.Const)
-    return CompiledExpression(text, template, dict(template.globals), root, segments, plain)
+    globals_ = dict(template.globals) if template is not None else {}
+    return CompiledExpression(text, nondeterministic, template, globals_, root, segments, plain)
 
 
 def _guard_loops(tree: nodes.Template, text: str) -> bool:

@@ -39,6 +39,7 @@ from bobrapet.templating.compiled import (
     Segment,
     compile_expression,
     compile_text,
+    expression_template,
 )
 from bobrapet.templating.environment import (
     CURRENT_NOW,
@@ -184,7 +185,9 @@ class Evaluator:
             value = self.walk(compiled.root, compiled.segments)
             if value is not _FALLBACK:
                 return value
+            compiled = expression_template(compiled)
         template = compiled.template
+        assert template is not None
         context = self.context(template, compiled.globals)
         for _ in template.root_render_func(context):
             pass
