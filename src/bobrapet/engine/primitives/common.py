@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import parse_duration
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from bobrapet.engine.context import Context
     from bobrapet.engine.dag import Node
 
 
@@ -49,3 +53,22 @@ def on_timeout(node: Node) -> str:
             f"step '{node.name}' of type '{node.kind}': with.onTimeout must be 'fail' or 'skip'"
         )
     return str(value)
+
+
+def handle_timeout(
+    ctx: Context, node: Node, state: Mapping[str, Any], timeout: timedelta | None, action: str
+) -> bool:
+    """End a waiting ``wait``/``gate`` step whose ``timeout`` (from its persisted start) passed:
+    ``Skipped`` with ``onTimeout: skip``, else ``Timeout``; return whether it ended. Otherwise
+    wake the run at the deadline."""
+    if timeout is None:
+        return False
+    deadline = ctx.started_at(state) + timeout
+    if ctx.now < deadline:
+        ctx.wake_at(deadline)
+        return False
+    if action == "skip":
+        ctx.set_state(node.name, "Skipped", f"{node.kind} step timed out and was skipped.")
+    else:
+        ctx.set_state(node.name, "Timeout", f"{node.kind} step timed out.", reason=Reason.TIMED_OUT)
+    return True

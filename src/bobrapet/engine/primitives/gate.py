@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.engine.primitives.common import ConfigProblem, duration, on_timeout
+from bobrapet.engine.primitives.common import ConfigProblem, duration, handle_timeout, on_timeout
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -51,14 +51,7 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
     if decision.get("state") == "Rejected":
         ctx.set_state(node.name, "Failed", str(decision.get("message") or "Gate rejected."))
         return
-    if timeout is not None:
-        deadline = ctx.started_at(state) + timeout
-        if ctx.now >= deadline:
-            if action == "skip":
-                ctx.set_state(node.name, "Skipped", "gate step timed out and was skipped.")
-            else:
-                ctx.set_state(node.name, "Timeout", "gate step timed out.", reason=Reason.TIMED_OUT)
-            return
-        ctx.wake_at(deadline)
+    if handle_timeout(ctx, node, state, timeout, action):
+        return
     if poll is not None:
         ctx.wake_in(poll.total_seconds())

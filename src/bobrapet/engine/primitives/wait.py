@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
 from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, condition_true, forever_text
-from bobrapet.engine.primitives.common import ConfigProblem, duration, on_timeout, with_of
+from bobrapet.engine.primitives.common import ConfigProblem, duration, handle_timeout, on_timeout, with_of
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -58,13 +58,6 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
     if done:
         ctx.set_state(node.name, "Succeeded", SATISFIED)
         return
-    if timeout is not None:
-        deadline = ctx.started_at(state) + timeout
-        if ctx.now >= deadline:
-            if action == "skip":
-                ctx.set_state(node.name, "Skipped", "wait step timed out and was skipped.")
-            else:
-                ctx.set_state(node.name, "Timeout", "wait step timed out.", reason=Reason.TIMED_OUT)
-            return
-        ctx.wake_at(deadline)
+    if handle_timeout(ctx, node, state, timeout, action):
+        return
     ctx.wake_in(poll.total_seconds() if poll is not None else ctx.config.requeue_base_delay)
