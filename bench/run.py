@@ -185,13 +185,13 @@ class Finished:
         return f"{what}: {self.killed}" if self.killed else f"{what} exit {self.code}: {_tail(self.err, 3)}"
 
 
-def monitored(cfg: Config, argv: list[str], home: Path) -> Finished:
+def monitored(cfg: Config, argv: list[str], home: Path, *, interval: float = 0.05) -> Finished:
     """Run ``argv`` from the repository root under a /proc monitor; stdout/stderr go to files."""
     out, err = home / "bench.stdout", home / "bench.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=REPO, stdout=stdout, stderr=stderr)
-        monitor = TreeMonitor(proc.pid).start()
+        monitor = TreeMonitor(proc.pid, interval=interval).start()
         code, maxrss, killed = -1, 0, None
         try:
             code, maxrss, killed = wait_with_rusage(
@@ -278,7 +278,8 @@ def measure_engine(cfg: Config, workload: Workload) -> Sample:
     with fresh_home(cfg) as home:
         apply(cfg, home, files_of(workload))
         rv_before = resource_version(home)
-        done = monitored(cfg, _driver(cfg, home, workload), home)
+        # The driver reports its own and its workers' peak RSS: poll /proc only rarely.
+        done = monitored(cfg, _driver(cfg, home, workload), home, interval=1.0)
         try:
             result = json.loads(done.out.read_text())
         except ValueError:
@@ -288,6 +289,11 @@ def measure_engine(cfg: Config, workload: Workload) -> Sample:
         sample = Sample("engine", result["drive_s"], up_s=result["up_s"], submit_s=result["submit_s"])
         sample.stamped_s = stamped_wall(result.get("timestamps") or [])
         _memory(sample, done)
+        if result.get("engine_peak_kb"):
+            sample.engine_rss_mb = _mb(int(result["engine_peak_kb"]))
+        if result.get("worker_peak_kb"):
+            sample.workers = len(result["worker_peak_kb"])
+            sample.worker_rss_mb = _mb(max(int(k) for k in result["worker_peak_kb"]))
         _store(sample, home, rv_before)
         _check_runs(sample, workload, result)
         return sample
