@@ -1,7 +1,8 @@
 """Shared run caches and the engine's view of them (StoryRun and StepRun controllers).
 
-* StepRuns are cached whole and indexed by ``(namespace, bubustack.io/storyrun label)``;
-  child StoryRuns by ``(namespace, bubustack.io/parent-storyrun label)``.
+* StepRuns are cached whole and indexed by ``(namespace, bubustack.io/storyrun label)``
+  and by being ``Running`` (index :data:`RUNNING`, value ``True``); child StoryRuns by
+  ``(namespace, bubustack.io/parent-storyrun label)``.
 * :class:`Views` converts cached objects to the engine's frozen views, memoised per
   ``(uid, resourceVersion)`` so a run with hundreds of StepRuns does not re-convert
   unchanged children on every reconcile.
@@ -37,6 +38,8 @@ ANNOTATION_CANCEL = runmeta.CANCEL_REQUESTED
 
 BY_RUN = "by-run"
 BY_PARENT = "by-parent"
+#: StepRuns whose phase is Running (capacity counting without scanning every StepRun).
+RUNNING = "running"
 
 
 def labels_of(obj: Resource) -> dict[str, str]:
@@ -63,9 +66,14 @@ def _parent_of(run: Resource) -> list[Hashable]:
     return [(namespace_of(run), parent)] if parent else []
 
 
+def _running(step_run: Resource) -> list[Hashable]:
+    return [True] if (step_run.get("status") or {}).get("phase") == "Running" else []
+
+
 def step_runs(manager: Manager) -> ObjectCache:
     cache = manager.cache(STEP_RUN)
     cache.add_index(BY_RUN, _run_of)
+    cache.add_index(RUNNING, _running)
     return cache
 
 
@@ -142,10 +150,21 @@ def child_run_view(obj: Resource, parent_uid: str | None) -> ChildRunView:
 
 
 class Views:
-    """Engine views of cached StepRuns, memoised per (uid, resourceVersion)."""
+    """Engine views of cached StepRuns, memoised per (uid, resourceVersion).
 
-    def __init__(self) -> None:
+    Views of StepRuns no longer in ``cache`` (deleted) are dropped whenever the memo has
+    doubled since the last sweep, so memory follows the live StepRuns (amortised O(1)).
+    """
+
+    MIN_SWEEP = 1024
+
+    def __init__(self, cache: ObjectCache) -> None:
+        self._cache = cache
         self._memo: dict[str, tuple[str, StepRunView]] = {}
+        self._sweep_at = self.MIN_SWEEP
+
+    def __len__(self) -> int:
+        return len(self._memo)
 
     def step_run(self, obj: Resource) -> StepRunView:
         metadata = obj.get("metadata") or {}
@@ -155,8 +174,15 @@ class Views:
         if hit is not None and hit[0] == version:
             return hit[1]
         view = step_run_view(obj)
+        if hit is None and len(self._memo) >= self._sweep_at:
+            self._sweep()
         self._memo[uid] = (version, view)
         return view
+
+    def _sweep(self) -> None:
+        live = {str((o.get("metadata") or {}).get("uid")) for o in self._cache.list()}
+        self._memo = {uid: entry for uid, entry in self._memo.items() if uid in live}
+        self._sweep_at = max(self.MIN_SWEEP, 2 * len(self._memo))
 
     def forget(self, uid: str) -> None:
         self._memo.pop(uid, None)
@@ -241,7 +267,7 @@ class RunCaches:
         self.stories = stories(manager)
         self.engrams = engrams(manager)
         self.templates = templates(manager)
-        self.views = Views()
+        self.views = Views(self.step_runs)
         self.models = StoryModels()
 
     def story_of(self, run: Resource) -> tuple[str, str, Story | None]:

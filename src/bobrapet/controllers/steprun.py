@@ -65,6 +65,8 @@ NAME = "steprun"
 TAKEOVER_CHECK = 1.0
 BLOCKED_RETRY = 0.25
 MISSING_REFERENCE_RETRY = 5.0
+RECORD_RETRY = 0.05
+MAX_RECORD_RETRY = 5.0
 
 
 def _find_step(story: Story | None, step_id: str) -> Step | None:
@@ -136,6 +138,9 @@ class StepRunReconciler:
         status = step_run.get("status") or {}
         phase = status.get("phase")
         if phase in TERMINAL_PHASES:
+            # Finished by someone else (e.g. another engine recorded a cancel): a local attempt
+            # can no longer record anything, so it must not keep running.
+            await self._cancel_local(key)
             return Result()
         cancel = runs.annotations_of(step_run).get(runs.ANNOTATION_CANCEL) == "true"
         if key in self.attempts:
@@ -288,21 +293,41 @@ class StepRunReconciler:
         metadata = claimed_obj["metadata"]
         key = (str(metadata.get("namespace") or ""), str(metadata["name"]))
         try:
-            result = await self.env.executor.run(request)
-            await self._record(claimed_obj, _outcome(result), attempt)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an engine bug must not leave the step Running forever
-            log.exception("executing %s failed", request.key)
-            now = self.clock.now()
-            outcome = StepOutcome(
-                phase="Failed", output=None, exit_code=-1, exit_class="unknown", error=None,
-                message=f"engine error while executing the step: {exc}", signals=[],
-                started_at=now, finished_at=now,
-            )  # fmt: skip
-            await self._record(claimed_obj, outcome, attempt)
+            try:
+                result = await self.env.executor.run(request)
+                await self._record(claimed_obj, _outcome(result), attempt)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an engine bug must not leave the step Running forever
+                log.exception("executing %s failed", request.key)
+                await self._record_until_written(claimed_obj, self._engine_error(exc), attempt)
         finally:
             self.attempts.pop(key, None)
+
+    def _engine_error(self, exc: Exception) -> StepOutcome:
+        now = self.clock.now()
+        return StepOutcome(
+            phase="Failed", output=None, exit_code=-1, exit_class="unknown", error=None,
+            message=f"engine error while executing the step: {exc}", signals=[],
+            started_at=now, finished_at=now,
+        )  # fmt: skip
+
+    async def _record_until_written(
+        self, claimed_obj: Resource, outcome: StepOutcome, attempt: _Attempt
+    ) -> None:
+        """:meth:`_record`, retried with back-off: nobody else would ever finish a StepRun
+        this live engine holds, so giving up would leave it Running forever."""
+        delay = RECORD_RETRY
+        while True:
+            try:
+                await self._record(claimed_obj, outcome, attempt)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording the outcome of %s failed; retrying in %.2f s", attempt.key, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECORD_RETRY)
 
     async def _record(self, claimed_obj: Resource, outcome: StepOutcome, attempt: _Attempt) -> None:
         """Write the attempt's outcome unless the StepRun was taken over or finished meanwhile."""

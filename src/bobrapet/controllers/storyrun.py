@@ -130,9 +130,7 @@ class StoryRunReconciler:
         queue = queue_name(story)
         queue_limit = self.config.queue(queue).concurrency
         story_running = queue_running = global_running = 0
-        for obj in self.caches.step_runs.list():
-            if (obj.get("status") or {}).get("phase") != "Running":
-                continue
+        for obj in self.caches.step_runs.by_index(runs.RUNNING, True):
             labels = runs.labels_of(obj)
             global_running += 1
             if labels.get(runmeta.QUEUE, "default") == queue:
@@ -217,14 +215,15 @@ class StoryRunReconciler:
             try:
                 run = await self.client.get(STORY_RUN, request.name, request.namespace)
             except NotFound:
-                self.costs.pop((request.namespace or "", request.name), None)
+                self._forget((request.namespace or "", request.name))
                 return Result()
         if runs.is_deleting(run):
+            self._forget((request.namespace or "", request.name))
             return Result()
         started = time.perf_counter()
         snapshot = self._snapshot(run)
         plan = make_plan(snapshot)
-        await self._apply(run, plan)
+        relaunch = await self._apply(run, plan)
         key = (request.namespace or "", request.name)
         self.costs[key] = time.perf_counter() - started
         limited = self._limited(snapshot.story)
@@ -232,11 +231,19 @@ class StoryRunReconciler:
             self.queued.add(key)
         else:
             self.queued.discard(key)
+        if relaunch:  # a step failed to launch: the next plan reacts to it (no event will come)
+            return Result(requeue_after=0.01)
         if plan.requeue_after is not None:
             return Result(requeue_after=max(plan.requeue_after, 0.01))
         return Result()
 
-    async def _apply(self, run: Resource, plan: Plan) -> None:
+    def _forget(self, key: tuple[str, str]) -> None:
+        """The run is gone (or going): no more capacity wake-ups or cost estimates for it."""
+        self.costs.pop(key, None)
+        self.queued.discard(key)
+
+    async def _apply(self, run: Resource, plan: Plan) -> bool:
+        """Apply ``plan``; return whether a creation failed (recorded as a failed step)."""
         namespace = str(run["metadata"].get("namespace") or "")
         for name in plan.delete_step_runs:
             await self._delete(STEP_RUN, name, namespace)
@@ -264,6 +271,7 @@ class StoryRunReconciler:
             self._remember(await self.client.update_status({**run, "status": status}))
         if plan.delete_run:
             await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
+        return status is not plan.status
 
     async def _delete(self, kind: Kind, name: str, namespace: str) -> None:
         with contextlib.suppress(NotFound):
@@ -274,14 +282,40 @@ class StoryRunReconciler:
         if new.parent_step:
             labels[runs.LABEL_PARENT_STEP] = new.parent_step
         body = _child("StepRun", new.name, namespace, labels, new.annotations, owner, new.spec)
-        return await _create(self.client, body)
+        existed, problem = await _create(self.client, body)
+        if existed:
+            return await self._foreign(STEP_RUN, new.name, namespace, owner)
+        return problem
+
+    async def _foreign(self, kind: Kind, name: str, namespace: str, owner: dict[str, Any]) -> str | None:
+        """Why an existing child named like ours is not ours (``None`` when it is).
+
+        Names are ``<run>-<step>``, so run ``x`` step ``y-z`` and run ``x-y`` step ``z``
+        collide; taking the other run's child for ours would wait for it forever.
+        """
+        try:
+            existing = await self.client.get(kind, name, namespace)
+        except NotFound:
+            return None  # gone meanwhile: the next reconcile creates it again
+        if runs.is_deleting(existing):
+            return None  # e.g. left by an earlier run of the same name: the engine waits for it to go
+        if kind == STORY_RUN and runs.labels_of(existing).get(runs.LABEL_PARENT_RUN) == owner["name"]:
+            return None  # claims to be our child: the engine checks its owner (ChildRunView.owned)
+        owners = (existing.get("metadata") or {}).get("ownerReferences") or ()
+        if any(isinstance(o, dict) and o.get("uid") == owner["uid"] for o in owners):
+            return None
+        return (
+            f"{kind.kind} {name} could not be created: the name is taken by an object this run does not own"
+        )
 
     async def _create_child_run(
         self, child: NewChildRun, namespace: str, owner: dict[str, Any]
     ) -> str | None:
-        # A same-named run owned by someone else is detected by the engine (ChildRunView.owned).
         body = _child("StoryRun", child.name, namespace, child.labels, child.annotations, owner, child.spec)
-        return await _create(self.client, body)
+        existed, problem = await _create(self.client, body)
+        if existed:
+            return await self._foreign(STORY_RUN, child.name, namespace, owner)
+        return problem
 
     async def _cancel_child(self, name: str, namespace: str) -> None:
         async def once() -> None:
@@ -330,22 +364,23 @@ def _child(
     return {"apiVersion": "runs.bubustack.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
 
 
-async def _create(client: Client, body: Resource) -> str | None:
-    """Create ``body`` unless it exists (an earlier reconcile or another engine made it).
+async def _create(client: Client, body: Resource) -> tuple[bool, str | None]:
+    """Create ``body`` unless it exists: ``(existed, problem)``.
 
-    Returns why the store rejected it (admission), so the step fails visibly instead of the
-    reconcile retrying forever.
+    ``existed``: an object of that name was there already (an earlier reconcile or another
+    engine made it — or someone else: the caller checks). ``problem``: why the store rejected
+    it (admission), so the step fails visibly instead of the reconcile retrying forever.
     """
     try:
         await client.create(body)
     except AlreadyExists:
-        return None
+        return True, None
     except StatusError as exc:
         if exc.reason in ("Invalid", "Forbidden", "BadRequest"):
             kind = body["kind"]
-            return f"{kind} {body['metadata']['name']} could not be created: {exc}"
+            return False, f"{kind} {body['metadata']['name']} could not be created: {exc}"
         raise
-    return None
+    return False, None
 
 
 def _launch_failed(status: dict[str, Any], step: str, message: str, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""StoryRun controller edge cases, driven by a Manager on the real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
+
+from bobrapet.api.kinds import STORY_RUN
+from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.registry import setup_all
+from bobrapet.executors.local import LocalExecutor
+from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.request import ExecutionRequest, ExecutionResult
+from bobrapet.runtime.manager import Manager
+from bobrapet.store.sqlite import SqliteClient
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class EchoExecutor:
+    """Every attempt succeeds at once with its inputs as output."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def run(self, request: ExecutionRequest) -> ExecutionResult:
+        self.keys.append(request.key)
+        return ExecutionResult("Succeeded", dict(request.inputs), 0, None, None, None, [], NOW, NOW)
+
+    async def cancel(self, key: str) -> None:
+        return None
+
+
+@pytest.fixture
+async def engine(client: SqliteClient, tmp_path: Path) -> AsyncIterator[Manager]:
+    lease = EngineLease(tmp_path / "engines")
+    lease.acquire()
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, EchoExecutor()), lease=lease, home=tmp_path, workdir=tmp_path
+    )
+    manager = Manager(client, settle=0.05)
+    setup_all(manager, execution=env)
+    async with manager:
+        yield manager
+    lease.release()
+
+
+async def _finished(manager: Manager, client: SqliteClient, name: str) -> dict[str, Any]:
+    async def done() -> bool:
+        run = await client.get(STORY_RUN, name, "default")
+        return (run.get("status") or {}).get("phase") in TERMINAL_PHASES
+
+    await manager.run_until(done, timeout=5)
+    return await client.get(STORY_RUN, name, "default")
+
+
+async def test_step_run_name_taken_by_another_run_fails_the_step(
+    client: SqliteClient, engine: Manager
+) -> None:
+    """Run "x" step "y-z" and run "x-y" step "z" both map to StepRun "x-y-z": the second
+    run must not take the other run's StepRun for its own (nor wait for it forever)."""
+    await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+    await client.create(engram("e"))
+    await client.create(story("s1", [step("y-z", "e", with_={"who": "s1"})]))
+    await client.create(story("s2", [step("z", "e", with_={"who": "s2"})]))
+    await client.create(story_run("x", "s1"))
+    first = await _finished(engine, client, "x")
+    assert first["status"]["phase"] == "Succeeded"
+    await client.create(story_run("x-y", "s2"))
+    second = await _finished(engine, client, "x-y")
+    assert second["status"].get("phase") in TERMINAL_PHASES, json.dumps(second["status"], indent=1)
+    state = second["status"]["stepStates"]["z"]
+    assert state["phase"] == "Failed"
+    assert "x-y-z" in state["message"]
+
+
+async def test_deleted_run_stops_being_woken_for_capacity(client: SqliteClient, tmp_path: Path) -> None:
+    """A run that held queued steps and was deleted is no longer woken on every StepRun end."""
+    from bobrapet.controllers.storyrun import StoryRunReconciler
+    from bobrapet.runtime.request import Request
+
+    lease = EngineLease(tmp_path / "engines")
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, EchoExecutor()), lease=lease, home=tmp_path, workdir=tmp_path
+    )
+    reconciler = StoryRunReconciler(Manager(client), env)
+    reconciler.queued.add(("default", "gone"))
+    await reconciler(Request("default", "gone"))
+    assert reconciler.queued_runs({"status": {"phase": "Succeeded"}}) == []
+
+
+async def test_child_run_name_taken_by_another_run_fails_the_step(
+    client: SqliteClient, engine: Manager
+) -> None:
+    """The same collision for an executeStory child: the step fails instead of waiting forever."""
+    await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+    await client.create(engram("e"))
+    await client.create(story("leaf", [step("only", "e", with_={"who": "leaf"})]))
+    sub = {"storyRef": {"name": "leaf"}}
+    await client.create(story("s1", [step("y-z", type="executeStory", with_=sub)]))
+    await client.create(story("s2", [step("z", type="executeStory", with_=sub)]))
+    await client.create(story_run("x", "s1"))
+    assert (await _finished(engine, client, "x"))["status"]["phase"] == "Succeeded"
+    await client.create(story_run("x-y", "s2"))
+    second = await _finished(engine, client, "x-y")
+    assert second["status"].get("phase") in TERMINAL_PHASES, json.dumps(second["status"], indent=1)
+    assert second["status"]["stepStates"]["z"]["phase"] == "Failed"
+
+
+class HangingExecutor(EchoExecutor):
+    """Attempts never finish (until the engine stops them)."""
+
+    async def run(self, request: ExecutionRequest) -> ExecutionResult:
+        self.keys.append(request.key)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_engine_stopped_mid_attempt_is_taken_over_by_the_next(
+    client: SqliteClient, tmp_path: Path
+) -> None:
+    """Engine 1 stops while a step runs (its StepRun stays claimed by it); engine 2, with a
+    new lease, takes the attempt over and finishes the run."""
+    from bobrapet.api.kinds import STEP_RUN
+
+    await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+    await client.create(engram("e"))
+    await client.create(story("s", [step("a", "e", with_={"n": 1})]))
+    await client.create(story_run("r", "s"))
+
+    first_lease = EngineLease(tmp_path / "engines")
+    first_lease.acquire()
+    hanging = HangingExecutor()
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, hanging), lease=first_lease, home=tmp_path, workdir=tmp_path
+    )
+    manager = Manager(client, settle=0.05)
+    setup_all(manager, execution=env)
+    async with manager:
+
+        async def claimed() -> bool:
+            found = await client.list(STEP_RUN, "default")
+            return any((o.get("status") or {}).get("phase") == "Running" for o in found)
+
+        assert await manager.run_until(claimed, timeout=5)
+        step_controller = manager.controller("steprun")
+        await manager.stop(grace=1.0)
+        await step_controller.reconciler.shutdown()  # type: ignore[attr-defined]
+    first_lease.release()
+    [held] = await client.list(STEP_RUN, "default")
+    assert held["status"]["podName"] == first_lease.id
+
+    second_lease = EngineLease(tmp_path / "engines")
+    second_lease.acquire()
+    echo = EchoExecutor()
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, echo), lease=second_lease, home=tmp_path, workdir=tmp_path
+    )
+    manager = Manager(client, settle=0.05)
+    setup_all(manager, execution=env)
+    async with manager:
+        final = await _finished(manager, client, "r")
+    second_lease.release()
+    assert final["status"]["phase"] == "Succeeded", json.dumps(final["status"], indent=1)
+    assert len(echo.keys) == 1
