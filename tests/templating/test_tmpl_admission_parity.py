@@ -41,8 +41,7 @@ def _documents() -> list[Any]:
 @pytest.mark.parametrize("nondeterministic", [True, False])
 def test_example_templates_compile(nondeterministic: bool) -> None:
     docs = _documents()
-    if not docs:
-        pytest.skip("no examples")
+    assert docs, "examples/ holds the Stories this test compiles"
     for doc in docs:
         for _, analysis in iter_templates(doc):
             if analysis.ok and not analysis.uses_now and not analysis.uses_random:
