@@ -35,6 +35,7 @@ from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.engine import run_variables
+from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
     InputRejected,
@@ -50,7 +51,7 @@ from bobrapet.engine.steprun import (
     step_timeout,
 )
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult, build_env
+from bobrapet.executors.request import ExecutionRequest, build_env
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -70,36 +71,17 @@ MAX_RECORD_RETRY = 5.0
 
 
 def _find_step(story: Story | None, step_id: str) -> Step | None:
+    """The step (or parallel branch) ``step_id`` of ``story``, from its compiled graph."""
     if story is None:
         return None
-    spec = story.spec
-    steps: list[Step] = [*spec.steps, *(spec.compensations or []), *(spec.finally_ or [])]
-    for step in steps:
-        if step.name == step_id:
-            return step
-        if step.type == "parallel":
-            for branch in (step.with_ or {}).get("steps") or ():
-                if isinstance(branch, dict) and branch.get("name") == step_id:
-                    try:
-                        branch_step: Step = Step.model_validate(branch)
-                    except ValueError:
-                        return None
-                    return branch_step
-    return None
-
-
-def _outcome(result: ExecutionResult) -> StepOutcome:
-    return StepOutcome(
-        phase=result.phase,
-        output=result.output,
-        exit_code=result.exit_code,
-        exit_class=result.exit_class,
-        error=result.error,
-        message=result.message,
-        signals=list(result.signals),
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-    )
+    graph = compile_graph(story)
+    node = graph.nodes.get(step_id)
+    if node is not None:
+        return node.step
+    owner = graph.branch_owner.get(step_id)
+    if owner is None:
+        return None
+    return next((b for b in graph.nodes[owner].branches if b.name == step_id), None)
 
 
 class _Attempt:
@@ -295,7 +277,7 @@ class StepRunReconciler:
         try:
             try:
                 result = await self.env.executor.run(request)
-                await self._record(claimed_obj, _outcome(result), attempt)
+                await self._record(claimed_obj, result, attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an engine bug must not leave the step Running forever

@@ -17,7 +17,15 @@ from bobrapet.templating import Blocked, TemplateError, evaluate_condition, rend
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
 
-__all__ = ["Blocked", "TemplateError", "blocked_forever", "condition_true", "forever_text", "render_value"]
+__all__ = [
+    "Blocked",
+    "TemplateError",
+    "blocked_forever",
+    "condition_true",
+    "forever_text",
+    "render_value",
+    "template_problem",
+]
 
 
 def condition_true(ctx: Context, text: str) -> bool:
@@ -55,3 +63,11 @@ def forever_text(exc: Blocked) -> str:
         f"it waits for step '{exc.step}', which will never produce output "
         "(no such step, already finished, or downstream of this step)"
     )
+
+
+def template_problem(ctx: Context, step: str, exc: TemplateError) -> str | None:
+    """Why a template of ``step`` fails for good, or ``None`` when it is only ``Blocked`` on
+    data that will still come (the caller waits)."""
+    if isinstance(exc, Blocked):
+        return forever_text(exc) if blocked_forever(ctx, step, exc) else None
+    return str(exc)

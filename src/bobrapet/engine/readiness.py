@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
 from bobrapet.engine.context import OK_PHASES, SKIPPED, is_terminal
-from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, condition_true, forever_text
+from bobrapet.engine.expressions import TemplateError, condition_true, template_problem
 from bobrapet.engine.primitives.condition import FALSE_MESSAGE
 
 if TYPE_CHECKING:
@@ -87,23 +87,15 @@ def _if_true(ctx: Context, node: Node) -> bool:
         return True
     try:
         ok = condition_true(ctx, text)
-    except Blocked as exc:
-        if not blocked_forever(ctx, node.name, exc):
-            return False
-        ctx.set_state(
-            node.name,
-            "Failed",
-            f"step '{node.name}': its 'if' cannot be evaluated: {forever_text(exc)}",
-            reason=Reason.EXPRESSION_FAILED,
-        )
-        return False
     except TemplateError as exc:
-        ctx.set_state(
-            node.name,
-            "Failed",
-            f"step '{node.name}': its 'if' could not be evaluated: {exc}",
-            reason=Reason.EXPRESSION_FAILED,
-        )
+        problem = template_problem(ctx, node.name, exc)
+        if problem is not None:
+            ctx.set_state(
+                node.name,
+                "Failed",
+                f"step '{node.name}': its 'if' cannot be evaluated: {problem}",
+                reason=Reason.EXPRESSION_FAILED,
+            )
         return False
     if not ok:
         ctx.set_state(node.name, SKIPPED, FALSE_MESSAGE if node.kind == "condition" else IF_FALSE)

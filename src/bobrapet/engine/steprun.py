@@ -22,9 +22,8 @@ Invariants of the statuses written here:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from bobrapet.api.conditions import DEGRADED, PROGRESSING, READY, Reason, set_condition
 from bobrapet.api.durations import format_rounded
@@ -42,7 +41,8 @@ from bobrapet.engine.exit_class import (
     is_retryable,
 )
 from bobrapet.engine.retry import duration_seconds, retry_delay
-from bobrapet.engine.timefmt import format_time
+from bobrapet.engine.timefmt import aware, format_time, parse_time
+from bobrapet.executors.request import ExecutionResult
 from bobrapet.templating import evaluate_condition
 
 MAX_FAILURE_MESSAGE_BYTES: Final = 8192
@@ -58,21 +58,8 @@ TIMEOUT_MESSAGE: Final = "Step execution timed out. Check the step timeout confi
 POST_EXECUTION_FALSE: Final = "post-execution condition evaluated to false"
 
 
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """What one execution produced (the controller converts the executor's result)."""
-
-    phase: Literal["Succeeded", "Failed", "Timeout", "Canceled"]
-    output: Any
-    exit_code: int
-    exit_class: str | None
-    #: StructuredError wire dict, if the engram gave one.
-    error: dict[str, Any] | None
-    message: str | None
-    #: ``[{"key", "payload", "emittedAt"}]`` in emission order.
-    signals: list[dict[str, Any]]
-    started_at: datetime
-    finished_at: datetime
+#: What one execution produced: the executor's result is the engine's input as it is.
+StepOutcome = ExecutionResult
 
 
 class InputRejected(Exception):
@@ -88,22 +75,13 @@ class InputRejected(Exception):
 # --------------------------------------------------------------------------- small helpers
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return _aware(datetime.fromisoformat(value.replace("z", "Z")))
-    except ValueError:
-        return None
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _format_precise(moment: datetime) -> str:
     """RFC 3339 UTC, milliseconds rounded up (``...:01.235Z``); whole seconds as ``...:01Z``."""
-    moment = _aware(moment).astimezone(UTC)
+    moment = aware(moment).astimezone(UTC)
     moment += timedelta(microseconds=(-moment.microsecond) % 1000)
     if moment.microsecond == 0:
         return format_time(moment)
@@ -160,8 +138,8 @@ def _set_phase(
 
 def _finish_times(status: dict[str, Any], started: datetime | None, finished: datetime) -> None:
     status["finishedAt"] = format_time(finished)
-    begin = started or _parse_time(status.get("startedAt")) or finished
-    status["duration"] = _duration_text((_aware(finished) - _aware(begin)).total_seconds())
+    begin = started or parse_time(_text(status.get("startedAt"))) or finished
+    status["duration"] = _duration_text((aware(finished) - aware(begin)).total_seconds())
     status.setdefault("startedAt", format_time(begin))
     status.pop("nextRetryAt", None)
 
@@ -311,10 +289,10 @@ def blocked(
 
 def retry_wait(status: Mapping[str, Any] | None, now: datetime) -> float | None:
     """Seconds until ``status.nextRetryAt`` when it is in the future, else ``None``."""
-    due = _parse_time(status.get("nextRetryAt")) if isinstance(status, Mapping) else None
+    due = parse_time(_text(status.get("nextRetryAt"))) if isinstance(status, Mapping) else None
     if due is None:
         return None
-    remaining = (due - _aware(now)).total_seconds()
+    remaining = (due - aware(now)).total_seconds()
     return remaining if remaining > 0 else None
 
 
@@ -554,7 +532,7 @@ def _failed(
         delay = retry_delay(retry, attempt, jitter_fraction)
         status.update(
             retries=attempt,
-            nextRetryAt=_format_precise(_aware(now) + timedelta(seconds=delay)),
+            nextRetryAt=_format_precise(aware(now) + timedelta(seconds=delay)),
             lastFailureMsg=_truncate_bytes(message),
             error=error,
             exitCode=exit_code,

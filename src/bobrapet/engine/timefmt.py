@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from bobrapet.api.timestamps import format_timestamp as format_time
+from bobrapet.api.timestamps import parse_timestamp
 
 __all__ = ["format_time", "parse_time", "seconds_until"]
 
@@ -17,13 +18,7 @@ __all__ = ["format_time", "parse_time", "seconds_until"]
 @lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
     """The datetime of an RFC 3339 string (naive values are UTC); ``None`` when absent/invalid."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return parse_timestamp(text)
 
 
 def aware(now: datetime) -> datetime:

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from bobrapet.api.durations import format_duration
 
-Phase = Literal["Succeeded", "Failed", "Timeout"]
+#: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
+#: a killed attempt as ``Failed`` (code ``Canceled``).
+Phase = Literal["Succeeded", "Failed", "Timeout", "Canceled"]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from bobrapet.api.conditions import Reason
 from bobrapet.api.runmeta import DEPTH as DEPTH_ANNOTATION
 from bobrapet.api.runmeta import STORY_CHAIN as CHAIN_ANNOTATION
 from bobrapet.api.types.enums import TERMINAL_PHASES
-from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, forever_text, render_value
+from bobrapet.engine.expressions import TemplateError, render_value, template_problem
 from bobrapet.engine.merge import deep_merge
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.plan import NewChildRun
@@ -91,14 +91,10 @@ def _child(ctx: Context, node: Node) -> NewChildRun | None:
         inputs = render_value(
             ctx, deep_merge(policy_with, step_with if isinstance(step_with, dict) else None)
         )
-    except Blocked as exc:
-        if blocked_forever(ctx, node.name, exc):
-            _fail(
-                ctx, node, Reason.EXPRESSION_FAILED, f"executeStory step '{node.name}': {forever_text(exc)}"
-            )
-        return None
     except TemplateError as exc:
-        _fail(ctx, node, Reason.EXPRESSION_FAILED, f"executeStory step '{node.name}': {exc}")
+        problem = template_problem(ctx, node.name, exc)
+        if problem is not None:
+            _fail(ctx, node, Reason.EXPRESSION_FAILED, f"executeStory step '{node.name}': {problem}")
         return None
     story_ref: dict[str, Any] = {"name": name}
     if namespace:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bobrapet.api.conditions import Reason
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step
-from bobrapet.engine.expressions import Blocked, TemplateError, blocked_forever, forever_text, render_value
+from bobrapet.engine.expressions import TemplateError, render_value, template_problem
 from bobrapet.engine.launch import LaunchFailure, build_step_run
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.plan import NewStepRun
@@ -34,23 +34,15 @@ def _branch_run(ctx: Context, node: Node, branch: Step) -> NewStepRun | None:
     """The StepRun of ``branch``; ``None`` (state already set, or blocked) when it cannot be built."""
     try:
         rendered = render_value(ctx, branch.with_) if branch.with_ else None
-    except Blocked as exc:
-        if not blocked_forever(ctx, node.name, exc):
-            return None
-        ctx.set_state(
-            node.name,
-            "Failed",
-            f"branch '{branch.name}' of parallel step '{node.name}': {forever_text(exc)}",
-            reason=Reason.EXPRESSION_FAILED,
-        )
-        return None
     except TemplateError as exc:
-        ctx.set_state(
-            node.name,
-            "Failed",
-            f"branch '{branch.name}' of parallel step '{node.name}': {exc}",
-            reason=Reason.EXPRESSION_FAILED,
-        )
+        problem = template_problem(ctx, node.name, exc)
+        if problem is not None:
+            ctx.set_state(
+                node.name,
+                "Failed",
+                f"branch '{branch.name}' of parallel step '{node.name}': {problem}",
+                reason=Reason.EXPRESSION_FAILED,
+            )
         return None
     try:
         return build_step_run(
