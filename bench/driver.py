@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.procmon import read_peak_kb
+
 NAMESPACE = "default"
 
 
@@ -101,7 +103,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         finals = [await await_run(host, name, args.timeout) for name in names]
         done = time.perf_counter()
         workers = list(getattr(host.executor, "pids", []) or [])
-        worker_peaks = [peak_kb(pid) for pid in workers]  # read before the workers exit
+        worker_peaks = [read_peak_kb(pid) for pid in workers]  # read before the workers exit
     return {
         "up_s": up - begin,
         "submit_s": submitted - up,
@@ -111,18 +113,6 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         "worker_peak_kb": [p for p in worker_peaks if p is not None],
         **summary(finals),
     }
-
-
-def peak_kb(pid: int) -> int | None:
-    """``VmHWM`` (peak resident set, KiB) of a live process, from ``/proc``."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

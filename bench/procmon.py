@@ -33,7 +33,8 @@ class ProcessPeak:
     peak_kb: int = 0
 
 
-def _read_status_peak(pid: int) -> int | None:
+def read_peak_kb(pid: int) -> int | None:
+    """``VmHWM`` (peak resident set, KiB) of a live process; ``None`` when it is gone."""
     try:
         text = (PROC / str(pid) / "status").read_text()
     except OSError:
@@ -119,7 +120,7 @@ class TreeMonitor:
         if rescan:
             self._live = {self.root, *descendants(self.root)}
         for pid in list(self._live):
-            peak = _read_status_peak(pid)
+            peak = read_peak_kb(pid)
             if peak is None:
                 self._live.discard(pid)
                 continue

@@ -9,6 +9,7 @@ lifetime) tells the others when its claimed work must be taken over.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,10 @@ from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 
 __all__ = ["LOG_DIR", "EngineHost", "is_terminal"]
+
+
+#: How often a progress callback may look at a run's StepRuns.
+PROGRESS_INTERVAL = 0.05
 
 
 def default_workers() -> int:
@@ -138,6 +143,7 @@ class EngineHost:
             await self.plane.client.get(STORY_RUN, name, namespace)  # raises NotFound
         seen: list[Any] = [None]
         cached = [False]
+        checked = [-PROGRESS_INTERVAL]
 
         def done() -> bool:
             run = self.run(namespace, name)
@@ -146,7 +152,10 @@ class EngineHost:
                     raise NotFound("storyruns", name, "runs.bubustack.io")
                 return False  # created just now; the cache has not seen it yet
             cached[0] = True
-            if on_update is not None:
+            finished = is_terminal(run)
+            # Looking at every StepRun costs O(steps): at most every PROGRESS_INTERVAL.
+            if on_update is not None and (finished or time.monotonic() - checked[0] >= PROGRESS_INTERVAL):
+                checked[0] = time.monotonic()
                 stamp = (
                     (run.get("metadata") or {}).get("resourceVersion"),
                     tuple(
@@ -157,7 +166,7 @@ class EngineHost:
                 if stamp != seen[0]:
                     seen[0] = stamp
                     on_update(run)
-            return is_terminal(run)
+            return finished
 
         if not await self.manager.run_until(done, timeout=timeout):
             raise TimeoutError(f"run {name} did not finish within {timeout} s")

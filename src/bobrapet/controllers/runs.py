@@ -22,6 +22,7 @@ from bobrapet.api.kinds import ENGRAM_TEMPLATE, STEP_RUN, STORY_RUN
 from bobrapet.api.timestamps import parse_timestamp
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes
+from bobrapet.controllers.refs import namespace_of
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.snapshot import ChildRunView, StepRunView
@@ -52,10 +53,6 @@ def annotations_of(obj: Resource) -> dict[str, str]:
     return annotations if isinstance(annotations, dict) else {}
 
 
-def namespace_of(obj: Resource) -> str:
-    return str((obj.get("metadata") or {}).get("namespace") or "")
-
-
 def _run_of(step_run: Resource) -> list[Hashable]:
     run = labels_of(step_run).get(LABEL_STORYRUN)
     return [(namespace_of(step_run), run)] if run else []
@@ -81,22 +78,6 @@ def story_runs(manager: Manager) -> ObjectCache:
     cache = manager.cache(STORY_RUN)
     cache.add_index(BY_PARENT, _parent_of)
     return cache
-
-
-def stories(manager: Manager) -> ObjectCache:
-    return indexes.stories(manager)
-
-
-def engrams(manager: Manager) -> ObjectCache:
-    return indexes.engrams(manager)
-
-
-def templates(manager: Manager) -> ObjectCache:
-    return manager.cache(ENGRAM_TEMPLATE)
-
-
-def is_deleting(obj: Resource) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def ready_message(status: dict[str, Any]) -> str | None:
@@ -264,9 +245,9 @@ class RunCaches:
     def __init__(self, manager: Manager) -> None:
         self.step_runs = step_runs(manager)
         self.story_runs = story_runs(manager)
-        self.stories = stories(manager)
-        self.engrams = engrams(manager)
-        self.templates = templates(manager)
+        self.stories = indexes.stories(manager)
+        self.engrams = indexes.engrams(manager)
+        self.templates = manager.cache(ENGRAM_TEMPLATE)
         self.views = Views(self.step_runs)
         self.models = StoryModels()
 

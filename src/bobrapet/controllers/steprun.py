@@ -34,6 +34,7 @@ from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.snapshot import Snapshot
@@ -114,7 +115,7 @@ class StepRunReconciler:
         except NotFound:
             await self._cancel_local(key)
             return Result()
-        if runs.is_deleting(step_run):
+        if is_deleting(step_run):
             await self._cancel_local(key)
             return Result()
         status = step_run.get("status") or {}
@@ -434,7 +435,7 @@ def _actionable() -> Predicate:
         phase = (obj.get("status") or {}).get("phase")
         return (
             phase in _ACTIONABLE_PHASES
-            or runs.is_deleting(obj)
+            or is_deleting(obj)
             or runs.annotations_of(obj).get(runs.ANNOTATION_CANCEL) == "true"
         )
 

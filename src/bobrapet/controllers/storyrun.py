@@ -31,6 +31,8 @@ from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.refs import namespace_of
+from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
 from bobrapet.engine.config import EngineConfig
@@ -92,7 +94,7 @@ class StoryRunReconciler:
 
     # -- gathering ------------------------------------------------------------------------------
     def _snapshot(self, run: Resource) -> Snapshot:
-        namespace = runs.namespace_of(run)
+        namespace = namespace_of(run)
         _, story_name, story = self.caches.story_of(run)
         engrams: dict[str, Resource | None] = {}
         templates: dict[str, Resource | None] = {}
@@ -135,7 +137,7 @@ class StoryRunReconciler:
             global_running += 1
             if labels.get(runmeta.QUEUE, "default") == queue:
                 queue_running += 1
-            if labels.get(runs.LABEL_STORY) == story_name and runs.namespace_of(obj) == namespace:
+            if labels.get(runs.LABEL_STORY) == story_name and namespace_of(obj) == namespace:
                 story_running += 1
         outranked = bool(queue_limit or self.config.global_concurrency) and self._outranked(run, story, queue)
         return Capacity(
@@ -217,7 +219,7 @@ class StoryRunReconciler:
             except NotFound:
                 self._forget((request.namespace or "", request.name))
                 return Result()
-        if runs.is_deleting(run):
+        if is_deleting(run):
             self._forget((request.namespace or "", request.name))
             return Result()
         started = time.perf_counter()
@@ -297,7 +299,7 @@ class StoryRunReconciler:
             existing = await self.client.get(kind, name, namespace)
         except NotFound:
             return None  # gone meanwhile: the next reconcile creates it again
-        if runs.is_deleting(existing):
+        if is_deleting(existing):
             return None  # e.g. left by an earlier run of the same name: the engine waits for it to go
         if kind == STORY_RUN and runs.labels_of(existing).get(runs.LABEL_PARENT_RUN) == owner["name"]:
             return None  # claims to be our child: the engine checks its owner (ChildRunView.owned)
