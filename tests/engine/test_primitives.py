@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from tests.engine.harness import World, make_story
 
 from bobrapet.engine import EngineConfig, plan
@@ -282,10 +283,42 @@ def test_execute_story_no_wait_and_child_failure() -> None:
     assert failing.phase == "Failed"
 
 
+def _exec_limited(limit: int) -> dict[str, Any]:
+    return {**_exec(), "policy": {"execution": {"maxRecursionDepth": limit}}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "depth", "launched"),
+    [
+        pytest.param(_exec_limited(2), 1, True, id="story-limit-not-reached"),
+        pytest.param(_exec_limited(2), 2, False, id="story-limit-below-engine-default"),
+        pytest.param(_exec_limited(20), 15, True, id="story-limit-above-engine-default"),
+        pytest.param(_exec_limited(20), 20, False, id="story-limit-reached"),
+        pytest.param(_exec(), 15, False, id="engine-default-without-story-limit"),
+    ],
+)
+def test_execute_story_max_recursion_depth_of_the_story_wins(
+    spec: dict[str, Any], depth: int, launched: bool
+) -> None:
+    world = World(spec, inputs={"a": 1}, sub_stories={"sub": _child_story()}, depth=depth)
+    plan = world.reconcile()
+    assert bool(plan.create_child_runs) is launched
+    if not launched:
+        state = world.state("sub")
+        assert state["phase"] == "Failed" and state["reason"] == "InvalidConfiguration"
+        if "policy" in spec:
+            limit = spec["policy"]["execution"]["maxRecursionDepth"]
+            assert (
+                f"exceeds the limit of {limit} (policy.execution.maxRecursionDepth of Story"
+                in state["message"]
+            )
+
+
 def test_execute_story_depth_cycle_missing_spoofed() -> None:
     deep = World(_exec(), inputs={"a": 1}, sub_stories={"sub": _child_story()}, depth=10)
     deep.reconcile()
-    assert deep.state("sub")["message"] == "sub-story nesting depth 11 exceeds the limit of 10"
+    assert deep.state("sub")["message"].startswith("sub-story nesting depth 11 exceeds the limit of 10 (")
+    assert "policy.execution.maxRecursionDepth" in deep.state("sub")["message"]
     assert deep.state("sub")["reason"] == "InvalidConfiguration"
     cyc = World(
         _exec(),

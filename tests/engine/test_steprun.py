@@ -52,12 +52,16 @@ def _outcome(phase: Any = "Succeeded", **kw: Any) -> StepOutcome:
     return StepOutcome(**base)
 
 
-def _step_run(status: dict[str, Any] | None = None, retry: dict[str, Any] | None = None) -> dict[str, Any]:
+def _step_run(
+    status: dict[str, Any] | None = None, retry: dict[str, Any] | None = None, source: str | None = "default"
+) -> dict[str, Any]:
+    """A StepRun; ``source`` is its retry-policy annotation (``default``: the engine's defaults)."""
     spec: dict[str, Any] = {"storyRunRef": {"name": "run"}, "stepId": "s"}
     if retry is not None:
         spec["retry"] = retry
+    annotations = {} if source is None else {"bobrapet.bubustack.io/retry-policy": source}
     return {
-        "metadata": {"name": "run-s", "namespace": "ns", "generation": 2},
+        "metadata": {"name": "run-s", "namespace": "ns", "generation": 2, "annotations": annotations},
         "spec": spec,
         "status": status if status is not None else {"phase": "Running", "startedAt": "2026-01-01T00:00:05Z"},
     }

@@ -59,6 +59,11 @@ def test_build_env_versions_and_extra() -> None:
     assert env["BUBU_X"] == "y"
 
 
+def test_build_env_idempotency_key() -> None:
+    assert _env(idempotency_key="ns/d/storyrun/r/step/s")["BUBU_IDEMPOTENCY_KEY"] == "ns/d/storyrun/r/step/s"
+    assert "BUBU_IDEMPOTENCY_KEY" not in _env(idempotency_key="")
+
+
 @pytest.mark.parametrize(
     ("entrypoint", "command", "timeout"),
     [(None, None, 1.0), ("m:f", ["x"], 1.0), (None, [], 1.0), ("m:f", None, 0.0)],

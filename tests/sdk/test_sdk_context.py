@@ -39,6 +39,13 @@ def test_context_identity_from_env() -> None:
     assert Context(env={}).debug is False
 
 
+def test_context_idempotency_key_from_env() -> None:
+    assert Context(env={**ENV, "BUBU_IDEMPOTENCY_KEY": "ns/x/storyrun/r/step/st"}).idempotency_key == (
+        "ns/x/storyrun/r/step/st"
+    )
+    assert Context(env=ENV).idempotency_key == ""
+
+
 def test_signal_limits_and_order() -> None:
     seen: list[dict[str, object]] = []
     ctx = Context(env={}, on_signal=seen.append)

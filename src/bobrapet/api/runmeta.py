@@ -28,6 +28,13 @@ GRACEFUL_CANCEL_OBSERVED: Final = "storyrun.bubustack.io/graceful-cancel-observe
 #: executeStory nesting depth of a child run, and the ``ns/story`` chain of its ancestors.
 DEPTH: Final = "bobrapet.bubustack.io/depth"
 STORY_CHAIN: Final = "bobrapet.bubustack.io/story-chain"
+#: Where a StepRun's ``spec.retry`` came from: ``step``, ``engram``, ``story`` (a retry policy
+#: the user wrote, so any failure but a terminal one is retried) or ``default`` (engine
+#: defaults and template recommendations only: the exit classes of §4.4 decide). A StepRun
+#: without it is explicit when it has a ``spec.retry`` (the StepRun defaulter marks the
+#: policies it fills in as ``default``).
+RETRY_POLICY_SOURCE: Final = "bobrapet.bubustack.io/retry-policy"
+RETRY_POLICY_DEFAULT: Final = "default"
 
 
 def redrive_pending(run: Mapping[str, Any]) -> bool:

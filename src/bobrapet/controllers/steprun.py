@@ -27,6 +27,7 @@ import random
 from datetime import datetime
 from typing import Any
 
+from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
@@ -37,6 +38,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
+from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
     InputRejected,
@@ -172,6 +174,12 @@ class StepRunReconciler:
             message = f'EngramTemplate "{template_name}" of Engram "{engram_ref.get("name")}" not found'
             await self._write(step_run, blocked(status, reason="TemplateNotFound", message=message, now=now))
             return Result(requeue_after=MISSING_REFERENCE_RETRY)
+        pinned, actual = engram_ref.get("version"), (engram.get("spec") or {}).get("version")
+        if pinned and actual != pinned:  # the Engram was edited after the StepRun was made
+            engram_id = f"{engram_ns}/{engram_ref.get('name')}"
+            message = engram_version_mismatch(engram_id, str(pinned), actual, str(spec.get("stepId")))
+            await self._fail(step_run, Reason.ENGRAM_REFERENCE_INVALID, message, now)
+            return Result()
         step = _find_step(story, str(spec.get("stepId") or ""))
 
         only = _referenced_steps(spec.get("input"), step.requires if step else None)
@@ -224,7 +232,7 @@ class StepRunReconciler:
 
         claimed_status = claimed(status, holder=self.env.lease.id, now=now)
         stored = await self.client.update_status({**step_run, "status": claimed_status})
-        timeout = step_timeout(step_run, story, self.config)
+        timeout = step_timeout(step_run, story, self.config, step=step, engram=engram, template=template)
         debug = debug_enabled(engram, step, step_run)
         started = now
         env = build_env(
@@ -233,6 +241,7 @@ class StepRunReconciler:
             story_run=run_name,
             step=str(spec.get("stepId") or ""),
             step_run=name,
+            idempotency_key=str(spec.get("idempotencyKey") or ""),
             namespace=namespace,
             engram=str(engram_ref.get("name") or ""),
             engram_version=(template_spec.get("version") or None),

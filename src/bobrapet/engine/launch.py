@@ -5,9 +5,15 @@ Invariants:
 * ``spec.input`` is the deep merge of ``Engram.spec.with`` and the step's ``with``, left
   unresolved for normal steps (the StepRun controller resolves it) and already rendered for
   parallel branches (the caller passes the rendered ``with``).
+* ``spec.retry`` is the resolved retry policy (:func:`bobrapet.engine.retry.resolve_retry`);
+  the annotation ``bobrapet.bubustack.io/retry-policy`` records its source (``default`` when
+  the user wrote none), which decides what the StepRun retries.
+* A step whose ``ref.version`` differs from the Engram's ``spec.version`` is never launched
+  (reason ``EngramReferenceInvalid``); the pin is copied to ``spec.engramRef.version``.
 * Every problem that would stop the StepRun from ever running — missing Engram or
-  EngramTemplate, input over the inline limit — raises :class:`LaunchFailure` with a reason
-  code and a message that names the object and the fix; the caller records it on the step.
+  EngramTemplate, Engram version mismatch, input over the inline limit — raises
+  :class:`LaunchFailure` with a reason code and a message that names the object and the
+  fix; the caller records it on the step.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from bobrapet.api.types.story import Step
 from bobrapet.engine.expressions import TemplateError, render_value
 from bobrapet.engine.merge import deep_merge
 from bobrapet.engine.plan import NewStepRun
-from bobrapet.engine.retry import resolve_retry_policy
+from bobrapet.engine.retry import resolve_retry
 from bobrapet.engine.scheduling import run_labels
 
 if TYPE_CHECKING:
@@ -61,7 +67,23 @@ def _engram(ctx: Context, step: Step, step_id: str) -> tuple[Mapping[str, Any], 
             f"EngramTemplate '{template_name}' used by Engram '{ns}/{step.ref.name}' (step '{step_id}') "
             "was not found; install the template or fix the Engram's templateRef.",
         )
+    pinned = step.ref.version
+    actual = spec.get("version")
+    if pinned and actual != pinned:
+        raise LaunchFailure(
+            Reason.ENGRAM_REFERENCE_INVALID,
+            engram_version_mismatch(f"{ns}/{step.ref.name}", pinned, actual, step_id),
+        )
     return engram, template
+
+
+def engram_version_mismatch(engram: str, pinned: str, actual: Any, step_id: str) -> str:
+    """The message of a step whose ``ref.version`` does not match ``Engram.spec.version``."""
+    found = f"has version '{actual}'" if actual else "sets no spec.version"
+    return (
+        f"step '{step_id}' pins Engram '{engram}' to version '{pinned}' (ref.version), but the "
+        f"Engram {found}; update the Engram or change the step's ref.version"
+    )
 
 
 def _idempotency_key(ctx: Context, step: Step, step_id: str) -> str:
@@ -110,13 +132,16 @@ def build_step_run(
     engram_ref: dict[str, Any] = {"name": step.ref.name}
     if step.ref.namespace:
         engram_ref["namespace"] = step.ref.namespace
+    if step.ref.version:
+        engram_ref["version"] = step.ref.version
+    retry = resolve_retry(step, ctx.story, template, ctx.config, engram)
     spec: dict[str, Any] = {
         "storyRunRef": {"name": ctx.run_name},
         "stepId": step_id,
         "engramRef": engram_ref,
         "templateGeneration": int((template.get("metadata") or {}).get("generation") or 0),
         "input": merged,
-        "retry": resolve_retry_policy(step, ctx.story, template, ctx.config),
+        "retry": retry.policy,
         "idempotencyKey": _idempotency_key(ctx, step, step_id),
     }
     execution = step.execution
@@ -127,4 +152,11 @@ def build_step_run(
     labels = dict(run_labels(ctx))
     if parent_step is not None:
         labels[runmeta.PARENT_STEP] = parent_step
-    return NewStepRun(name=name, step_id=step_id, spec=spec, labels=labels, parent_step=parent_step)
+    return NewStepRun(
+        name=name,
+        step_id=step_id,
+        spec=spec,
+        labels=labels,
+        parent_step=parent_step,
+        annotations={runmeta.RETRY_POLICY_SOURCE: retry.source},
+    )

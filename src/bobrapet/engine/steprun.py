@@ -12,7 +12,9 @@ Invariants of the statuses written here:
   machine code and the human message of the phase (a StepRun status has no top-level
   message);
 * a terminal phase is never left: :func:`complete` on a terminal StepRun returns it unchanged;
-* a retryable failure with budget left becomes ``Pending``/``RetryScheduled`` with
+* a failure the retry contract allows (``engine/retry.py`` :func:`may_retry`: with an explicit
+  policy any failure but a declared-terminal one; otherwise the §4.4 exit classes) with
+  budget left becomes ``Pending``/``RetryScheduled`` with
   ``retries`` incremented and ``nextRetryAt`` (millisecond precision, rounded up so a retry
   is never early); terminal failures carry a StructuredError v1 and ``lastFailureMsg``
   (at most 8192 UTF-8 bytes);
@@ -40,7 +42,7 @@ from bobrapet.engine.exit_class import (
     is_exit_class,
     is_retryable,
 )
-from bobrapet.engine.retry import duration_seconds, retry_delay
+from bobrapet.engine.retry import duration_seconds, may_retry, policy_is_explicit, retry_delay
 from bobrapet.engine.timefmt import aware, format_time, parse_time
 from bobrapet.executors.request import ExecutionResult
 from bobrapet.templating import evaluate_condition
@@ -147,16 +149,41 @@ def _finish_times(status: dict[str, Any], started: datetime | None, finished: da
 # --------------------------------------------------------------------------- settings of a StepRun
 
 
-def step_timeout(step_run: Mapping[str, Any], story: Story | None, config: EngineConfig) -> float:
-    """Seconds a step may run: ``spec.timeout`` > Story ``policy.timeouts.step`` > config default."""
-    own = duration_seconds(_get(step_run, "spec", "timeout"))
-    if own is not None and own > 0:
-        return own
+def _positive_seconds(value: Any) -> float | None:
+    seconds = duration_seconds(value)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def step_timeout(
+    step_run: Mapping[str, Any],
+    story: Story | None,
+    config: EngineConfig,
+    *,
+    step: Step | None = None,
+    engram: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+) -> float:
+    """Seconds a step may run: the first level that sets a positive timeout, highest first.
+
+    StepRun ``spec.timeout`` > step ``execution.timeout`` > Engram ``spec.overrides.timeout``
+    > EngramTemplate ``spec.execution.timeout`` > Story ``policy.execution.timeout`` > Story
+    ``policy.timeouts.step`` > ``config.default_step_timeout``. (The reference lets only the
+    StepRun and ``policy.timeouts.step`` act; the other levels are accepted fields, so they
+    act here.) A level with a malformed or zero duration is skipped.
+    """
     policy = story.spec.policy if story is not None else None
-    timeouts = policy.timeouts if policy is not None else None
-    story_step = duration_seconds(timeouts.step) if timeouts is not None else None
-    if story_step is not None and story_step > 0:
-        return story_step
+    levels: tuple[Any, ...] = (
+        _get(step_run, "spec", "timeout"),
+        step.execution.timeout if step is not None and step.execution is not None else None,
+        _get(engram, "spec", "overrides", "timeout"),
+        _get(template, "spec", "execution", "timeout"),
+        policy.execution.timeout if policy is not None and policy.execution is not None else None,
+        policy.timeouts.step if policy is not None and policy.timeouts is not None else None,
+    )
+    for value in levels:
+        seconds = _positive_seconds(value)
+        if seconds is not None:
+            return seconds
     return config.default_step_timeout
 
 
@@ -328,7 +355,13 @@ def _record_signals(status: dict[str, Any], signals: Sequence[Mapping[str, Any]]
 
 
 def _structured_error(
-    given: Mapping[str, Any] | None, *, error_type: str, message: str, exit_code: int, exit_class: str
+    given: Mapping[str, Any] | None,
+    *,
+    error_type: str,
+    message: str,
+    exit_code: int,
+    exit_class: str,
+    retryable: bool | None = None,
 ) -> dict[str, Any]:
     """A valid StructuredError v1: the engram's fields that are well-formed, the rest filled in."""
     src: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
@@ -339,8 +372,11 @@ def _structured_error(
         "type": kind if kind in _ERROR_TYPES else error_type,
         "message": text if isinstance(text, str) and text else message,
     }
-    retryable = src.get("retryable")
-    err["retryable"] = retryable if isinstance(retryable, bool) else is_retryable(exit_class)
+    given_retryable = src.get("retryable")
+    if isinstance(given_retryable, bool):
+        err["retryable"] = given_retryable
+    else:
+        err["retryable"] = retryable if retryable is not None else is_retryable(exit_class)
     code = src.get("exitCode")
     if isinstance(code, int) and not isinstance(code, bool) and code >= 0:
         err["exitCode"] = code
@@ -491,11 +527,16 @@ def _failure_exit_code(outcome: StepOutcome) -> int:
     return outcome.exit_code
 
 
-def _failure_exit_class(outcome: StepOutcome, exit_code: int) -> str:
+def _declared_exit_class(outcome: StepOutcome) -> str | None:
+    """The exit class the engram (or executor) reported for a failure, if any."""
     for candidate in (outcome.exit_class, (outcome.error or {}).get("exitClass")):
         if is_exit_class(candidate) and candidate != "success":
             return str(candidate)
-    return classify_exit(exit_code)
+    return None
+
+
+def _failure_exit_class(outcome: StepOutcome, exit_code: int) -> str:
+    return _declared_exit_class(outcome) or classify_exit(exit_code)
 
 
 def _failed(
@@ -503,6 +544,7 @@ def _failed(
     outcome: StepOutcome,
     retry: Mapping[str, Any],
     *,
+    explicit: bool,
     now: datetime,
     jitter_fraction: float,
     generation: int | None,
@@ -515,19 +557,27 @@ def _failed(
         if timed_out
         else f"Step execution failed with exit code {exit_code}. Check the step logs for details."
     )
+    retryable = (outcome.error or {}).get("retryable")
+    allowed = may_retry(
+        declared_class=_declared_exit_class(outcome),
+        exit_code=exit_code,
+        retryable=retryable if isinstance(retryable, bool) else None,
+        explicit=explicit,
+    )
     error = _structured_error(
         outcome.error,
         error_type="timeout" if timed_out else "execution_error",
         message=outcome.message or fallback,
         exit_code=exit_code,
         exit_class=exit_class,
+        retryable=allowed,
     )
     message = outcome.message or error["message"]
     max_retries = retry.get("maxRetries", DEFAULT_MAX_RETRIES)
     max_retries = max_retries if isinstance(max_retries, int) else DEFAULT_MAX_RETRIES
     stored = status.get("retries")
     retries = stored if isinstance(stored, int) else 0
-    if is_retryable(exit_class) and retries < max_retries:
+    if allowed and retries < max_retries:
         attempt = retries + 1
         delay = retry_delay(retry, attempt, jitter_fraction)
         status.update(
@@ -568,6 +618,10 @@ def complete(
 ) -> dict[str, Any]:
     """The new StepRun status after an execution ended with ``outcome``.
 
+    A failure is retried per the retry contract (:func:`bobrapet.engine.retry.may_retry`):
+    the policy is ``spec.retry``, explicit per :func:`bobrapet.engine.retry.policy_is_explicit`
+    (the ``bobrapet.bubustack.io/retry-policy`` annotation). Every retry keeps the attempt's
+    failure in ``lastFailureMsg`` and ``error``.
     A StepRun already in a terminal phase is returned unchanged. The post-execution condition
     sees ``steps.self.output``; ``now()`` is ``now`` unless ``deterministic_templates``.
     """
@@ -597,6 +651,7 @@ def complete(
         status,
         outcome,
         retry if isinstance(retry, Mapping) else {},
+        explicit=policy_is_explicit(step_run),
         now=now,
         jitter_fraction=jitter_fraction,
         generation=generation,

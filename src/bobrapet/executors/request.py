@@ -83,8 +83,14 @@ def build_env(
     debug: bool,
     max_inline_size: int,
     extra: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> dict[str, str]:
-    """The ``BUBU_*`` identity and execution variables of reference §8.3 (batch mode)."""
+    """The ``BUBU_*`` identity and execution variables of reference §8.3 (batch mode).
+
+    Plus ``BUBU_IDEMPOTENCY_KEY`` (the StepRun's ``spec.idempotencyKey``, when it has one): a
+    Bobrapet addition — §8.3 has no such variable — so command engrams see the key Python
+    engrams get as ``ctx.idempotency_key``.
+    """
     env = {
         "BUBU_STORY_NAME": story,
         "BUBU_STORYRUN_ID": story_run,
@@ -103,6 +109,8 @@ def build_env(
         env["BUBU_STORY_VERSION"] = story_version
     if engram_version:
         env["BUBU_ENGRAM_VERSION"] = engram_version
+    if idempotency_key:
+        env["BUBU_IDEMPOTENCY_KEY"] = idempotency_key
     if extra:
         env.update(extra)
     return env

@@ -54,6 +54,9 @@ class Context:
         self.step_run: str = source.get("BUBU_STEPRUN_NAME", "")
         self.namespace: str = source.get("BUBU_STEPRUN_NAMESPACE", "")
         self.engram: str = source.get("BUBU_ENGRAM_NAME", "")
+        #: The StepRun's ``spec.idempotencyKey`` (``BUBU_IDEMPOTENCY_KEY``): the same for every
+        #: attempt of the step, so external side effects can be deduplicated with it.
+        self.idempotency_key: str = source.get("BUBU_IDEMPOTENCY_KEY", "")
         self.debug: bool = env_flag(source.get("BUBU_DEBUG")) if debug is None else debug
         self.logger: logging.Logger = logger if logger is not None else logging.getLogger(LOGGER_NAME)
         self.signals: list[dict[str, Any]] = []

@@ -170,6 +170,15 @@ async def test_steprun_defaults(run_admit: RunAdmit) -> None:
     spec = result.object["spec"]
     assert spec["retry"] == {"maxRetries": 3, "delay": "1s", "backoff": "exponential"}
     assert spec["idempotencyKey"] == "ns/default/storyrun/run-1/step/fetch"
+    # a policy the defaulter made up is not one the user wrote (retry contract)
+    annotations = result.object["metadata"]["annotations"]
+    assert annotations["bobrapet.bubustack.io/retry-policy"] == "default"
+
+
+async def test_steprun_written_retry_is_not_marked_default(run_admit: RunAdmit) -> None:
+    result = await run_admit(steprun(engramRef={"name": "worker"}, retry={"maxRetries": 2}))
+    assert result.object["spec"]["retry"] == {"maxRetries": 2, "delay": "1s", "backoff": "exponential"}
+    assert "bobrapet.bubustack.io/retry-policy" not in (result.object["metadata"].get("annotations") or {})
 
 
 async def test_steprun_missing_engram_and_denied_function(causes_of: CausesOf) -> None:

@@ -26,22 +26,41 @@ def prim(name: str, type_: str, **kw: Any) -> dict[str, Any]:
     return {"name": name, "type": type_, **kw}
 
 
-async def test_valid_story_is_admitted_with_defaults(run_admit: RunAdmit) -> None:
+async def test_valid_story_is_admitted_without_invented_retry_policies(run_admit: RunAdmit) -> None:
+    # Deliberate difference: a written retry policy retries any failure, so the defaulter
+    # never creates one (the Go defaulter adds stepRetryPolicy, sideEffects/execution retries).
     doc = story_doc(
-        steps=[ref("fetch", with_={}), ref("use", needs=["fetch"], sideEffects=True)],
+        steps=[
+            ref("fetch", with_={}),
+            ref("use", needs=["fetch"], sideEffects=True),
+            ref("slow", execution={"timeout": "5s"}),
+        ],
         policy={"timeouts": {"story": "1h"}},
     )
     doc["spec"]["steps"][0].pop("with_")
     result = await run_admit(doc)
     spec = result.object["spec"]
-    assert spec["policy"]["retries"]["stepRetryPolicy"] == {
-        "maxRetries": 3,
+    assert "retries" not in spec["policy"]
+    assert "execution" not in spec["steps"][0]
+    assert "execution" not in spec["steps"][1]
+    assert spec["steps"][2]["execution"] == {"timeout": "5s"}
+
+
+async def test_written_retry_policies_get_their_missing_fields(run_admit: RunAdmit) -> None:
+    doc = story_doc(
+        steps=[ref("a", execution={"retry": {"maxRetries": 1}})],
+        policy={"retries": {"stepRetryPolicy": {"delay": "2s"}}},
+    )
+    spec = (await run_admit(doc)).object["spec"]
+    assert spec["policy"]["retries"] == {
+        "stepRetryPolicy": {"maxRetries": 3, "delay": "2s", "backoff": "exponential"},
+        "continueOnStepFailure": False,
+    }
+    assert spec["steps"][0]["execution"]["retry"] == {
+        "maxRetries": 1,
         "delay": "1s",
         "backoff": "exponential",
     }
-    assert spec["policy"]["retries"]["continueOnStepFailure"] is False
-    assert spec["steps"][1]["execution"]["retry"]["maxRetries"] == 0
-    assert "execution" not in spec["steps"][0]
 
 
 async def test_admission_does_not_mutate_input(run_admit: RunAdmit) -> None:

@@ -1,6 +1,8 @@
 """StepRun defaulting and validation (reference §1.15 "StepRun", §9.3).
 
-Invariants: the defaulter fills ``spec.retry`` and ``spec.idempotencyKey``; updates that
+Invariants: the defaulter fills ``spec.retry`` (a policy it creates from nothing is marked
+``bobrapet.bubustack.io/retry-policy: default``, so it is not taken for one the user wrote)
+and ``spec.idempotencyKey``; updates that
 leave the spec unchanged skip spec rules (so finalizers can always be removed); status-only
 updates check only status rules (output size and refs, ``needs`` not naming itself,
 ``error`` matching the StructuredError v1 schema, monotonic ``observedGeneration``).
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bobrapet.api import runmeta
 from bobrapet.api.admission.context import (
     Context,
     as_dict,
@@ -51,6 +54,9 @@ def default_steprun(ctx: Context) -> None:
     retry = spec.get("retry")
     if retry is None:
         retry = spec["retry"] = {}
+        annotations = ctx.metadata.setdefault("annotations", {})
+        if isinstance(annotations, dict):
+            annotations.setdefault(runmeta.RETRY_POLICY_SOURCE, runmeta.RETRY_POLICY_DEFAULT)
     if isinstance(retry, dict):
         retry.setdefault("maxRetries", ctx.config.default_max_retries)
         retry.setdefault("delay", ctx.config.default_retry_delay)

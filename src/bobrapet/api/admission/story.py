@@ -60,14 +60,23 @@ def fill_retry(policy: dict[str, Any], ctx: Context) -> None:
 
 
 def default_story(ctx: Context) -> None:
+    """Fill the missing fields of the retry policies the user wrote; never invent a policy.
+
+    Deliberate difference (DESIGN, retry contract): the Go defaulter creates
+    ``policy.retries.stepRetryPolicy`` whenever ``spec.policy`` exists, an ``execution.retry``
+    for every step with an ``execution`` block and ``{maxRetries: 0}`` for ``sideEffects``
+    steps. A written retry policy makes any engram failure retryable, so inventing one would
+    retry failures the user never asked to retry; the engine's resolver applies the defaults
+    (and the no-retry rule of ``sideEffects``) instead (``engine/retry.py``).
+    """
     spec = ctx.obj.get("spec")
     if not isinstance(spec, dict):
         return
     policy = spec.get("policy")
     if isinstance(policy, dict):
-        retries = policy.setdefault("retries", {})
+        retries = policy.get("retries")
         if isinstance(retries, dict):
-            srp = retries.setdefault("stepRetryPolicy", {})
+            srp = retries.get("stepRetryPolicy")
             if isinstance(srp, dict):
                 fill_retry(srp, ctx)
             retries.setdefault("continueOnStepFailure", False)
@@ -76,16 +85,9 @@ def default_story(ctx: Context) -> None:
             if not isinstance(step, dict):
                 continue
             execution = step.get("execution")
-            if step.get("sideEffects") is True and not (
-                isinstance(execution, dict) and isinstance(execution.get("retry"), dict)
-            ):
-                execution = step.setdefault("execution", {}) if execution is None else execution
-                if isinstance(execution, dict):
-                    execution["retry"] = {"maxRetries": 0}
-            if isinstance(execution, dict):
-                retry = execution.setdefault("retry", {})
-                if isinstance(retry, dict):
-                    fill_retry(retry, ctx)
+            retry = execution.get("retry") if isinstance(execution, dict) else None
+            if isinstance(retry, dict):
+                fill_retry(retry, ctx)
 
 
 # ------------------------------------------------------------------------------ model

@@ -4,8 +4,9 @@ Invariants:
 
 * Child name = ``compose_dns1123(run, step)``; labels ``bubustack.io/parent-storyrun`` and
   ``bubustack.io/parent-step``; annotations carry the nesting depth and the chain of
-  ``namespace/story`` ancestors (this run's Story included), so nesting deeper than
-  ``max_sub_story_depth`` or calling a Story already in the chain fails the step instead of
+  ``namespace/story`` ancestors (this run's Story included), so nesting deeper than the
+  limit (:func:`nesting_limit`: the running Story's ``policy.execution.maxRecursionDepth``,
+  else ``max_sub_story_depth``) or calling a Story already in the chain fails the step instead of
   recursing.
 * Child inputs = deep merge of the target's ``policy.with`` and the step's ``with.with``,
   rendered with this run's variables.
@@ -46,6 +47,20 @@ def chain_of(ctx: Context) -> list[str]:
     return chain
 
 
+def nesting_limit(ctx: Context) -> tuple[int, str]:
+    """The deepest executeStory nesting this run may start, and where the limit comes from:
+    this run's Story ``policy.execution.maxRecursionDepth`` when set, else the engine's."""
+    policy = ctx.story.spec.policy
+    execution = policy.execution if policy is not None else None
+    own = execution.max_recursion_depth if execution is not None else None
+    if own is not None:
+        return own, f"policy.execution.maxRecursionDepth of Story '{ctx.story.metadata.name}'"
+    return (
+        ctx.config.max_sub_story_depth,
+        "the engine default; a Story sets its own with policy.execution.maxRecursionDepth",
+    )
+
+
 def _target(ctx: Context, node: Node) -> tuple[str, str | None]:
     ref = with_of(node).get("storyRef")
     ref = ref if isinstance(ref, dict) else {}
@@ -60,13 +75,13 @@ def _child(ctx: Context, node: Node) -> NewChildRun | None:
     """The child StoryRun to create; ``None`` when the step failed or must wait."""
     name, namespace = _target(ctx, node)
     depth = ctx.snap.depth + 1
-    limit = ctx.config.max_sub_story_depth
+    limit, source = nesting_limit(ctx)
     if depth > limit:
         _fail(
             ctx,
             node,
             Reason.INVALID_CONFIGURATION,
-            f"sub-story nesting depth {depth} exceeds the limit of {limit}",
+            f"sub-story nesting depth {depth} exceeds the limit of {limit} ({source})",
         )
         return None
     chain = chain_of(ctx)
