@@ -172,3 +172,26 @@ spec:
     assert py["status"]["output"] == {"key": py["spec"]["idempotencyKey"]}
     sh = _step_run(project, "k-sh")
     assert sh["status"]["output"] == {"key": "custom-k"}
+
+
+def test_ref_version_mismatch_fails_the_step_with_a_reason(project: Project) -> None:
+    story = (
+        _engram("py", 'entrypoint: "engrams:key"').replace(
+            "spec: {templateRef: {name: py}}", 'spec: {version: "2.0.0", templateRef: {name: py}}'
+        )
+        + """
+---
+apiVersion: bubustack.io/v1alpha1
+kind: Story
+metadata: {name: v}
+spec:
+  steps:
+    - {name: pinned, ref: {name: py, version: "1.0.0"}}
+"""
+    )
+    run = _run(project, story, "v")
+    assert run["status"]["phase"] == "Failed"
+    state = run["status"]["stepStates"]["pinned"]
+    assert state["phase"] == "Failed"
+    assert state["reason"] == "EngramReferenceInvalid"
+    assert "version '1.0.0' (ref.version)" in state["message"] and "has version '2.0.0'" in state["message"]
