@@ -2,7 +2,7 @@
 #   make run    create the venv if needed, install, run the hello example and print its result
 #   make test   install, start what the tests need, run the whole suite
 #   make lint   ruff, mypy (strict) and the import-linter layer contracts
-#   make bench  the benchmark workloads of ../shared/bench/WORKLOADS.md (BENCH_ARGS=--quick)
+#   make bench  the benchmark workloads of bench/README.md (BENCH_ARGS=--quick)
 
 PYTHON ?= python3
 VENV   ?= .venv
