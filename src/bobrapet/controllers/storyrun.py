@@ -30,6 +30,7 @@ from bobrapet.api.timestamps import format_timestamp, parse_timestamp
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
+from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.status import is_deleting
@@ -71,6 +72,7 @@ class StoryRunReconciler:
         self.clock = manager.clock
         self.config: EngineConfig = env.config
         self.caches = runs.RunCaches(manager)
+        self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
         self.queued: set[tuple[str, str]] = set()
@@ -270,7 +272,9 @@ class StoryRunReconciler:
             if any(current.get(k) != v for k, v in plan.annotations.items()):
                 run = self._remember(await self.client.update(_with_annotations(run, plan.annotations)))
         if (run.get("status") or {}) != status:
-            self._remember(await self.client.update_status({**run, "status": status}))
+            run = self._remember(await self.client.update_status({**run, "status": status}))
+        if plan.events:
+            await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:
             await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
         return status is not plan.status
