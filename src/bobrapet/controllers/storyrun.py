@@ -8,8 +8,9 @@ write (skipped when nothing changed). A ``Conflict`` (someone else — a user ap
 gate, another engine process — wrote the run meanwhile) re-runs the whole reconcile on
 fresh data, so ``status.gates`` written by users is never lost.
 
-Watches: the run itself when its spec, deletion, redrive annotations or gates change (not
-on the controller's own status writes); its StepRuns and child StoryRuns when their phase
+Watches: the run itself when its spec, deletion, redrive annotations or gates change, or
+when it finishes (so every engine schedules its child TTL and retention; not on other status
+writes); its StepRuns and child StoryRuns when their phase
 changes or they are deleted; Stories when their spec changes (runs waiting for a missing
 Story start when it appears).
 """
@@ -418,12 +419,15 @@ def _with_annotations(obj: Resource, changes: dict[str, str | None]) -> Resource
 def _run_trigger(run: Resource) -> Hashable:
     metadata = run.get("metadata") or {}
     annotations = runs.annotations_of(run)
-    gates = (run.get("status") or {}).get("gates")
+    status = run.get("status") or {}
+    gates = status.get("gates")
     return (
         metadata.get("generation"),
         bool(metadata.get("deletionTimestamp")),
         tuple(annotations.get(key) for key in _WATCHED_ANNOTATIONS),
         json.dumps(gates, sort_keys=True) if gates else None,
+        # A run finished (by any engine): its child TTL and retention are scheduled from here on.
+        status.get("finishedAt") if status.get("phase") in TERMINAL_PHASES else None,
     )
 
 
