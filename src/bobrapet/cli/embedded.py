@@ -55,9 +55,9 @@ class ControlPlane:
     @property
     def config(self) -> AdmissionConfig:
         if self._config is None:
-            from bobrapet.api.admission import AdmissionConfig
+            from bobrapet.cli.config_file import load
 
-            self._config = AdmissionConfig()
+            self._config = load(self.home).admission  # <home>/config.yaml, or the defaults
         return self._config
 
     @property
