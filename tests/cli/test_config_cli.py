@@ -64,3 +64,40 @@ def test_admission_limits_come_from_the_config_file(cli: Cli, tmp_path: Path) ->
     assert cli("config", "set", "storyrun.max-inline-inputs-size", "8192").code == 0
     accepted = cli("apply", "-f", str(run))
     assert accepted.code == 0, accepted.err
+
+
+K8S_FIELDS = """
+apiVersion: catalog.bubustack.io/v1alpha1
+kind: EngramTemplate
+metadata: {name: k8s-tpl}
+spec:
+  version: "1.0.0"
+  supportedModes: [job]
+  entrypoint: examples.engrams.basics:echo
+  execution:
+    resources: {recommendedCpuRequest: 100m}
+---
+apiVersion: bubustack.io/v1alpha1
+kind: Engram
+metadata: {name: k8s-eng}
+spec:
+  templateRef: {name: k8s-tpl}
+  overrides: {security: {runAsNonRoot: true}, timeout: 30s}
+"""
+
+
+def test_kubernetes_only_fields_warn_once_per_object_on_apply(cli: Cli, tmp_path: Path) -> None:
+    manifest = tmp_path / "k8s.yaml"
+    manifest.write_text(K8S_FIELDS)
+    first = cli("apply", "-f", str(manifest))
+    assert first.code == 0, first.err
+    lines = [ln for ln in first.err.splitlines() if ln.startswith("warning:")]
+    ignored = "only on Kubernetes; ignored when embedded"
+    assert lines == [
+        f"warning: engramtemplate/k8s-tpl: spec.execution.resources acts {ignored}",
+        f"warning: engram/k8s-eng: spec.overrides.security acts {ignored}",
+    ]
+    again = cli("apply", "-f", str(manifest))
+    assert again.code == 0 and "warning:" not in again.err
+    explained = cli("explain", "engram.spec.overrides.security")
+    assert "ACTS: Kubernetes only" in explained.out

@@ -9,6 +9,7 @@ before the command returns.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,8 @@ class ControlPlane:
         if self._config is None:
             from bobrapet.cli.config_file import load
 
-            self._config = load(self.home).admission  # <home>/config.yaml, or the defaults
+            # <home>/config.yaml (or the defaults); embedded: warn about Kubernetes-only fields
+            self._config = replace(load(self.home).admission, embedded=True)
         return self._config
 
     @property
