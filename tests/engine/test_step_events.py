@@ -7,6 +7,8 @@ from typing import Any
 from bobrapet.engine.step_events import (
     JOB_RETRY_SCHEDULED,
     OUTPUT_KEY_MISMATCH,
+    STEP_INPUT_NEAR_LIMIT,
+    input_near_limit,
     outcome_events,
     output_key_mismatch,
 )
@@ -65,3 +67,12 @@ def test_failure_records_nothing_and_retry_records_job_retry_scheduled() -> None
     assert [(e.type, e.reason, e.message) for e in events] == [
         ("Normal", JOB_RETRY_SCHEDULED, "Retrying in 1s (attempt 1/3)")
     ]
+
+
+def test_input_near_the_inline_limit_is_a_warning() -> None:
+    assert input_near_limit("a", 79, 100) is None
+    assert input_near_limit("a", 101, 100) is None  # too large: the step fails instead
+    assert input_near_limit("a", 90, 0) is None  # no limit
+    event = input_near_limit("a", 80, 100)
+    assert event is not None and event.type == "Warning" and event.reason == STEP_INPUT_NEAR_LIMIT
+    assert event.message == "step input for a is 80 bytes, 80% of the max inline limit of 100 bytes"

@@ -39,7 +39,7 @@ from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.snapshot import Snapshot
-from bobrapet.engine.step_events import outcome_events
+from bobrapet.engine.step_events import input_near_limit, outcome_events
 from bobrapet.engine.steprun import (
     InputRejected,
     StepOutcome,
@@ -215,6 +215,8 @@ class StepRunReconciler:
             )
             await self._fail(step_run, "InputTooLarge", message, now)
             return Result()
+        if near := input_near_limit(str(spec.get("stepId")), size, self.config.max_inline_step_input):
+            await self.events.record(step_run, near.type, near.reason, near.message)
         entrypoint = template_spec.get("entrypoint")
         command = template_spec.get("command")
         if not entrypoint and not command:

@@ -7,6 +7,8 @@ Invariants (pure: no I/O, no clock):
   "Output key mismatch: missing=[..] extra=[..]" (keys sorted); a template without
   ``declaredOutputKeys`` (or with an empty list) declares nothing and never warns;
 * an attempt turned into a scheduled retry gets a Normal ``JobRetryScheduled``;
+* a resolved step input of at least 80 % of the inline limit gets a Warning
+  ``StepInputNearLimit`` (reference §4.2) when it is launched;
 * a normal success (keys match or none declared) produces no event at all, so the per-step
   hot path costs no extra write.
 """
@@ -20,6 +22,17 @@ from bobrapet.engine.plan import Event
 
 OUTPUT_KEY_MISMATCH = "OutputKeyMismatch"
 JOB_RETRY_SCHEDULED = "JobRetryScheduled"
+STEP_INPUT_NEAR_LIMIT = "StepInputNearLimit"
+NEAR_LIMIT_FRACTION = 0.8
+
+
+def input_near_limit(step: str, size: int, limit: int) -> Event | None:
+    """A warning when ``size`` bytes reach 80 % of ``limit`` (but do not exceed it; 0 = no limit)."""
+    if limit <= 0 or size > limit or size < NEAR_LIMIT_FRACTION * limit:
+        return None
+    share = size * 100 // limit
+    message = f"step input for {step} is {size} bytes, {share}% of the max inline limit of {limit} bytes"
+    return Event("Warning", STEP_INPUT_NEAR_LIMIT, message)
 
 
 def output_key_mismatch(
