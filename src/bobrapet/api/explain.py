@@ -2,7 +2,7 @@
 
 The text is generated from the pydantic models (field descriptions, types,
 required markers, enum values, defaults, bounds), so it cannot drift from what
-validation accepts.
+validation accepts; ``ACTS:`` says where a field takes effect (:mod:`bobrapet.api.acts`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from bobrapet.api.acts import BOTH, where
 from bobrapet.api.kinds import Kind
 from bobrapet.api.structural import is_model, unwrap_optional
 
@@ -159,6 +160,17 @@ def _resolve(model: type[BaseModel], path: Sequence[str]) -> tuple[list[str], Fi
     return walked, info, annotation
 
 
+def _acts(model: type[BaseModel], path: Sequence[str], walked: list[str]) -> str:
+    """Where the field at ``path`` acts: the first field on the way that is not "both" decides."""
+    segments = [s for part in path for s in part.split(".") if s]
+    for depth, wire in enumerate(walked):
+        owner = _element(_resolve(model, segments[:depth])[2])
+        acts = where(owner if is_model(owner) else None, wire)
+        if acts != BOTH:
+            return acts
+    return BOTH
+
+
 def explain(kind: Kind, path: Sequence[str] = ()) -> str:
     """Describe ``kind`` (or the field at ``path``, wire names, e.g. ``("spec", "steps")``).
 
@@ -193,6 +205,7 @@ def explain(kind: Kind, path: Sequence[str] = ()) -> str:
         if default is not None:
             lines.append(f"{_INDENT}DEFAULT: {default}")
         lines.extend(f"{_INDENT}{note}" for note in _constraints(info))
+        lines.append(f"{_INDENT}ACTS: {_acts(model, path, walked)}")
     if is_model(target):
         lines.append("")
         lines.append("FIELDS:")
@@ -202,6 +215,9 @@ def explain(kind: Kind, path: Sequence[str] = ()) -> str:
             first = (field.description or "").split("\n")[0]
             if first:
                 lines.append(f"{_INDENT}{first}")
+            acts = where(target, wire)
+            if acts != BOTH:
+                lines.append(f"{_INDENT}ACTS: {acts}")
             lines.append("")
         while lines and lines[-1] == "":
             lines.pop()

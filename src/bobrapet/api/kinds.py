@@ -290,6 +290,32 @@ SECRET = Kind(
     crd=False,
     columns=(("Type", "string", ".type", 0), _AGE),
 )
+EVENT = Kind(
+    "",
+    "v1",
+    "Event",
+    "events",
+    True,
+    f"{_T}.core:Event",
+    short_names=("ev",),
+    status_subresource=False,
+    crd=False,
+    columns=(
+        ("Last Seen", "date", ".lastTimestamp", 0),
+        ("Type", "string", ".type", 0),
+        ("Reason", "string", ".reason", 0),
+        ("Object", "string", ".involvedObject.name", 0),
+        ("Count", "integer", ".count", 1),
+        ("Message", "string", ".message", 0),
+    ),
+    selectable_fields=(
+        ".involvedObject.kind",
+        ".involvedObject.name",
+        ".involvedObject.uid",
+        ".reason",
+        ".type",
+    ),
+)
 
 ALL_KINDS: tuple[Kind, ...] = (
     STORY,
@@ -306,6 +332,7 @@ ALL_KINDS: tuple[Kind, ...] = (
     REFERENCE_GRANT,
     CONFIG_MAP,
     SECRET,
+    EVENT,
 )
 CRD_KINDS: tuple[Kind, ...] = tuple(k for k in ALL_KINDS if k.crd)
 

@@ -9,6 +9,7 @@ before the command returns.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -55,9 +56,10 @@ class ControlPlane:
     @property
     def config(self) -> AdmissionConfig:
         if self._config is None:
-            from bobrapet.api.admission import AdmissionConfig
+            from bobrapet.cli.config_file import load
 
-            self._config = AdmissionConfig()
+            # <home>/config.yaml (or the defaults); embedded: warn about Kubernetes-only fields
+            self._config = replace(load(self.home).admission, embedded=True)
         return self._config
 
     @property

@@ -19,6 +19,7 @@ from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.cli.config_file import load as load_config
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
@@ -61,7 +62,7 @@ class EngineHost:
     ) -> None:
         self.plane = plane
         self.workers = workers or default_workers()
-        self.config = config or EngineConfig()
+        self.config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
         self.workdir = workdir or Path.cwd()
         self.manager: Manager | None = None
         self.executor: LocalExecutor | None = None

@@ -6,6 +6,7 @@ import sys
 
 from bobrapet.cli import commands, logs  # noqa: F401  (importing commands registers them)
 from bobrapet.cli.app import app
+from bobrapet.cli.config_file import ConfigFileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure()
     try:
         app(args=argv, prog_name="bobrapet")
+    except ConfigFileError as err:  # a broken <home>/config.yaml: one clear line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except SystemExit as done:
         if done.code is None or isinstance(done.code, int):
             return done.code or 0

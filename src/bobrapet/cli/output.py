@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bobrapet.api.kinds import Kind
 
@@ -52,7 +53,7 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
 
 
 def _cell(value: Any, type_: str, path: str) -> str:
-    if path == ".metadata.creationTimestamp":
+    if path == ".metadata.creationTimestamp" or type_ == "date":
         return age(value)
     if value is None:
         return "<none>" if type_ != "integer" else "0"
@@ -76,7 +77,7 @@ def table(kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_names
         row = [meta.get("namespace", "")] if show_namespace else []
         row.append(meta.get("name", ""))
         row.extend(_cell(json_path(item, path), type_, path) for _, type_, path, _ in columns)
-        tbl.add_row(*row)
+        tbl.add_row(*(Text(cell) for cell in row))  # values are data, never rich markup
     return tbl
 
 

@@ -22,9 +22,10 @@ def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[C
     """
     controllers = [setup(manager) for setup in SETUPS]
     if execution is not None:
-        from bobrapet.controllers import steprun, storyrun
+        from bobrapet.controllers import events, steprun, storyrun
 
         controllers.append(storyrun.setup(manager, execution))
         step_controller, _ = steprun.setup(manager, execution)
         controllers.append(step_controller)
+        controllers.append(events.setup(manager, execution.config.event_ttl_seconds))
     return controllers

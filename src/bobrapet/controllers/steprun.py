@@ -34,12 +34,14 @@ from bobrapet.api.kinds import ENGRAM, STEP_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
+from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.snapshot import Snapshot
+from bobrapet.engine.step_events import input_near_limit, outcome_events
 from bobrapet.engine.steprun import (
     InputRejected,
     StepOutcome,
@@ -104,6 +106,7 @@ class StepRunReconciler:
         self.env = env
         self.config = env.config
         self.caches = runs.RunCaches(manager)
+        self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         self.attempts: dict[tuple[str, str], _Attempt] = {}
         self.controller: Controller | None = None
 
@@ -220,6 +223,8 @@ class StepRunReconciler:
             )
             await self._fail(step_run, "InputTooLarge", message, now)
             return Result()
+        if near := input_near_limit(str(spec.get("stepId")), size, self.config.max_inline_step_input):
+            await self.events.record(step_run, near.type, near.reason, near.message)
         entrypoint = template_spec.get("entrypoint")
         command = template_spec.get("command")
         if not entrypoint and not command:
@@ -341,12 +346,18 @@ class StepRunReconciler:
                 deterministic_templates=self.config.deterministic_templates,
             )  # fmt: skip
             try:
-                await self.client.update_status({**current, "status": new_status})
-                return
+                written = await self.client.update_status({**current, "status": new_status})
             except Exception as exc:
                 if not is_conflict(exc):
                     raise
                 current = None
+                continue
+            events = outcome_events(status, new_status, attempt.template)
+            if events:  # none for a normal success: no extra write on the hot path
+                await self.events.record_all(
+                    written, [EventSpec(e.type, e.reason, e.message) for e in events]
+                )
+            return
 
     async def _cancel_local(self, key: tuple[str, str]) -> None:
         attempt = self.attempts.get(key)

@@ -8,8 +8,9 @@ write (skipped when nothing changed). A ``Conflict`` (someone else — a user ap
 gate, another engine process — wrote the run meanwhile) re-runs the whole reconcile on
 fresh data, so ``status.gates`` written by users is never lost.
 
-Watches: the run itself when its spec, deletion, redrive annotations or gates change (not
-on the controller's own status writes); its StepRuns and child StoryRuns when their phase
+Watches: the run itself when its spec, deletion, redrive annotations or gates change, or
+when it finishes (so every engine schedules its child TTL and retention; not on other status
+writes); its StepRuns and child StoryRuns when their phase
 changes or they are deleted; Stories when their spec changes (runs waiting for a missing
 Story start when it appears).
 """
@@ -30,6 +31,7 @@ from bobrapet.api.timestamps import format_timestamp, parse_timestamp
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
+from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.status import is_deleting
@@ -71,6 +73,7 @@ class StoryRunReconciler:
         self.clock = manager.clock
         self.config: EngineConfig = env.config
         self.caches = runs.RunCaches(manager)
+        self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
         self.queued: set[tuple[str, str]] = set()
@@ -270,7 +273,9 @@ class StoryRunReconciler:
             if any(current.get(k) != v for k, v in plan.annotations.items()):
                 run = self._remember(await self.client.update(_with_annotations(run, plan.annotations)))
         if (run.get("status") or {}) != status:
-            self._remember(await self.client.update_status({**run, "status": status}))
+            run = self._remember(await self.client.update_status({**run, "status": status}))
+        if plan.events:
+            await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:
             await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
         return status is not plan.status
@@ -414,12 +419,15 @@ def _with_annotations(obj: Resource, changes: dict[str, str | None]) -> Resource
 def _run_trigger(run: Resource) -> Hashable:
     metadata = run.get("metadata") or {}
     annotations = runs.annotations_of(run)
-    gates = (run.get("status") or {}).get("gates")
+    status = run.get("status") or {}
+    gates = status.get("gates")
     return (
         metadata.get("generation"),
         bool(metadata.get("deletionTimestamp")),
         tuple(annotations.get(key) for key in _WATCHED_ANNOTATIONS),
         json.dumps(gates, sort_keys=True) if gates else None,
+        # A run finished (by any engine): its child TTL and retention are scheduled from here on.
+        status.get("finishedAt") if status.get("phase") in TERMINAL_PHASES else None,
     )
 
 

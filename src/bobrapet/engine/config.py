@@ -39,6 +39,8 @@ class EngineConfig:
     child_ttl_seconds: float = 3600.0
     #: A finished StoryRun is deleted after this (``storyrun.retention-seconds``); ``None`` keeps it.
     retention_seconds: float | None = 86400.0
+    #: Events are deleted this long after their last occurrence (kube-apiserver ``--event-ttl``).
+    event_ttl_seconds: float = 3600.0
     #: ``storyrun.max-inline-inputs-size`` (bytes of spec.inputs); 0 = unlimited.
     max_inline_inputs_size: int = 1 << 20
     #: Largest unresolved step input stored in ``StepRun.spec.input`` (bytes); the same limit

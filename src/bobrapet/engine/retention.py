@@ -5,10 +5,12 @@ Invariants:
 * Child TTL = Story ``policy.execution.job.ttlSecondsAfterFinished`` when > 0, else the
   configured ``child_ttl_seconds``; after it every child StepRun and StoryRun is deleted
   once and ``status.childrenCleanedAt`` is stamped.
-* Retention = Story ``policy.execution.job.storyRunRetentionSeconds`` when non-zero, else
-  the configured ``retention_seconds``; ``0``/``None`` keep the run forever (deliberate
-  difference), a negative value deletes it at once.
-* Both are measured from ``status.finishedAt``; the run requeues at the nearest one.
+* Retention = Story ``policy.execution.job.storyRunRetentionSeconds`` when set (``0`` keeps
+  the run forever — deliberate difference: the Go operator reads 0 as "unset", i.e. 24 h),
+  else the configured ``retention_seconds`` (``0``/``None`` keep forever); a negative value
+  deletes the run at once.
+* Both are measured from ``status.finishedAt``; the run requeues at the nearest one, starting
+  with the very reconcile that finishes it (no later event is needed to schedule them).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def child_ttl(ctx: Context) -> float:
 def retention(ctx: Context) -> float | None:
     """Seconds to keep the finished run; ``None`` keeps it forever."""
     job = _job(ctx)
-    if job is not None and job.story_run_retention_seconds:
-        return float(job.story_run_retention_seconds)
+    if job is not None and job.story_run_retention_seconds is not None:
+        value = job.story_run_retention_seconds
+        return None if value == 0 else float(value)
     configured = ctx.config.retention_seconds
     return None if not configured else float(configured)
 

@@ -37,9 +37,12 @@ def plan(snapshot: Snapshot) -> Plan:
     story = snapshot.story
     graph = compile_graph(story) if story is not None else EMPTY_GRAPH
     ctx = Context(snapshot, story, graph)
+    was_terminal = ctx.status.get("phase") in TERMINAL_PHASES
     if _lifecycle(ctx):
         summarize(ctx)
         write_conditions(ctx)
+    if not was_terminal and ctx.status.get("phase") in TERMINAL_PHASES:
+        handle_terminal(ctx)  # schedule child TTL and retention from the reconcile that finishes
     ctx.plan.requeue_after = ctx.requeue_after()
     return ctx.plan
 

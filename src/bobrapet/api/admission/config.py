@@ -26,3 +26,6 @@ class AdmissionConfig:
     default_max_retries: int = 3
     default_retry_delay: str = "1s"
     default_backoff: str = "exponential"
+    #: The store is the embedded one: warn (once per object write) about fields that act
+    #: only on Kubernetes (:mod:`bobrapet.api.acts`). False behind the Kubernetes webhook.
+    embedded: bool = False

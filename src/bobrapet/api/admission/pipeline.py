@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bobrapet.api.acts import kubernetes_only, kubernetes_only_warning
 from bobrapet.api.admission.config import AdmissionConfig
 from bobrapet.api.admission.context import DNS1123_LABEL, DNS1123_SUBDOMAIN, Context
 from bobrapet.api.admission.effectclaim import validate_effectclaim
@@ -276,4 +277,18 @@ async def admit(
         meta = normalized.get("metadata") if isinstance(normalized.get("metadata"), dict) else {}
         name = str((meta or {}).get("name") or (meta or {}).get("generateName") or "")
         raise Invalid(kind.kind, name, causes, kind.group or None)
+    if config.embedded and not status_only:
+        _warn_kubernetes_only(ctx)
     return Admitted(object=normalized, warnings=list(ctx.warnings))
+
+
+def _warn_kubernetes_only(ctx: Context) -> None:
+    """One warning per object naming the set fields that act only on Kubernetes.
+
+    Only when the spec is new or changed, so re-applying an unchanged object stays quiet.
+    """
+    if ctx.old is not None and ctx.old.get("spec") == ctx.obj.get("spec"):
+        return
+    paths = kubernetes_only(ctx.kind.model, ctx.obj)
+    if paths:
+        ctx.warnings.append(kubernetes_only_warning(paths))

@@ -3,6 +3,7 @@
 from bobrapet.cli.commands import (
     apply,
     cancel,
+    config,
     crds,
     delete,
     explain,
@@ -18,6 +19,7 @@ from bobrapet.cli.commands import (
 __all__ = [
     "apply",
     "cancel",
+    "config",
     "crds",
     "delete",
     "explain",

@@ -11,6 +11,7 @@ from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, resolve_kind, run
 from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.events import events_of, events_section
 from bobrapet.cli.output import OUTPUT_FORMATS, describe, print_objects
 
 
@@ -70,17 +71,21 @@ def describe_command(
     kind = resolve_kind(kind_name)
     ns = (namespace or "default") if kind.namespaced else None
 
-    async def read() -> dict[str, Any]:
+    async def read() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         async with ControlPlane(state.home) as plane:
             if not plane.exists:  # reading must not create a state directory
                 raise NotFound(kind.kind, name, kind.group or None)
-            return await plane.client.get(kind, name, ns)
+            obj = await plane.client.get(kind, name, ns)
+            return obj, ([] if kind is kinds.EVENT else await events_of(plane.client, kind, obj))
 
     try:
-        obj = run(read())
+        obj, events = run(read())
     except StatusError as err:
         raise fail(err.message, EXIT_REJECTED) from None
-    state.out.print(describe(kind, obj), markup=False, highlight=False)
+    text = describe(kind, obj)
+    if kind is not kinds.EVENT:
+        text += "\n" + events_section(events)
+    state.out.print(text, markup=False, highlight=False)
 
 
 @app.command("api-resources")
