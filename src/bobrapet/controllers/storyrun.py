@@ -32,6 +32,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
+from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
@@ -70,6 +71,7 @@ class StoryRunReconciler:
         self.client = manager.client
         self.clock = manager.clock
         self.config: EngineConfig = env.config
+        self.scope = env.scope
         self.caches = runs.RunCaches(manager)
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
@@ -222,6 +224,8 @@ class StoryRunReconciler:
         if is_deleting(run):
             self._forget((request.namespace or "", request.name))
             return Result()
+        if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
+            return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         started = time.perf_counter()
         snapshot = self._snapshot(run)
         plan = make_plan(snapshot)
