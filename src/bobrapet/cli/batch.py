@@ -165,4 +165,3 @@ def print_many(finals: Sequence[Mapping[str, Any]], fmt: str | None) -> None:
 def exit_code_many(finals: Sequence[Mapping[str, Any]]) -> int:
     """0 when every run Succeeded, else 1."""
     return EXIT_OK if all(phase(r) == "Succeeded" for r in finals) else EXIT_REJECTED
-

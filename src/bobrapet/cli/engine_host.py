@@ -23,8 +23,8 @@ from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
-from bobrapet.controllers.scope import RunScope
 from bobrapet.controllers.registry import setup_all
+from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease

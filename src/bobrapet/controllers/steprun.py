@@ -32,7 +32,7 @@ from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
-from bobrapet.controllers import runs
+from bobrapet.controllers import runs, steplog
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
@@ -258,6 +258,8 @@ class StepRunReconciler:
             workdir=self.env.workdir,
             debug=debug,
         )
+        retries = int(claimed_status.get("retries") or 0)
+        steplog.begin_attempt(request.log_path, attempt=retries + 1, at=now, inputs=inputs, template=template)
         attempt = _Attempt(attempt_key, template, step)
         self.attempts[(namespace, name)] = attempt
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)

@@ -36,9 +36,9 @@ from bobrapet.cli.commands.wait import (
     drive,
     exit_code,
     failed_steps_with_logs,
+    home_flag,
     interrupted,
     output_option,
-    home_flag,
     parse_timeout,
     print_result,
     run_command_hint,
@@ -301,7 +301,8 @@ def run_command(
     files = [*(paths or []), *(filenames or [])]
     if not files and not story:
         raise fail(
-            "nothing to run: pass the Story's manifests (bobrapet run FILE, or -f FILE) and/or --story NAME",
+            "nothing to run: pass -f FILE (or FILE as an argument: the Story's manifests) "
+            "and/or --story NAME",
             EXIT_USAGE,
         )
     if name and len(sets) > 1:
@@ -312,7 +313,19 @@ def run_command(
     docs = sorted_for_apply(load_manifests(files)) if files else []
     story_name, ns = pick_story(docs, story, namespace)
     if len(sets) > 1:
-        _run_many(docs, namespace, story_name, ns, sets, tuple(inputs or ()), no_wait, output, seconds, timeout, workers)
+        _run_many(
+            docs,
+            namespace,
+            story_name,
+            ns,
+            sets,
+            tuple(inputs or ()),
+            no_wait,
+            output,
+            seconds,
+            timeout,
+            workers,
+        )
     values = sets[0]
     request = RunRequest(docs, namespace, story_name, ns, name, values, no_wait, seconds, timeout, workers)
     request.assignments = tuple(inputs or ())
