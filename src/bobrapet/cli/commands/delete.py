@@ -161,7 +161,7 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
 
 async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path]:
     """The step log files of run ``name`` and of its child runs (followed recursively)."""
-    from bobrapet.controllers.execution import LOG_DIR
+    from bobrapet.cli.commands.wait import log_path
 
     paths: list[Path] = []
     pending, seen = [name], set()
@@ -171,7 +171,7 @@ async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path
             continue
         seen.add(current)
         for step_run in await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
-            paths.append(state.home / LOG_DIR / namespace / f"{step_run['metadata']['name']}.log")
+            paths.append(log_path(state.home, namespace, str(step_run["metadata"]["name"])))
         children = await plane.client.list(
             STORY_RUN, namespace, labels=f"{runmeta.PARENT_STORYRUN}={current}"
         )
