@@ -262,7 +262,8 @@ def describe_inputs(record: dict[str, Any] | None) -> list[str]:
     """The ``Inputs:`` section of ``describe steprun`` from the step's inputs record."""
     if record is None:
         return ["Inputs:       <not recorded: the step has not started in an engine yet>"]
-    head = f"Inputs:       (as received by attempt {record.get('attempt')} at {record.get('at')}; secrets redacted)"
+    when = f"attempt {record.get('attempt')} at {record.get('at')}"
+    head = f"Inputs:       (as received by {when}; secrets redacted)"
     inputs = record.get("inputs")
     if not inputs:
         return [head, "  {}"]
