@@ -12,6 +12,7 @@ from bobrapet.cli.commands import (
     redrive,
     run,
     validate,
+    version,
     wait,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "redrive",
     "run",
     "validate",
+    "version",
     "wait",
 ]

@@ -10,14 +10,16 @@ import typer
 from bobrapet.api import kinds
 from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
-from bobrapet.cli.commands.common import namespace_option, resolve_kind, run
+from bobrapet.cli.commands.common import complete_kind, namespace_option, resolve_kind, run
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import check_format, describe, print_objects
 
 
 @app.command("get")
 def get_command(
-    kind_name: Annotated[str, typer.Argument(metavar="KIND", help="e.g. stories, story, srun.")],
+    kind_name: Annotated[
+        str, typer.Argument(metavar="KIND", help="e.g. stories, story, srun.", autocompletion=complete_kind)
+    ],
     name: Annotated[str | None, typer.Argument(metavar="[NAME]")] = None,
     namespace: Annotated[str | None, namespace_option()] = None,
     all_namespaces: Annotated[
@@ -110,7 +112,7 @@ def sort_objects(items: list[dict[str, Any]], path: str) -> list[dict[str, Any]]
 
 @app.command("describe")
 def describe_command(
-    kind_name: Annotated[str, typer.Argument(metavar="KIND")],
+    kind_name: Annotated[str, typer.Argument(metavar="KIND", autocompletion=complete_kind)],
     name: Annotated[str, typer.Argument(metavar="NAME")],
     namespace: Annotated[str | None, namespace_option()] = None,
 ) -> None:
