@@ -104,10 +104,10 @@ async def drive_many(
 
         def done() -> bool:
             if targets is None:
-                for run in host.unfinished_runs():
-                    if not is_child(run) and key_of(run) not in known:
-                        known.add(key_of(run))  # a run created meanwhile (e.g. a trigger)
-                        wanted.append(key_of(run))
+                for new in host.unfinished_runs():
+                    if not is_child(new) and key_of(new) not in known:
+                        known.add(key_of(new))  # a run created meanwhile (e.g. a trigger)
+                        wanted.append(key_of(new))
                         tally.total += 1
             pending = False
             for namespace, name in wanted:

@@ -1,4 +1,10 @@
-"""``bobrapet wait RUN``: drive an existing StoryRun to a terminal phase and print the result.
+"""``bobrapet wait RUN``: drive an existing StoryRun to a terminal phase and print the result;
+``bobrapet wait --all``: drive every unfinished run of the home (see :mod:`bobrapet.cli.batch`).
+
+``wait RUN`` (and ``run``) drive only their own run and its child runs: an engine scoped
+to them (:mod:`bobrapet.controllers.scope`) neither starts nor takes over other runs, so
+when it exits no run it touched is left half-done; other unfinished runs are named in a
+note and left exactly as they were for ``wait --all`` (or their own ``wait``).
 
 Also the pieces ``run`` shares: reading a run and its Story, driving it inside an
 :class:`~bobrapet.cli.engine_host.EngineHost` with the progress view on stderr, and the
@@ -400,6 +406,8 @@ def _wait_all(output: str | None, seconds: float | None, timeout: str | None, wo
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if not finals:
         state.err.print("no unfinished runs in this home", markup=False, highlight=False)
+        if output is not None:
+            print_many([], output)
         raise typer.Exit(0)
     print_many(finals, output)
     raise typer.Exit(exit_code_many(finals))
