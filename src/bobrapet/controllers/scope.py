@@ -30,7 +30,7 @@ from bobrapet.store.client import Resource
 #: How deep parent chains are followed (executeStory nesting is far shallower).
 MAX_DEPTH = 64
 #: How soon a request whose ancestry is not cached yet is looked at again.
-UNKNOWN_RETRY = 0.25
+UNKNOWN_RETRY = 1.0
 
 
 def _labels(obj: Resource) -> dict[str, str]:
