@@ -193,7 +193,7 @@ def test_redrive_reruns_a_failed_run(tmp_path: Path) -> None:
     finally:
         runner.kill()
     assert runner.returncode == 1
-    assert bobrapet(home, "redrive", "g").returncode == 0
+    assert bobrapet(home, "redrive", "g", "--no-wait").returncode == 0
     again = start(home, "wait", "g", "-o", "json")
     try:
         eventually(gate_waiting(home, "g"))

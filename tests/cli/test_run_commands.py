@@ -119,8 +119,9 @@ class FakeHost:
     script: Script
     instances: list[FakeHost] = []
 
-    def __init__(self, plane: ControlPlane, *, workers: int | None = None) -> None:
+    def __init__(self, plane: ControlPlane, *, workers: int | None = None, scope: Any = None) -> None:
         self.plane = plane
+        self.scope = scope
         self.workers = workers
         self.closed = False
         self.timeout: float | None = None
@@ -134,6 +135,9 @@ class FakeHost:
 
     def unfinished_runs(self) -> list[dict[str, Any]]:
         return []
+
+    def drives(self, run: dict[str, Any]) -> bool:
+        return True
 
     def step_runs(self, namespace: str, run: str) -> list[dict[str, Any]]:
         return []
@@ -487,7 +491,7 @@ def test_wait_on_a_finished_run_with_pending_redrive_starts_the_engine(
     cli: Cli, tmp_path: Path, engine: type[FakeHost]
 ) -> None:
     seed_run(home_of(tmp_path), TINY_STORY, "again", FAILURE[-1])
-    assert cli("redrive", "again").code == 0
+    assert cli("redrive", "again", "--no-wait").code == 0
     assert cli("wait", "again").code == 0
     assert len(engine.instances) == 1
 
@@ -570,11 +574,11 @@ def test_cancel_finished_run_changes_nothing(cli: Cli, tmp_path: Path) -> None:
 def test_redrive_sets_a_fresh_token(cli: Cli, tmp_path: Path) -> None:
     home = home_of(tmp_path)
     seed_run(home, GATED, "r1", {"phase": "Failed"})
-    first = cli("redrive", "r1")
+    first = cli("redrive", "r1", "--no-wait")
     assert first.code == 0, first.err
     assert "redrive requested from the start" in first.out and "wait r1" in first.err
     token = get_run(home, "r1")["metadata"]["annotations"]["storyrun.bubustack.io/redrive-token"]
-    assert cli("redrive", "r1").code == 0
+    assert cli("redrive", "r1", "--no-wait").code == 0
     second = get_run(home, "r1")["metadata"]["annotations"]["storyrun.bubustack.io/redrive-token"]
     assert token and second != token
 
@@ -582,7 +586,7 @@ def test_redrive_sets_a_fresh_token(cli: Cli, tmp_path: Path) -> None:
 def test_redrive_from_step(cli: Cli, tmp_path: Path) -> None:
     home = home_of(tmp_path)
     seed_run(home, GATED, "r2", {"phase": "Failed"})
-    result = cli("redrive", "r2", "--from", "pause")
+    result = cli("redrive", "r2", "--from", "pause", "--no-wait")
     assert result.code == 0, result.err
     value = get_run(home, "r2")["metadata"]["annotations"]["storyrun.bubustack.io/redrive-from-step"]
     step, _, token = value.partition(":")
@@ -698,7 +702,7 @@ def test_wait_after_redrive_does_not_replay_the_previous_attempt(
     cli: Cli, tmp_path: Path, engine: type[FakeHost]
 ) -> None:
     seed_run(home_of(tmp_path), TINY_STORY, "again2", FAILURE[-1])
-    assert cli("redrive", "again2").code == 0
+    assert cli("redrive", "again2", "--no-wait").code == 0
 
     async def redriven(host: FakeHost, namespace: str, name: str, on_update: Any) -> dict[str, Any]:
         await write_statuses(host, namespace, name, on_update, [FAILURE[-1]])  # not taken up yet

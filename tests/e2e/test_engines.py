@@ -43,7 +43,7 @@ def test_two_engines_share_the_work_without_duplicates(project: Project) -> None
     assert len(pids) >= 2
 
 
-def test_an_engine_says_which_other_runs_it_drives(project: Project) -> None:
+def test_an_engine_says_which_other_runs_it_leaves_alone(project: Project) -> None:
     project.write(
         "story.yaml",
         f"""
@@ -61,5 +61,10 @@ def test_an_engine_says_which_other_runs_it_drives(project: Project) -> None:
     assert queued.returncode == 0, queued.stderr
     second = project.cli("run", "-f", "story.yaml", "--name", "second")
     assert second.returncode == 0, second.stderr
-    assert "also drives 1 other unfinished run(s) of this home: default/first" in second.stderr
+    assert (
+        "1 other unfinished run(s) of this home are not driven by this command: default/first"
+        in second.stderr
+    )
+    assert project.count("s", "start") == 1  # only the step of "second" ran
     assert project.cli("wait", "first").returncode == 0
+    assert project.count("s", "start") == 2

@@ -25,7 +25,7 @@ app = typer.Typer(
     help="Bobrapet: declarative workflows for AI and data pipelines (embedded or on Kubernetes).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
 

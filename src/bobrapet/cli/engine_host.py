@@ -1,9 +1,10 @@
 """The engine process: a lease, a warm local worker pool and every controller on one home.
 
-Any engine process (``bobrapet run``, ``bobrapet wait``) reconciles every non-terminal
-run of the home, so several processes may drive runs at once: StepRun attempts are
-claimed with compare-and-swap writes and an engine's lease (an ``flock`` held for its
-lifetime) tells the others when its claimed work must be taken over.
+An engine process drives the runs of its ``scope`` (``bobrapet run`` and ``bobrapet wait
+RUN``: their own runs and those runs' children) or, without a scope (``bobrapet wait
+--all``), every non-terminal run of the home. Several processes may drive runs at once:
+StepRun attempts are claimed with compare-and-swap writes and an engine's lease (an
+``flock`` held for its lifetime) tells the others when its claimed work must be taken over.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bobrapet.cli.embedded import ControlPlane
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
 from bobrapet.controllers.registry import setup_all
+from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
@@ -59,8 +61,10 @@ class EngineHost:
         workers: int | None = None,
         config: EngineConfig | None = None,
         workdir: Path | None = None,
+        scope: RunScope | None = None,
     ) -> None:
         self.plane = plane
+        self.scope = scope
         self.workers = workers or default_workers()
         self.config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
         self.workdir = workdir or Path.cwd()
@@ -78,7 +82,12 @@ class EngineHost:
         self.executor = LocalExecutor(workers=self.workers, python_path=[str(self.workdir)])
         await self.executor.start()
         env = ExecutionEnv(
-            executor=self.executor, lease=self.lease, home=home, workdir=self.workdir, config=self.config
+            executor=self.executor,
+            lease=self.lease,
+            home=home,
+            workdir=self.workdir,
+            config=self.config,
+            scope=self.scope,
         )
         self.manager = Manager(client, settle=0.05)
         setup_all(self.manager, execution=env)
@@ -121,9 +130,21 @@ class EngineHost:
         return self._story_runs.get(name, namespace)
 
     def unfinished_runs(self) -> list[dict[str, Any]]:
-        """Every StoryRun of the home this engine drives that has not finished."""
+        """Every StoryRun of the home that has not finished (in this engine's scope or not)."""
         assert self._story_runs is not None
         return [r for r in self._story_runs.list() if not is_terminal(r)]
+
+    def drives(self, run: dict[str, Any]) -> bool:
+        """Whether this engine drives ``run`` (its scope holds the run's root)."""
+        if self.scope is None:
+            return True
+        assert self._story_runs is not None
+        return bool(self.scope.admits_run(run, self._story_runs))
+
+    async def run_until(self, done: Callable[[], bool], *, timeout: float | None = None) -> bool:
+        """Drive the engine until ``done()`` is true (False when ``timeout`` passed first)."""
+        assert self.manager is not None
+        return await self.manager.run_until(done, timeout=timeout)
 
     def step_runs(self, namespace: str, run: str) -> list[dict[str, Any]]:
         """The run's StepRuns, from the engine's cache."""

@@ -16,7 +16,35 @@ from rich.text import Text
 
 from bobrapet.api.kinds import Kind
 
-OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name", "jsonpath=TEMPLATE")
+#: Tables are laid out as if the terminal were this wide: cells are never cut.
+TABLE_MAX_WIDTH = 4096
+#: Kinds whose objects are runs: an empty phase means nobody started them yet.
+RUN_KINDS = ("StoryRun", "StepRun")
+#: Extra ``-o wide`` columns (name, JSONPath) beyond the kind's printer columns.
+WIDE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "StoryRun": (
+        ("Steps", ".status.stepsComplete"),
+        ("Total", ".status.stepsTotal"),
+        ("Started", ".status.startedAt"),
+        ("Finished", ".status.finishedAt"),
+        ("Message", ".status.message"),
+    ),
+    "StepRun": (
+        ("Engram", ".spec.engramRef.name"),
+        ("Duration", ".status.duration"),
+        ("Exit", ".status.exitCode"),
+        ("Started", ".status.startedAt"),
+        ("Engine", ".status.podName"),
+        ("Message", ".status.lastFailureMsg"),
+    ),
+    "Story": (
+        ("Version", ".spec.version"),
+        ("Pattern", ".spec.pattern"),
+        ("Queue", ".spec.policy.queue"),
+    ),
+    "Engram": (("Version", ".spec.version"),),
+}
 
 
 def dump_yaml(data: Any) -> str:
@@ -52,9 +80,11 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     return f"{seconds}s"
 
 
-def _cell(value: Any, type_: str, path: str) -> str:
+def _cell(value: Any, type_: str, path: str, kind: Kind | None = None) -> str:
     if path == ".metadata.creationTimestamp" or type_ == "date":
         return age(value)
+    if value is None and path == ".status.phase" and kind is not None and kind.kind in RUN_KINDS:
+        return "Pending"
     if value is None:
         return "<none>" if type_ != "integer" else "0"
     if isinstance(value, bool):
@@ -64,9 +94,13 @@ def _cell(value: Any, type_: str, path: str) -> str:
     return str(value)
 
 
-def table(kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_namespace: bool) -> Table:
+def table(
+    kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_namespace: bool, headers: bool = True
+) -> Table:
     columns = [c for c in kind.columns if wide or c[3] == 0]
-    tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    if wide:
+        columns += [(name, "string", path, 1) for name, path in WIDE_COLUMNS.get(kind.kind, ())]
+    tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
     if show_namespace:
         tbl.add_column("NAMESPACE")
     tbl.add_column("NAME")
@@ -76,9 +110,32 @@ def table(kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_names
         meta = item.get("metadata", {})
         row = [meta.get("namespace", "")] if show_namespace else []
         row.append(meta.get("name", ""))
-        row.extend(_cell(json_path(item, path), type_, path) for _, type_, path, _ in columns)
+        row.extend(_cell(json_path(item, path), type_, path, kind) for _, type_, path, _ in columns)
         tbl.add_row(*(Text(cell) for cell in row))  # values are data, never rich markup
     return tbl
+
+
+def check_format(fmt: str) -> str | None:
+    """None when ``fmt`` is a known ``-o`` value, else the problem (also for bad JSONPath)."""
+    if fmt.startswith("jsonpath="):
+        from bobrapet.cli.jsonpath import JsonPathError, parse_template
+
+        try:
+            parse_template(_unquote(fmt.removeprefix("jsonpath=")))
+        except JsonPathError as err:
+            return f"-o jsonpath: {err}"
+        return None
+    if fmt in OUTPUT_FORMATS:
+        return None
+    if fmt == "jsonpath":
+        return "-o jsonpath needs a template, e.g. -o jsonpath='{.items[*].metadata.name}'"
+    return f'unknown output format "{fmt}"; use one of: {", ".join(OUTPUT_FORMATS)}'
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def print_objects(
@@ -89,18 +146,32 @@ def print_objects(
     *,
     single: bool,
     show_namespace: bool,
+    headers: bool = True,
 ) -> None:
+    list_obj = {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
     if fmt in ("json", "yaml"):
-        data: Any = (
-            items[0] if single else {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
-        )
+        data: Any = items[0] if single else list_obj
         text = dump_json(data) if fmt == "json" else dump_yaml(data)
         console.out(text.rstrip("\n"), highlight=False)
+    elif fmt.startswith("jsonpath="):
+        from bobrapet.cli.jsonpath import render
+
+        text = render(_unquote(fmt.removeprefix("jsonpath=")), items[0] if single else list_obj)
+        console.file.write(text)  # exactly the template's text, like kubectl (no newline added)
+        console.file.flush()
     elif fmt == "name":
         for item in items:
             console.out(f"{kind.singular}/{item['metadata']['name']}", highlight=False)
     else:
-        console.print(table(kind, items, wide=fmt == "wide", show_namespace=show_namespace))
+        # Like kubectl, never truncate a cell to fit the terminal (scripts read these lines).
+        wide_table = table(kind, items, wide=fmt == "wide", show_namespace=show_namespace, headers=headers)
+        unbounded = Console(
+            file=console.file,
+            width=max(console.width, TABLE_MAX_WIDTH),
+            force_terminal=console.is_terminal,
+            no_color=console.no_color,
+        )
+        unbounded.print(wide_table)
 
 
 def _secret_size(value: Any) -> int:
@@ -138,6 +209,8 @@ def describe(kind: Kind, obj: dict[str, Any]) -> str:
     owners = meta.get("ownerReferences") or []
     if owners:
         lines.append("Owners:       " + ", ".join(f"{o.get('kind')}/{o.get('name')}" for o in owners))
+    if kind.kind in RUN_KINDS and not (obj.get("status") or {}).get("phase"):
+        lines.append("Phase:        Pending (no engine has started it yet)")
     for section in ("spec", "data", "status"):
         value = obj.get(section)
         if value is None:
@@ -163,3 +236,36 @@ def describe(kind: Kind, obj: dict[str, Any]) -> str:
                 f"{c.get('reason', ''):<24}{c.get('message', '')}"
             )
     return "\n".join(lines)
+
+
+#: Inputs previews: strings longer than this are cut, lists and objects show this many entries.
+PREVIEW_CHARS = 200
+PREVIEW_ITEMS = 20
+
+
+def preview(value: Any, chars: int = PREVIEW_CHARS, items: int = PREVIEW_ITEMS) -> Any:
+    """``value`` with long strings cut (``… (N chars)``) and long lists/objects shortened."""
+    if isinstance(value, str):
+        return value if len(value) <= chars else f"{value[:chars]}… ({len(value)} chars)"
+    if isinstance(value, list):
+        shown = [preview(v, chars, items) for v in value[:items]]
+        return shown + ([f"… ({len(value) - items} more items)"] if len(value) > items else [])
+    if isinstance(value, dict):
+        keys = list(value)
+        result = {str(k): preview(value[k], chars, items) for k in keys[:items]}
+        if len(keys) > items:
+            result["…"] = f"{len(keys) - items} more keys"
+        return result
+    return value
+
+
+def describe_inputs(record: dict[str, Any] | None) -> list[str]:
+    """The ``Inputs:`` section of ``describe steprun`` from the step's inputs record."""
+    if record is None:
+        return ["Inputs:       <not recorded: the step has not started in an engine yet>"]
+    when = f"attempt {record.get('attempt')} at {record.get('at')}"
+    head = f"Inputs:       (as received by {when}; secrets redacted)"
+    inputs = record.get("inputs")
+    if not inputs:
+        return [head, "  {}"]
+    return [head, *("  " + line for line in dump_yaml(preview(inputs)).rstrip("\n").splitlines())]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
@@ -26,6 +27,8 @@ class ExecutionEnv:
     #: Working directory of engrams (the engine's current directory).
     workdir: Path
     config: EngineConfig = field(default_factory=EngineConfig)
+    #: The runs this engine drives (None: every run of the home), see :mod:`.scope`.
+    scope: RunScope | None = None
 
     @property
     def lease_dir(self) -> Path:

@@ -33,9 +33,10 @@ from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
-from bobrapet.controllers import runs
+from bobrapet.controllers import runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
@@ -138,6 +139,9 @@ class StepRunReconciler:
         if cancel:
             await self._write_outcome_now(step_run, "Canceled", "Step canceled before it ran.")
             return Result()
+        scope = self.env.scope
+        if scope is not None and not (admitted := scope.admits_step_run(step_run, self.caches.story_runs)):
+            return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         if phase == "Running":
             holder = status.get("podName")
             if holder and holder != self.env.lease.id and EngineLease.is_alive(self.env.lease_dir, holder):
@@ -268,6 +272,8 @@ class StepRunReconciler:
             workdir=self.env.workdir,
             debug=debug,
         )
+        retries = int(claimed_status.get("retries") or 0)
+        steplog.begin_attempt(request.log_path, attempt=retries + 1, at=now, inputs=inputs, template=template)
         attempt = _Attempt(attempt_key, template, step)
         self.attempts[(namespace, name)] = attempt
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)

@@ -34,6 +34,7 @@ from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
+from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
@@ -72,6 +73,7 @@ class StoryRunReconciler:
         self.client = manager.client
         self.clock = manager.clock
         self.config: EngineConfig = env.config
+        self.scope = env.scope
         self.caches = runs.RunCaches(manager)
         self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         self.costs: dict[tuple[str, str], float] = {}
@@ -225,6 +227,8 @@ class StoryRunReconciler:
         if is_deleting(run):
             self._forget((request.namespace or "", request.name))
             return Result()
+        if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
+            return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         started = time.perf_counter()
         snapshot = self._snapshot(run)
         plan = make_plan(snapshot)

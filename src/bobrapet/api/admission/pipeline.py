@@ -28,7 +28,7 @@ from bobrapet.api.admission.lookup import Lookup
 from bobrapet.api.admission.references import validate_reference_grant
 from bobrapet.api.admission.steprun import default_steprun, validate_steprun
 from bobrapet.api.admission.story import default_story, validate_story
-from bobrapet.api.admission.storyrun import validate_storyrun
+from bobrapet.api.admission.storyrun import default_storyrun, validate_storyrun
 from bobrapet.api.admission.storytrigger import validate_storytrigger
 from bobrapet.api.admission.templates import validate_template
 from bobrapet.api.admission.transport import validate_binding, validate_transport
@@ -55,7 +55,11 @@ from bobrapet.api.kinds import (
 Defaulter = Callable[[Context], None]
 Validator = Callable[[Context], Awaitable[None]]
 
-DEFAULTERS: dict[str, Defaulter] = {STORY.kind: default_story, STEP_RUN.kind: default_steprun}
+DEFAULTERS: dict[str, Defaulter] = {
+    STORY.kind: default_story,
+    STEP_RUN.kind: default_steprun,
+    STORY_RUN.kind: default_storyrun,
+}
 VALIDATORS: dict[str, Validator] = {
     STORY.kind: validate_story,
     ENGRAM.kind: validate_engram,

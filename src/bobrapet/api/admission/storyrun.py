@@ -19,10 +19,27 @@ from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps, has_storage_refs
 from bobrapet.api.jsonschema_util import apply_defaults, normalize, scrub_storage_metadata, validate
 from bobrapet.api.kinds import STORY, STORY_RUN
+from bobrapet.api.runmeta import STORY_NAME
 
 TRIGGER_TOKEN = "storyrun.bubustack.io/trigger-token"
 TRIGGER_INPUT_HASH = "storyrun.bubustack.io/trigger-input-hash"
 IMMUTABLE_MESSAGE = "spec is immutable for StoryRun; create a new StoryRun for updated inputs or references"
+
+
+def default_storyrun(ctx: Context) -> None:
+    """On create, label the run with its Story's name (``bubustack.io/story-name``), the
+    label its StepRuns carry, so ``-l bubustack.io/story-name=X`` selects both."""
+    if ctx.is_update:
+        return
+    story = as_dict(as_dict(ctx.obj.get("spec")).get("storyRef")).get("name")
+    metadata = ctx.obj.get("metadata")
+    if not isinstance(story, str) or not story or not isinstance(metadata, dict):
+        return
+    labels = metadata.get("labels")
+    if labels is None:
+        labels = metadata["labels"] = {}
+    if isinstance(labels, dict):
+        labels.setdefault(STORY_NAME, story)
 
 
 def check_observed_generation(ctx: Context) -> None:

@@ -13,6 +13,7 @@ from bobrapet.cli.commands import (
     redrive,
     run,
     validate,
+    version,
     wait,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "redrive",
     "run",
     "validate",
+    "version",
     "wait",
 ]

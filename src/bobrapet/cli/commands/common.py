@@ -83,3 +83,10 @@ def object_label(doc: Document) -> str:
 
 def namespace_option() -> Any:
     return typer.Option("--namespace", "-n", help="Namespace (default: default).")
+
+
+def complete_kind(incomplete: str) -> list[str]:
+    """Shell completion of a KIND argument: plural names first, then the other aliases."""
+    short = [n for k in kinds.ALL_KINDS for n in (k.plural, k.singular, *k.short_names)]
+    names = short if "." not in incomplete else short + kinds.all_aliases()
+    return [n for n in dict.fromkeys(names) if n.startswith(incomplete.lower())]

@@ -1,62 +1,128 @@
-"""``bobrapet delete KIND NAME...`` and ``bobrapet delete -f PATH...``."""
+"""``bobrapet delete``: by ``KIND NAME...``, ``KIND/NAME...`` (the form ``get -o name``
+prints), ``KIND --all``, ``KIND -l SELECTOR`` or ``-f PATH...``.
+
+Invariants: every argument is checked before anything is deleted; ``--all`` and ``-l``
+need a KIND and no names; deleting a StoryRun also deletes the step logs (and recorded
+step inputs) of its StepRuns and of its child runs' StepRuns.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bobrapet.api import kinds
+from bobrapet.api import kinds, runmeta
 from bobrapet.api.errors import NotFound, StatusError
-from bobrapet.api.kinds import Kind
+from bobrapet.api.kinds import STEP_RUN, STORY_RUN, Kind
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import load_documents, namespace_option, resolve_kind, run
 from bobrapet.cli.embedded import ControlPlane
 
+Target = tuple[Kind, str, str | None]
+
 
 @app.command("delete")
 def delete_command(
-    args: Annotated[list[str] | None, typer.Argument(metavar="[KIND NAME...]")] = None,
+    args: Annotated[list[str] | None, typer.Argument(metavar="[KIND NAME... | KIND/NAME...]")] = None,
     filenames: Annotated[
         list[str] | None,
         typer.Option("--filename", "-f", help="Delete the objects named in these manifests."),
     ] = None,
     namespace: Annotated[str | None, namespace_option()] = None,
+    all_objects: Annotated[
+        bool, typer.Option("--all", help="Delete every object of KIND in the namespace.")
+    ] = False,
+    selector: Annotated[
+        str | None,
+        typer.Option("--selector", "-l", help="Delete the objects of KIND matching labels, e.g. app=x."),
+    ] = None,
     ignore_not_found: Annotated[
         bool, typer.Option("--ignore-not-found", help="Treat missing objects as deleted.")
     ] = False,
 ) -> None:
-    """Delete resources by kind and name, or those named in manifests (owned objects cascade)."""
-    targets: list[tuple[Kind, str, str | None]] = []
+    """Delete resources by kind and name, those named in manifests, or all/selected of a kind
+    (owned objects cascade; a StoryRun's step logs go with it)."""
     if filenames:
-        if args:
-            raise fail("give either KIND NAME... or -f PATH, not both", EXIT_USAGE)
-        for doc in reversed(load_documents(filenames, "delete")):
-            obj = doc.obj if isinstance(doc.obj, dict) else {}
-            kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
-            if kind is None or not meta or not meta.get("name"):
-                raise fail(f"{doc.where()}: document names no known kind and name", EXIT_REJECTED)
-            current = meta.get("namespace")
-            if kind.namespaced and namespace and current and current != namespace:
-                raise fail(
-                    f'{doc.where()}: the namespace of the object ("{current}") does not match '
-                    f'--namespace "{namespace}"',
-                    EXIT_REJECTED,
-                )
-            ns = (current or namespace or "default") if kind.namespaced else None
-            targets.append((kind, str(meta["name"]), ns))
-    else:
-        if not args or len(args) < 2:
-            raise fail("usage: bobrapet delete KIND NAME... (or -f PATH)", EXIT_USAGE)
+        if args or all_objects or selector:
+            raise fail("give either -f PATH or KIND NAME... / KIND --all / KIND -l, not both", EXIT_USAGE)
+        targets = _file_targets(filenames, namespace)
+        failures = run(_delete_all(targets, ignore_not_found))
+    elif all_objects or selector is not None:
+        if not args or len(args) != 1 or "/" in args[0]:
+            flag = "--all" if all_objects else "-l"
+            raise fail(f"usage: bobrapet delete KIND {flag} ... (one KIND, no names)", EXIT_USAGE)
         kind = resolve_kind(args[0])
         ns = (namespace or "default") if kind.namespaced else None
-        targets = [(kind, name, ns) for name in args[1:]]
-    failures = run(_delete_all(targets, ignore_not_found))
+        failures = run(_delete_matching(kind, ns, None if all_objects else selector))
+    else:
+        targets = _name_targets(args or [], namespace)
+        failures = run(_delete_all(targets, ignore_not_found))
     raise typer.Exit(EXIT_REJECTED if failures else EXIT_OK)
 
 
-async def _delete_all(targets: list[tuple[Kind, str, str | None]], ignore_not_found: bool) -> int:
+def _file_targets(filenames: list[str], namespace: str | None) -> list[Target]:
+    targets: list[Target] = []
+    for doc in reversed(load_documents(filenames, "delete")):
+        obj = doc.obj if isinstance(doc.obj, dict) else {}
+        kind = kinds.for_object(str(obj.get("apiVersion")), str(obj.get("kind")))
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
+        if kind is None or not meta or not meta.get("name"):
+            raise fail(f"{doc.where()}: document names no known kind and name", EXIT_REJECTED)
+        current = meta.get("namespace")
+        if kind.namespaced and namespace and current and current != namespace:
+            raise fail(
+                f'{doc.where()}: the namespace of the object ("{current}") does not match '
+                f'--namespace "{namespace}"',
+                EXIT_REJECTED,
+            )
+        ns = (current or namespace or "default") if kind.namespaced else None
+        targets.append((kind, str(meta["name"]), ns))
+    return targets
+
+
+def _name_targets(args: list[str], namespace: str | None) -> list[Target]:
+    """``KIND NAME...`` or ``KIND/NAME...`` (kinds may differ in the slash form)."""
+    usage = "usage: bobrapet delete KIND NAME..., KIND/NAME..., KIND --all, KIND -l SELECTOR or -f PATH"
+    if not args:
+        raise fail(usage, EXIT_USAGE)
+    if any("/" in a for a in args):
+        if not all("/" in a for a in args):
+            raise fail(f"mix of KIND/NAME and bare names ({' '.join(args)}); {usage}", EXIT_USAGE)
+        targets: list[Target] = []
+        for arg in args:
+            kind_name, _, name = arg.partition("/")
+            if not kind_name or not name or "/" in name:
+                raise fail(f'"{arg}": expected KIND/NAME, e.g. storyrun/hello-x1y2z', EXIT_USAGE)
+            kind = resolve_kind(kind_name)
+            targets.append((kind, name, (namespace or "default") if kind.namespaced else None))
+        return targets
+    if len(args) < 2:
+        raise fail(f"{usage} (KIND {args[0]} names no object)", EXIT_USAGE)
+    kind = resolve_kind(args[0])
+    ns = (namespace or "default") if kind.namespaced else None
+    return [(kind, name, ns) for name in args[1:]]
+
+
+async def _delete_matching(kind: Kind, namespace: str | None, selector: str | None) -> int:
+    async with ControlPlane(state.home) as plane:
+        if not plane.exists:
+            state.err.print("No resources found.", markup=False)
+            return 0
+        try:
+            found = await plane.client.list(kind, namespace, labels=selector)
+        except StatusError as err:
+            raise fail(f"-l: {err.message}", EXIT_USAGE) from None
+    if not found:
+        where = f" in {namespace} namespace" if namespace else ""
+        state.err.print(f"No resources found{where}.", markup=False)
+        return 0
+    targets = [(kind, str(o["metadata"]["name"]), namespace) for o in found]
+    return await _delete_all(targets, ignore_not_found=True)
+
+
+async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
     failures = 0
     async with ControlPlane(state.home) as plane:
         if not plane.exists:
@@ -65,8 +131,11 @@ async def _delete_all(targets: list[tuple[Kind, str, str | None]], ignore_not_fo
             for kind, name, _ in targets:
                 state.err.print(f"error: {NotFound(kind.kind, name, kind.group or None)}", markup=False)
             return len(targets)
-        deleted: list[tuple[Kind, str, str | None]] = []
+        deleted: list[Target] = []
+        logs: list[Path] = []
         for kind, name, ns in targets:
+            if kind == STORY_RUN:
+                logs.extend(await _run_logs(plane, name, ns or "default"))
             try:
                 await plane.client.delete(kind, name, ns)
             except NotFound as err:
@@ -83,7 +152,31 @@ async def _delete_all(targets: list[tuple[Kind, str, str | None]], ignore_not_fo
         await plane.settle()
         for kind, name, ns in deleted:
             state.out.print(await _outcome(plane, kind, name, ns), markup=False, highlight=False)
+        if any(kind == STORY_RUN for kind, _, _ in deleted):
+            from bobrapet.controllers.steplog import remove_step_logs
+
+            remove_step_logs(logs)
     return failures
+
+
+async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path]:
+    """The step log files of run ``name`` and of its child runs (followed recursively)."""
+    from bobrapet.cli.commands.wait import log_path
+
+    paths: list[Path] = []
+    pending, seen = [name], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for step_run in await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
+            paths.append(log_path(state.home, namespace, str(step_run["metadata"]["name"])))
+        children = await plane.client.list(
+            STORY_RUN, namespace, labels=f"{runmeta.PARENT_STORYRUN}={current}"
+        )
+        pending.extend(str(c["metadata"]["name"]) for c in children)
+    return paths
 
 
 async def _outcome(plane: ControlPlane, kind: Kind, name: str, namespace: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -9,31 +10,54 @@ import typer
 from bobrapet.api import kinds
 from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
-from bobrapet.cli.commands.common import namespace_option, resolve_kind, run
+from bobrapet.cli.commands.common import complete_kind, namespace_option, resolve_kind, run
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.events import events_of, events_section
-from bobrapet.cli.output import OUTPUT_FORMATS, describe, print_objects
+from bobrapet.cli.output import check_format, describe, print_objects
 
 
 @app.command("get")
 def get_command(
-    kind_name: Annotated[str, typer.Argument(metavar="KIND", help="e.g. stories, story, srun.")],
+    kind_name: Annotated[
+        str, typer.Argument(metavar="KIND", help="e.g. stories, story, srun.", autocompletion=complete_kind)
+    ],
     name: Annotated[str | None, typer.Argument(metavar="[NAME]")] = None,
     namespace: Annotated[str | None, namespace_option()] = None,
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="List across all namespaces.")
     ] = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="table|wide|json|yaml|name")] = "table",
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="table|wide|json|yaml|name|jsonpath=TEMPLATE (kubectl subset)."),
+    ] = "table",
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="Label selector, e.g. app=x,tier!=db.")
     ] = None,
     field_selector: Annotated[
         str | None, typer.Option("--field-selector", help="e.g. status.phase=Running.")
     ] = None,
+    no_headers: Annotated[
+        bool, typer.Option("--no-headers", help="Tables without the header line (for scripts).")
+    ] = False,
+    sort_by: Annotated[
+        str | None,
+        typer.Option(
+            "--sort-by", metavar="JSONPATH", help="Sort by a field, e.g. .metadata.creationTimestamp."
+        ),
+    ] = None,
 ) -> None:
     """List resources of a kind, or show one."""
-    if output not in OUTPUT_FORMATS:
-        raise fail(f'unknown output format "{output}"; use one of: {", ".join(OUTPUT_FORMATS)}', EXIT_USAGE)
+    problem = check_format(output)
+    if problem is not None:
+        raise fail(problem, EXIT_USAGE)
+    sort_path = None
+    if sort_by is not None:
+        from bobrapet.cli.jsonpath import JsonPathError, sort_key_path
+
+        try:
+            sort_path = sort_key_path(sort_by)
+        except JsonPathError as err:
+            raise fail(str(err), EXIT_USAGE) from None
     kind = resolve_kind(kind_name)
     ns = None if (all_namespaces or not kind.namespaced) else (namespace or "default")
 
@@ -57,13 +81,39 @@ def get_command(
         )
         state.err.print(f"No resources found{where}.", markup=False)
         return
+    if sort_path is not None:
+        items = sort_objects(items, sort_path)
     show_ns = kind.namespaced and all_namespaces
-    print_objects(state.out, kind, items, output, single=name is not None, show_namespace=show_ns)
+    print_objects(
+        state.out,
+        kind,
+        items,
+        output,
+        single=name is not None,
+        show_namespace=show_ns,
+        headers=not no_headers,
+    )
+
+
+def sort_objects(items: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """``items`` ordered by the first value ``path`` selects (numbers numerically, missing last)."""
+    from bobrapet.cli.jsonpath import evaluate
+
+    def key(item: dict[str, Any]) -> tuple[int, float, str]:
+        found = evaluate(path, item)
+        value = found[0] if found else None
+        if value is None:
+            return (2, 0.0, "")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (0, float(value), "")
+        return (1, 0.0, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+
+    return sorted(items, key=key)
 
 
 @app.command("describe")
 def describe_command(
-    kind_name: Annotated[str, typer.Argument(metavar="KIND")],
+    kind_name: Annotated[str, typer.Argument(metavar="KIND", autocompletion=complete_kind)],
     name: Annotated[str, typer.Argument(metavar="NAME")],
     namespace: Annotated[str | None, namespace_option()] = None,
 ) -> None:
@@ -83,6 +133,13 @@ def describe_command(
     except StatusError as err:
         raise fail(err.message, EXIT_REJECTED) from None
     text = describe(kind, obj)
+    if kind.kind == "StepRun":
+        from bobrapet.cli.commands.wait import log_path
+        from bobrapet.cli.output import describe_inputs
+        from bobrapet.controllers.steplog import read_inputs
+
+        log = log_path(state.home, str(ns or "default"), name)
+        text += "\n" + "\n".join(describe_inputs(read_inputs(log)))
     if kind is not kinds.EVENT:
         text += "\n" + events_section(events)
     state.out.print(text, markup=False, highlight=False)

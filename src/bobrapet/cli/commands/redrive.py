@@ -5,6 +5,9 @@ token: the engine deletes every child and restarts the run from scratch. With
 ``--from STEP`` it sets ``storyrun.bubustack.io/redrive-from-step`` to ``STEP:<token>``: the
 engine resets STEP and everything downstream of it, keeping the rest.
 
+Without ``--no-wait`` the command then drives the run to its end like ``run`` (progress on
+stderr, the result on stdout, exit 0 only when it ends Succeeded).
+
 Invariants: a token is new on every call (UTC time to the microsecond, plus a counter
 against equal clock readings) and never contains ``:``; STEP must be a step of the run's
 Story; the write re-reads the run on every conflict.
@@ -24,9 +27,19 @@ from bobrapet.api.runmeta import REDRIVE_FROM_STEP, REDRIVE_TOKEN
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import (
+    check_output,
+    drive,
+    exit_code,
+    failed_steps_with_logs,
+    interrupted,
+    output_option,
+    parse_timeout,
+    print_result,
     read_run,
     run_command_hint,
     story_of,
+    timeout_option,
+    workers_option,
 )
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
@@ -54,15 +67,49 @@ def redrive_command(
         typer.Option("--from", help="Re-run only this step and the steps downstream of it."),
     ] = None,
     namespace: Annotated[str | None, namespace_option()] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Request the redrive and return (drive it with `wait`).")
+    ] = False,
+    output: Annotated[str | None, output_option()] = None,
+    timeout: Annotated[str | None, timeout_option()] = None,
+    workers: Annotated[int | None, workers_option()] = None,
 ) -> None:
-    """Run a StoryRun again: from scratch, or from one step (finished upstream steps are kept)."""
+    """Run a StoryRun again (from scratch, or from one step) and drive it to the end, like `run`.
+
+    Exit 0 when the run ends Succeeded, 1 otherwise; --no-wait returns once it is requested.
+    """
+    check_output(output)
+    seconds = parse_timeout(timeout)
     ns = namespace or "default"
     key, value = run(_redrive(name, from_step, ns))
     what = f"from step {from_step}" if from_step else "from the start"
-    state.out.print(
-        f"storyrun/{name} redrive requested {what} ({key}={value})", markup=False, highlight=False
-    )
-    state.err.print(f"run `{run_command_hint('wait', name, ns)}` to drive it", markup=False, highlight=False)
+    if no_wait:
+        state.out.print(
+            f"storyrun/{name} redrive requested {what} ({key}={value})", markup=False, highlight=False
+        )
+        state.err.print(
+            f"run `{run_command_hint('wait', name, ns)}` to drive it", markup=False, highlight=False
+        )
+        return
+    state.err.print(f"storyrun/{name} redrive requested {what}", markup=False, highlight=False)
+    try:
+        final, logged = run(_drive(name, ns, seconds, timeout, workers))
+    except KeyboardInterrupt:
+        raise interrupted(name, ns) from None
+    print_result(final, output, logged)
+    raise typer.Exit(exit_code(final))
+
+
+async def _drive(
+    name: str, namespace: str, timeout: float | None, timeout_text: str | None, workers: int | None
+) -> tuple[dict[str, Any], list[str]]:
+    async with ControlPlane(state.home) as plane:
+        current = await read_run(plane, name, namespace)
+        story = await story_of(plane, current)
+        final = await drive(
+            plane, current, story=story, timeout=timeout, timeout_text=timeout_text, workers=workers
+        )
+        return final, await failed_steps_with_logs(plane, final)
 
 
 async def _redrive(name: str, from_step: str | None, namespace: str) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from bobrapet.cli.commands.wait import (
     drive,
     exit_code,
     failed_steps_with_logs,
+    home_flag,
     interrupted,
     output_option,
     parse_timeout,
@@ -77,30 +78,81 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), parse_value(value)
 
 
-def load_inputs_file(path: str) -> dict[str, Any]:
-    """The YAML or JSON object in ``path`` (``-`` reads stdin)."""
+def _read_text(path: str) -> str:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise InputsError(f"--inputs-file {path}: cannot read: {err.strerror or err}") from None
     except UnicodeDecodeError:
         raise InputsError(f"--inputs-file {path}: not UTF-8 text") from None
+
+
+def _json_lines(text: str) -> list[Any] | None:
+    """The values of ``text`` read as JSON Lines (one JSON value per non-blank line), or None."""
+    values: list[Any] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            values.append(json.loads(line, parse_constant=_reject_constant))
+        except ValueError:
+            return None
+    return values if len(values) > 1 else None
+
+
+def load_input_sets(path: str) -> list[dict[str, Any]]:
+    """The input objects of ``path`` (``-`` reads stdin): one per run.
+
+    A YAML or JSON object is one run; a YAML or JSON list of objects, or JSON Lines (one
+    object per line), is one run per entry, in order.
+    """
+    text = _read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise InputsError(f"--inputs-file {path}: not valid YAML or JSON{where}") from None
+        lines = _json_lines(text)
+        if lines is None:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise InputsError(
+                f"--inputs-file {path}: not valid YAML or JSON{where} (nor JSON Lines: one object per line)"
+            ) from None
+        data = lines
     if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputsError(
-            f"--inputs-file {path}: expected a YAML or JSON object (key: value pairs), "
-            f"got {type(data).__name__}"
-        )
-    # YAML dates and timestamps become strings: inputs are JSON.
-    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
-    return loaded
+        return [{}]
+    if not isinstance(data, list):
+        data, several = [data], False
+    else:
+        several = True
+        if not data:
+            raise InputsError(f"--inputs-file {path}: the list is empty; give at least one object of inputs")
+    entries: list[dict[str, Any]] = []
+    for index, entry in enumerate(data, start=1):
+        if not isinstance(entry, dict):
+            where = f"entry {index}: " if several else ""
+            raise InputsError(
+                f"--inputs-file {path}: {where}expected a YAML or JSON object (key: value pairs)"
+                f"{', or a list / JSON Lines of such objects (one run each)' if not several else ''}, "
+                f"got {type(entry).__name__}"
+            )
+        # YAML dates and timestamps become strings: inputs are JSON.
+        entries.append(json.loads(json.dumps(entry, default=str)))
+    return entries
+
+
+def load_inputs_file(path: str) -> dict[str, Any]:
+    """The one YAML or JSON object in ``path`` (a list of several is an error here)."""
+    entries = load_input_sets(path)
+    if len(entries) > 1:
+        raise InputsError(f"--inputs-file {path}: holds {len(entries)} entries where one object is expected")
+    return entries[0]
+
+
+def build_input_sets(assignments: Sequence[str], inputs_file: str | None) -> list[dict[str, Any]]:
+    """One inputs object per run: each ``--inputs-file`` entry, each ``-i key=value`` over it."""
+    sets = load_input_sets(inputs_file) if inputs_file else [{}]
+    pairs = [parse_assignment(text) for text in assignments]
+    return [{**entry, **dict(pairs)} for entry in sets]
 
 
 def build_inputs(assignments: Sequence[str], inputs_file: str | None) -> dict[str, Any]:
@@ -185,6 +237,10 @@ def pick_story(docs: Sequence[Document], wanted: str | None, namespace: str | No
 
 @app.command("run")
 def run_command(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[PATH]...", help="Manifests to apply first, like -f (file, directory or -)."),
+    ] = None,
     filenames: Annotated[
         list[str] | None,
         typer.Option(
@@ -215,7 +271,12 @@ def run_command(
     ] = None,
     inputs_file: Annotated[
         str | None,
-        typer.Option("--inputs-file", metavar="FILE", help="A YAML or JSON object of inputs (-i overrides)."),
+        typer.Option(
+            "--inputs-file",
+            metavar="FILE",
+            help="Inputs: a YAML/JSON object (one run), or a list / JSON Lines of objects "
+            "(one run per entry); -i overrides.",
+        ),
     ] = None,
     namespace: Annotated[str | None, namespace_option()] = None,
     output: Annotated[str | None, output_option()] = None,
@@ -225,17 +286,47 @@ def run_command(
     timeout: Annotated[str | None, timeout_option()] = None,
     workers: Annotated[int | None, workers_option()] = None,
 ) -> None:
-    """Apply manifests, start a StoryRun of their Story and drive it to the end with live progress."""
+    """Apply manifests, start a StoryRun of their Story and drive it to the end with live progress.
+
+    Manifests are given as arguments or with -f (both may be mixed). An --inputs-file
+    holding a list or JSON Lines starts one run per entry and drives them all; the exit
+    code is 1 when any of them did not succeed.
+    """
     check_output(output)
     seconds = parse_timeout(timeout)
     try:
-        values = build_inputs(inputs or [], inputs_file)
+        sets = build_input_sets(inputs or [], inputs_file)
     except InputsError as err:
         raise fail(str(err), EXIT_USAGE) from None
-    if not filenames and not story:
-        raise fail("nothing to run: pass -f FILE (the Story's manifests) and/or --story NAME", EXIT_USAGE)
-    docs = sorted_for_apply(load_manifests(filenames)) if filenames else []
+    files = [*(paths or []), *(filenames or [])]
+    if not files and not story:
+        raise fail(
+            "nothing to run: pass -f FILE (or FILE as an argument: the Story's manifests) "
+            "and/or --story NAME",
+            EXIT_USAGE,
+        )
+    if name and len(sets) > 1:
+        raise fail(
+            f"--name: --inputs-file starts {len(sets)} runs; leave --name out (names are generated)",
+            EXIT_USAGE,
+        )
+    docs = sorted_for_apply(load_manifests(files)) if files else []
     story_name, ns = pick_story(docs, story, namespace)
+    if len(sets) > 1:
+        _run_many(
+            docs,
+            namespace,
+            story_name,
+            ns,
+            sets,
+            tuple(inputs or ()),
+            no_wait,
+            output,
+            seconds,
+            timeout,
+            workers,
+        )
+    values = sets[0]
     request = RunRequest(docs, namespace, story_name, ns, name, values, no_wait, seconds, timeout, workers)
     request.assignments = tuple(inputs or ())
     try:
@@ -256,6 +347,82 @@ def run_command(
         raise typer.Exit(EXIT_OK)
     print_result(final, output, logged)
     raise typer.Exit(exit_code(final))
+
+
+def _run_many(
+    docs: list[Document],
+    namespace: str | None,
+    story: str,
+    story_namespace: str,
+    sets: list[dict[str, Any]],
+    assignments: tuple[str, ...],
+    no_wait: bool,
+    output: str | None,
+    seconds: float | None,
+    timeout: str | None,
+    workers: int | None,
+) -> None:
+    """Start one run per inputs entry and (unless --no-wait) drive them all; exits."""
+    from bobrapet.cli.batch import drive_many, exit_code_many, print_many
+
+    created: list[dict[str, Any]] = []
+
+    async def go() -> list[dict[str, Any]]:
+        async with ControlPlane(state.home) as plane:
+            if docs:
+                failures = await apply_documents(plane.client, docs, namespace, dry_run=False, out=state.err)
+                if failures:
+                    raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+                if no_wait:
+                    await plane.settle()
+            story_obj = await find_story(plane, story, story_namespace)
+            schema = (story_obj.get("spec") or {}).get("inputsSchema")
+            # Every entry is validated before any run is created: a bad entry 7 starts nothing.
+            checked = [keep_declared_strings(values, assignments, schema) for values in sets]
+            await check_entries(plane, story, story_namespace, checked)
+            for values in checked:
+                created.append(await create_run(plane, story, story_namespace, None, values))
+            if no_wait:
+                return created
+            targets = [(story_namespace, str(r["metadata"]["name"])) for r in created]
+            return await drive_many(plane, targets, timeout=seconds, timeout_text=timeout, workers=workers)
+
+    try:
+        finals = run(go())
+    except KeyboardInterrupt:
+        hint = f"bobrapet{home_flag()} wait --all"
+        what = f"{len(created)} run(s) created keep their state; resume with `{hint}`"
+        state.err.print(f"interrupted: {what}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if no_wait:
+        for obj in finals:
+            state.out.out(str(obj["metadata"]["name"]), highlight=False)
+        state.err.print(
+            f"{len(finals)} storyrun(s) created; drive them with `bobrapet{home_flag()} wait --all`",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_OK)
+    print_many(finals, output)
+    raise typer.Exit(exit_code_many(finals))
+
+
+async def check_entries(plane: ControlPlane, story: str, namespace: str, sets: list[dict[str, Any]]) -> None:
+    """Dry-run admission of one run per entry; the first rejected entry exits 2, naming its index."""
+    for index, values in enumerate(sets, start=1):
+        body: dict[str, Any] = {
+            "apiVersion": STORY_RUN.api_version,
+            "kind": STORY_RUN.kind,
+            "metadata": {"name": generated_name(story), "namespace": namespace},
+            "spec": {"storyRef": {"name": story}, **({"inputs": values} if values else {})},
+        }
+        try:
+            await plane.client.create(body, dry_run=True)
+        except StatusError as err:
+            state.err.print(f"error: --inputs-file entry {index} is rejected:", markup=False, highlight=False)
+            for line in format_status_error(err):
+                state.err.print("  " + line, markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 @dataclass
@@ -361,5 +528,20 @@ async def create_run(
             raise typer.Exit(EXIT_USAGE) from None
         for warning in warnings:
             state.err.print(f"warning: storyrun/{body['metadata']['name']}: {warning}", markup=False)
-        return created
+        return await mark_pending(plane, created)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def mark_pending(plane: ControlPlane, created: dict[str, Any]) -> dict[str, Any]:
+    """Show a run nobody has started yet as ``Pending`` (not an empty phase).
+
+    An engine that already reconciled the run wins: its write makes ours a Conflict, ignored.
+    """
+    if (created.get("status") or {}).get("phase"):
+        return created
+    try:
+        return await plane.client.update_status({**created, "status": {"phase": "Pending"}})
+    except StatusError as err:
+        if err.reason != "Conflict":
+            raise
+        return created

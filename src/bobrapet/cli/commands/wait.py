@@ -1,4 +1,10 @@
-"""``bobrapet wait RUN``: drive an existing StoryRun to a terminal phase and print the result.
+"""``bobrapet wait RUN``: drive an existing StoryRun to a terminal phase and print the result;
+``bobrapet wait --all``: drive every unfinished run of the home (see :mod:`bobrapet.cli.batch`).
+
+``wait RUN`` (and ``run``) drive only their own run and its child runs: an engine scoped
+to them (:mod:`bobrapet.controllers.scope`) neither starts nor takes over other runs, so
+when it exits no run it touched is left half-done; other unfinished runs are named in a
+note and left exactly as they were for ``wait --all`` (or their own ``wait``).
 
 Also the pieces ``run`` shares: reading a run and its Story, driving it inside an
 :class:`~bobrapet.cli.engine_host.EngineHost` with the progress view on stderr, and the
@@ -170,6 +176,7 @@ async def drive(
 ) -> dict[str, Any]:
     """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run."""
     from bobrapet.cli.engine_host import EngineHost
+    from bobrapet.controllers.scope import RunScope
 
     meta = run_obj["metadata"]
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
@@ -182,7 +189,7 @@ async def drive(
         stale = redrive_pending(run_obj)
         if not stale:
             view.update(run_obj)
-        async with EngineHost(plane, workers=workers) as host:
+        async with EngineHost(plane, workers=workers, scope=RunScope.of([(namespace, name)])) as host:
             _note_other_runs(host, namespace, name)
 
             def on_update(current: dict[str, Any]) -> None:
@@ -205,22 +212,27 @@ async def drive(
 
 
 def _note_other_runs(host: Any, namespace: str, name: str) -> None:
-    """Say so when this engine also drives other unfinished runs of the home (they share the
-    worker pool, so a hung step elsewhere can delay this run)."""
+    """Say so when other runs of the home are unfinished: this engine leaves them alone
+    (``wait --all`` drives them)."""
     others = sorted(
         f"{r['metadata'].get('namespace') or 'default'}/{r['metadata']['name']}"
         for r in host.unfinished_runs()
-        if (r["metadata"]["name"], r["metadata"].get("namespace") or "default") != (name, namespace)
+        if not host.drives(r) and not runs_label(r, runmeta.PARENT_STORYRUN)
     )
     if not others:
         return
     shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
     state.err.print(
-        f"note: this engine also drives {len(others)} other unfinished run(s) of this home: {shown} "
-        "(`bobrapet cancel RUN` stops one)",
+        f"note: {len(others)} other unfinished run(s) of this home are not driven by this command: "
+        f"{shown} (drive them with `bobrapet{home_flag()} wait --all`)",
         markup=False,
         highlight=False,
     )
+
+
+def runs_label(obj: Mapping[str, Any], key: str) -> str:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return str(labels.get(key) or "")
 
 
 def _same_end(run_obj: Mapping[str, Any], previous_end: object) -> bool:
@@ -340,15 +352,31 @@ def exit_code(run_obj: Mapping[str, Any]) -> int:
 
 @app.command("wait")
 def wait_command(
-    name: Annotated[str, typer.Argument(metavar="RUN", help="The StoryRun to drive and wait for.")],
+    name: Annotated[
+        str | None, typer.Argument(metavar="[RUN]", help="The StoryRun to drive and wait for.")
+    ] = None,
+    all_runs: Annotated[
+        bool,
+        typer.Option("--all", help="Drive every unfinished run of the home (all namespaces) to its end."),
+    ] = False,
     namespace: Annotated[str | None, namespace_option()] = None,
     output: Annotated[str | None, output_option()] = None,
     timeout: Annotated[str | None, timeout_option()] = None,
     workers: Annotated[int | None, workers_option()] = None,
 ) -> None:
-    """Drive a StoryRun to a terminal phase with live progress (resumes an interrupted run)."""
+    """Drive a StoryRun (or, with --all, every unfinished run) to a terminal phase with live progress.
+
+    ``wait RUN`` drives only RUN and its child runs; other unfinished runs of the home are
+    left as they are (a note names them) — ``wait --all`` drives them.
+    """
     check_output(output)
     seconds = parse_timeout(timeout)
+    if all_runs:
+        if name is not None:
+            raise fail("give either RUN or --all, not both", EXIT_USAGE)
+        _wait_all(output, seconds, timeout, workers)
+    if name is None:
+        raise fail("missing RUN: bobrapet wait RUN (or --all for every unfinished run)", EXIT_USAGE)
     ns = namespace or "default"
     try:
         final, logged = run(_wait(name, ns, seconds, timeout, workers))
@@ -356,6 +384,33 @@ def wait_command(
         raise interrupted(name, ns) from None
     print_result(final, output, logged)
     raise typer.Exit(exit_code(final))
+
+
+def _wait_all(output: str | None, seconds: float | None, timeout: str | None, workers: int | None) -> None:
+    from bobrapet.cli.batch import drive_many, exit_code_many, print_many
+
+    async def go() -> list[dict[str, Any]]:
+        async with ControlPlane(state.home) as plane:
+            if not plane.exists:
+                return []
+            return await drive_many(plane, None, timeout=seconds, timeout_text=timeout, workers=workers)
+
+    try:
+        finals = run(go())
+    except KeyboardInterrupt:
+        state.err.print(
+            f"interrupted: runs keep their state; resume with `bobrapet{home_flag()} wait --all`",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if not finals:
+        state.err.print("no unfinished runs in this home", markup=False, highlight=False)
+        if output is not None:
+            print_many([], output)
+        raise typer.Exit(0)
+    print_many(finals, output)
+    raise typer.Exit(exit_code_many(finals))
 
 
 async def _wait(
