@@ -48,7 +48,8 @@ def test_monitored_process_reports_wall_exit_and_peak_memory_of_engine_and_worke
     done = run.monitored(cfg(), [sys.executable, "-c", FAKE_ENGINE], tmp_path)
     assert done.code == 0
     assert json.loads(done.out.read_text()) == {"ok": True}
-    assert 0.5 < done.wall_s < 20
+    assert done.killed is None
+    assert done.wall_s > 0.5  # the worker sleeps 0.6 s (no upper bound: a loaded machine is slow)
     sample = run.Sample("command", done.wall_s)
     run._memory(sample, done)
     assert 40 <= sample.engine_rss_mb < 200
