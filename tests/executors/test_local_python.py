@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 

@@ -35,7 +35,7 @@ from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.status import is_deleting
-from bobrapet.engine import run_variables
+from bobrapet.engine import run_variables, template_seed
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
@@ -188,6 +188,7 @@ class StepRunReconciler:
                 variables,
                 now=None if deterministic else self.clock.now,
                 deterministic=deterministic,
+                seed=template_seed(run, str(spec.get("stepId") or ""), int(status.get("retries") or 0)),
             )
         except Blocked as exc:
             if _never_available(run, story, exc.step):
