@@ -39,6 +39,13 @@ class Workload:
     build: Callable[[], list[Doc]]
     runs: int = 1
     doubles: str | None = None  # id of the workload this one doubles
+    scales: str | None = None  # W5: id of the small workload of the same shape it is compared with
+    shape: str | None = None  # the family whose shape (and arithmetic) this is; default: family
+
+    @property
+    def kind(self) -> str:
+        """The shape family: ``W1`` for the W5 chain, ``W2`` for the W5 fan-out, else ``family``."""
+        return self.shape or self.family
 
     @property
     def file(self) -> str:
@@ -66,16 +73,17 @@ def _step(name: str, n: Any, needs: list[str] | None = None) -> Doc:
     return step
 
 
-def chain(length: int) -> list[Doc]:
+def chain(length: int, family: str = "W1") -> list[Doc]:
     """W1: ``s0 … s<length-1>``; each step needs the previous one and reads its output."""
     steps = [_step("s0", 0)]
     steps += [_step(f"s{i}", f"{{{{ steps.s{i - 1}.output.n }}}}", [f"s{i - 1}"]) for i in range(1, length)]
     last = f"s{length - 1}"
-    desc = f"W1 chain: {length} steps in strict sequence, each reading the previous output"
-    return [_story(f"w1-chain-{length}", desc, steps, {"n": f"{{{{ steps.{last}.output.n }}}}"})]
+    desc = f"{family} chain: {length} steps in strict sequence, each reading the previous output"
+    name = f"{family.lower()}-chain-{length}"
+    return [_story(name, desc, steps, {"n": f"{{{{ steps.{last}.output.n }}}}"})]
 
 
-def fan_out(width: int) -> list[Doc]:
+def fan_out(width: int, family: str = "W2") -> list[Doc]:
     """W2: one root, ``width`` steps reading the root's output, one join reading all of them."""
     branches = [f"b{i}" for i in range(width)]
     steps = [_step("root", 0)]
@@ -88,9 +96,9 @@ def fan_out(width: int) -> list[Doc]:
             "with": {"values": [f"{{{{ steps.{b}.output.n }}}}" for b in branches]},
         }
     )
-    desc = f"W2 fan-out/fan-in: 1 root, {width} parallel steps, 1 join reading all {width} outputs"
+    desc = f"{family} fan-out/fan-in: 1 root, {width} parallel steps, 1 join reading all {width} outputs"
     output = {"n": "{{ steps.join.output.n }}", "count": "{{ steps.join.output.count }}"}
-    return [_story(f"w2-fanout-{width}", desc, steps, output)]
+    return [_story(f"{family.lower()}-fanout-{width}", desc, steps, output)]
 
 
 def lattice(layers: int, width: int) -> list[Doc]:
@@ -163,6 +171,9 @@ WORKLOADS: list[Workload] = [
     Workload("W3-20x10", "W3", "w3-lattice-20x10", 200, lambda: lattice(20, 10), doubles="W3-10x10"),
     Workload("W4-200", "W4", "w4-chain-3", 3, short_chain, runs=200),
     Workload("W4-400", "W4", "w4-chain-3", 3, short_chain, runs=400, doubles="W4-200"),
+    # W5: W1 and W2 at 10x and 4x; their cost per step must stay that of W1-100 / W2-202.
+    Workload("W5-1000", "W5", "w5-chain-1000", 1000, lambda: chain(1000, "W5"), scales="W1-100", shape="W1"),
+    Workload("W5-802", "W5", "w5-fanout-800", 802, lambda: fan_out(800, "W5"), scales="W2-202", shape="W2"),
 ]
 """Every measured workload; W4-200 and W4-400 share one Story file."""
 

@@ -94,12 +94,12 @@ class Config:
 
 def expected_output(workload: Workload, index: int) -> dict[str, Any]:
     """The Story output a correct run of ``workload`` produces (run ``index`` for W4)."""
-    if workload.family == "W1":
+    if workload.kind == "W1":
         return {"n": workload.steps}
-    if workload.family == "W2":
+    if workload.kind == "W2":
         width = workload.steps - 2
         return {"n": 2 * width, "count": width}
-    if workload.family == "W3":
+    if workload.kind == "W3":
         return {"n": workload.steps // 10}
     if workload.family == "W4":
         return {"n": index + 3}
@@ -492,6 +492,133 @@ def targets(rows: dict[str, dict[str, Any]], doubled: list[dict[str, Any]]) -> l
     return checks
 
 
+# --------------------------------------------------------------------------- W5 and store targets
+
+SCALING_LIMIT = 1.2  # W5 per-step time / the per-step time of its base (issue 8)
+W5_RSS_LIMIT = 150.0  # engine peak RSS on W5, MB
+BYTES_DOUBLING_LIMIT = 1.1  # bytes written per step, doubled workload / base
+WRITES_PER_STEP_LIMIT = 3.0  # store writes per engram step
+BY_ID: dict[str, Workload] = {w.id: w for w in WORKLOADS}
+
+
+def with_scaling_bases(chosen: list[Workload]) -> list[Workload]:
+    """``chosen`` plus the base of every W5 workload in it, in table order."""
+    ids = {w.id for w in chosen} | {w.scales for w in chosen if w.scales}
+    return [w for w in [HELLO, *WORKLOADS] if w.id in ids]
+
+
+def scaling(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each W5 workload against the small workload of its shape (engine figures): the ratios of
+    ms/step, writes/step and bytes/step (1.0 = per-step cost independent of the run's size)."""
+    out: list[dict[str, Any]] = []
+    for row in rows.values():
+        workload = BY_ID.get(row["id"])
+        if workload is None or not workload.scales:
+            continue
+        big, base = row.get("engine") or {}, (rows.get(workload.scales) or {}).get("engine") or {}
+        entry: dict[str, Any] = {
+            "workload": row["id"],
+            "base": workload.scales,
+            "ms_per_step": big.get("ms_per_step"),
+            "base_ms_per_step": base.get("ms_per_step"),
+            "engine_rss_mb": big.get("engine_rss_mb"),
+        }
+        for key, name in (
+            ("ms_per_step", "time_ratio"),
+            ("writes_per_step", "writes_per_step_ratio"),
+            ("bytes_per_step", "bytes_per_step_ratio"),
+        ):
+            if big.get(key) and base.get(key):
+                entry[name] = big[key] / base[key]
+        out.append(entry)
+    return out
+
+
+def _check(workload: str, what: str, value: float | None, op: str, limit: float) -> dict[str, Any]:
+    ok = None if value is None else (value <= limit if op == "<=" else value >= limit)
+    return {"workload": workload, "what": what, "value": value, "target": f"{op} {limit:g}", "ok": ok}
+
+
+def scaling_targets(rows: dict[str, dict[str, Any]], scaled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """W5: ms/step against its base, and the engine's peak RSS (rows with no value when W5
+    was not run, e.g. with --quick)."""
+    by_workload = {entry["workload"]: entry for entry in scaled}
+    checks: list[dict[str, Any]] = []
+    for workload in (w for w in WORKLOADS if w.scales):
+        entry = by_workload.get(workload.id) or {}
+        ratio = entry.get("time_ratio")
+        checks.append(_check(workload.id, f"ms/step vs {workload.scales} (x)", ratio, "<=", SCALING_LIMIT))
+        rss = _get(rows.get(workload.id) or {}, "engine", "engine_rss_mb")
+        checks.append(_check(workload.id, "engine peak RSS (MB)", rss, "<=", W5_RSS_LIMIT))
+    return checks
+
+
+def store_targets(rows: dict[str, dict[str, Any]], doubled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bytes written per step when a workload doubles, and the worst store writes per engram
+    step over the workloads (every step of the benchmark Stories is an engram step)."""
+    checks = [
+        _check(
+            entry["workload"],
+            f"bytes/step vs {entry['base']} (x)",
+            entry.get("bytes_per_step_ratio"),
+            "<=",
+            BYTES_DOUBLING_LIMIT,
+        )
+        for entry in doubled
+    ]
+    per_step = {
+        wid: value
+        for wid, row in rows.items()
+        if row["id"] != HELLO.id and (value := _get(row, "engine", "writes_per_step")) is not None
+    }
+    worst = max(per_step, key=lambda wid: per_step[wid], default=None)
+    checks.append(
+        _check(
+            worst or "all",
+            "store writes per engram step (worst workload)",
+            per_step.get(worst or ""),
+            "<=",
+            WRITES_PER_STEP_LIMIT,
+        )
+    )
+    return checks
+
+
+def print_scaling(scaled: list[dict[str, Any]]) -> None:
+    """The W5 table: per-step figures against the 100/200-step base of the same shape."""
+    if not scaled:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(shutil.get_terminal_size().columns, 160))
+    title = f"W5 scaling: per-step cost vs the same shape at 100/200 steps (target <= {SCALING_LIMIT}x)"
+    table = Table(title=title)
+    for header in (
+        "workload",
+        "vs",
+        "ms/step",
+        "base ms/step",
+        "time/step x",
+        "writes/step x",
+        "bytes/step x",
+        "engine RSS MB",
+    ):
+        table.add_column(header, justify="left" if header in ("workload", "vs") else "right")
+    for entry in scaled:
+        table.add_row(
+            entry["workload"],
+            entry["base"],
+            _fmt(entry.get("ms_per_step")),
+            _fmt(entry.get("base_ms_per_step")),
+            _fmt(entry.get("time_ratio")),
+            _fmt(entry.get("writes_per_step_ratio")),
+            _fmt(entry.get("bytes_per_step_ratio")),
+            _fmt(entry.get("engine_rss_mb"), 1),
+        )
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -565,7 +692,7 @@ def print_report(
         )
     console.print(grow)
 
-    goals = Table(title="Targets of issue 3")
+    goals = Table(title="Targets (issues 3 and 8)")
     for header in ("workload", "measure", "value", "target", "ok"):
         goals.add_column(header)
     for check in checks:
@@ -599,6 +726,8 @@ def measure(cfg: Config, workload: Workload, log: Callable[[str], None]) -> dict
     modes: list[Callable[[Config, Workload], Sample]]
     if workload.family == "W4":
         modes = [measure_w4_wait if cfg.w4_via == "wait" else measure_engine]
+    elif workload.scales:  # W5: its targets are engine figures; `bobrapet run` adds nothing
+        modes = [measure_engine]
     elif workload is HELLO:
         modes = [measure_command]
     else:
@@ -623,13 +752,18 @@ def measure(cfg: Config, workload: Workload, log: Callable[[str], None]) -> dict
     return aggregate(workload, samples)
 
 
-def select(only: str | None, doubling_too: bool) -> list[Workload]:
+def select(only: str | None, doubling_too: bool, scaled_too: bool = True) -> list[Workload]:
+    """The workloads to run, in table order. ``only`` names ids or families; a W5 workload
+    brings the base it is compared with. ``scaled_too=False`` drops W5 unless ``only`` names it."""
     chosen = [HELLO, *WORKLOADS]
     if not doubling_too:
         chosen = [w for w in chosen if not w.doubles]
     if only:
         wanted = [part.strip() for part in only.split(",") if part.strip()]
         chosen = [w for w in chosen if any(w.id == x or w.family == x for x in wanted)]
+        return with_scaling_bases(chosen)
+    if not scaled_too:
+        chosen = [w for w in chosen if not w.scales]
     return chosen
 
 
@@ -637,7 +771,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="one repetition, no warm-up")
+    parser.add_argument(
+        "--quick", action="store_true", help="one repetition, no warm-up, no W5 (unless --only names it)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="measured repetitions per mode (default 3)")
     parser.add_argument("--only", help="comma-separated workload ids or families (hello, W1, W2-402, ...)")
     parser.add_argument("--no-doubling", action="store_true", help="skip the doubled workloads")
@@ -672,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     rows: dict[str, dict[str, Any]] = {}
-    for workload in select(args.only, not args.no_doubling):
+    for workload in select(args.only, not args.no_doubling, scaled_too=not args.quick):
         log(f"{workload.id}: {workload.total_steps} steps ({workload.runs} run(s))")
         try:
             rows[workload.id] = measure(cfg, workload, log)
@@ -680,8 +816,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {workload.id}: {exc}")
             rows[workload.id] = aggregate(workload, [Sample("command", float("nan"), error=str(exc))])
     doubled = doubling(rows)
-    checks = targets(rows, doubled)
+    scaled = scaling(rows)
+    checks = targets(rows, doubled) + scaling_targets(rows, scaled) + store_targets(rows, doubled)
     print_report(rows, doubled, checks)
+    print_scaling(scaled)
     results = {
         "machine": machine(cfg),
         "settings": {
@@ -692,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "workloads": list(rows.values()),
         "doubling": doubled,
+        "scaling": scaled,
         "targets": checks,
     }
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -24,12 +24,30 @@ def _log(path, **fields):
         fh.flush()
         os.fsync(fh.fileno())
 
+def _starts(path):
+    with open(path) as fh:
+        return sum(1 for line in fh if '"event": "start"' in line)
+
+def _await(ready, limit=60.0):
+    deadline = time.monotonic() + limit  # never hang a test: give up and let it fail
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
 def record(inputs, ctx):
+    """Log start/finish with the worker's pid and its engine's pid (the worker's parent).
+
+    Optional inputs: ``barrier`` (wait until that many starts are logged), ``until`` (wait
+    until that file exists), ``sleep`` (seconds), ``n`` (returns n + 1).
+    """
     path = inputs["record"]
     step = inputs["step"]
-    _log(path, step=step, event="start", pid=os.getpid())
+    _log(path, step=step, event="start", pid=os.getpid(), engine=os.getppid())
+    if inputs.get("barrier"):
+        _await(lambda: _starts(path) >= int(inputs["barrier"]))
+    if inputs.get("until"):
+        _await(lambda: os.path.exists(inputs["until"]))
     time.sleep(float(inputs.get("sleep", 0)))
-    _log(path, step=step, event="finish", pid=os.getpid())
+    _log(path, step=step, event="finish", pid=os.getpid(), engine=os.getppid())
     return {"n": int(inputs.get("n", 0)) + 1, "step": step}
 '''
 

@@ -414,3 +414,29 @@ def test_gate_timeouts() -> None:
     assert skip.state("g")["message"] == "gate step timed out and was skipped."
     forever = World(_gate(), config=EngineConfig(approval_default_timeout=None))
     assert forever.reconcile().requeue_after is None
+
+
+def test_random_templates_of_branches_are_seeded_by_run_and_branch() -> None:
+    """Planning again (another reconcile, another engine) renders the same branch inputs."""
+    story = {
+        "steps": [
+            {
+                "name": "p",
+                "type": "parallel",
+                "with": {
+                    "steps": [
+                        {"name": "x", "ref": {"name": "e"}, "with": {"id": "{{ uuidv4() }}"}},
+                        {"name": "y", "ref": {"name": "e"}, "with": {"id": "{{ uuidv4() }}"}},
+                    ]
+                },
+            }
+        ]
+    }
+
+    def inputs() -> dict[str, Any]:
+        world = World(story)
+        return {s.step_id: s.spec["input"]["id"] for s in world.reconcile().create_step_runs}
+
+    first = inputs()
+    assert first == inputs()
+    assert first["x"] != first["y"]

@@ -56,16 +56,16 @@ def test_workload_has_the_shape_of_workloads_md(workload: generate.Workload) -> 
     assert all(s["ref"]["name"] in {"step", "join"} for s in steps)
     names = [s["name"] for s in steps]
     assert len(set(names)) == len(names)
-    if workload.family == "W1":  # a strict chain reading the previous output
+    if workload.kind == "W1":  # a strict chain reading the previous output
         for prev, step in itertools.pairwise(steps):
             assert step["needs"] == [prev["name"]]
             assert step["with"]["n"] == f"{{{{ steps.{prev['name']}.output.n }}}}"
-    if workload.family == "W2":  # root, parallel branches, one join reading them all
+    if workload.kind == "W2":  # root, parallel branches, one join reading them all
         join = steps[-1]
         assert join["needs"] == names[1:-1]
         assert len(join["with"]["values"]) == workload.steps - 2
         assert all(s["needs"] == ["root"] for s in steps[1:-1])
-    if workload.family == "W3":  # every step needs the whole previous layer
+    if workload.kind == "W3":  # every step needs the whole previous layer
         width = 10
         for i, step in enumerate(steps[width:], start=width):
             layer = i // width
@@ -88,3 +88,13 @@ def test_the_engrams_are_trivial() -> None:
     assert engrams.step({"n": 41}, None) == {"n": 42}
     assert engrams.step({}, None) == {"n": 1}
     assert engrams.join({"values": [1, 2, 3]}, None) == {"n": 6, "count": 3}
+
+
+def test_w5_is_w1_and_w2_at_scale() -> None:
+    by_id = {w.id: w for w in generate.WORKLOADS}
+    scaled = {w.id: w for w in generate.WORKLOADS if w.scales}
+    assert set(scaled) == {"W5-1000", "W5-802"}
+    assert scaled["W5-1000"].steps == 10 * by_id["W1-100"].steps
+    assert scaled["W5-802"].steps - 2 == 4 * (by_id["W2-202"].steps - 2)
+    for w in scaled.values():
+        assert w.kind == by_id[w.scales or ""].kind

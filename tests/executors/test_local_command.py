@@ -78,7 +78,7 @@ async def test_command_timeout_kills_the_process_group(
     request = make_request("t", command=["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"], timeout=0.5)
     t0 = time.monotonic()
     result = await executor.run(request)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # killed, not waited for: `wait` alone takes 30 s
     assert result.phase == "Timeout"
     assert result.exit_code == 124
     assert result.error is not None and result.error["type"] == "timeout"

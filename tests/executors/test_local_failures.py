@@ -8,6 +8,7 @@ import time
 from bobrapet.executors.local import LocalExecutor
 
 E = "engrams.basic"
+HANG_S = 60  # how long engrams.basic:hang sleeps
 
 
 async def _pool_refilled(executor: LocalExecutor, size: int = 2) -> list[int]:
@@ -33,7 +34,9 @@ async def test_hang_times_out_and_worker_is_replaced(executor: LocalExecutor, ma
         "message": "timed out after 0.5s",
         "exitCode": 124,
     }
-    assert 0.45 <= elapsed < 1.5
+    # Not early; the upper bound only tells "the timeout fired" from "the 60 s hang ran out",
+    # so a loaded machine cannot trip it (the precise figure is not a unit-test matter).
+    assert 0.45 <= elapsed < HANG_S / 3
     pids = await _pool_refilled(executor)
     assert hung_pid not in pids  # the most recently used worker ran the hang and was replaced
     after = await executor.run(make_request("after", f"{E}:echo"))
@@ -85,7 +88,7 @@ async def test_cancel_running_python_step(executor: LocalExecutor, make_request)
     t0 = time.monotonic()
     await executor.cancel("c")
     result = await task
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < HANG_S / 3  # the cancel stopped the 60 s hang
     assert result.phase == "Failed"
     assert result.message == "canceled"
     assert result.error is not None and result.error["retryable"] is False

@@ -89,7 +89,7 @@ async def test_watch_sees_write_from_another_process_quickly(client: SqliteClien
         f"cross-process watch latency: median {statistics.median(latencies) * 1000:.1f} ms, "
         f"max {max(latencies) * 1000:.1f} ms"
     )
-    assert max(latencies) < 1.0
+    assert max(latencies) < 5.0  # 200x the 25 ms poll: a stuck poller, not a busy machine
 
 
 async def test_two_processes_increment_without_lost_updates(client: SqliteClient, db_path: Path) -> None:

@@ -38,7 +38,7 @@ from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
-from bobrapet.engine import run_variables
+from bobrapet.engine import run_variables, template_seed
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.snapshot import Snapshot
@@ -203,6 +203,7 @@ class StepRunReconciler:
                 variables,
                 now=None if deterministic else self.clock.now,
                 deterministic=deterministic,
+                seed=template_seed(run, str(spec.get("stepId") or ""), int(status.get("retries") or 0)),
             )
         except Blocked as exc:
             if _never_available(run, story, exc.step):

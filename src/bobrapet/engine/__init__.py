@@ -10,7 +10,7 @@ from bobrapet.engine.plan import Event, NewChildRun, NewStepRun, Plan
 from bobrapet.engine.scheduling import effective_priority
 from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot, StepRunView
 from bobrapet.engine.storyrun import plan
-from bobrapet.engine.variables import run_inputs, run_variables
+from bobrapet.engine.variables import run_inputs, run_variables, template_seed
 
 __all__ = [
     "Capacity",
@@ -29,4 +29,5 @@ __all__ = [
     "run_inputs",
     "run_variables",
     "sub_story_refs",
+    "template_seed",
 ]

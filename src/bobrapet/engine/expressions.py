@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.engine.variables import template_seed
 from bobrapet.templating import Blocked, TemplateError, evaluate_condition, render
 
 if TYPE_CHECKING:
@@ -37,10 +38,18 @@ def condition_true(ctx: Context, text: str) -> bool:
     )
 
 
-def render_value(ctx: Context, value: Any) -> Any:
-    """Render every template inside ``value``; raises ``Blocked`` / ``TemplateError``."""
+def render_value(ctx: Context, value: Any, *, step: str | None = None) -> Any:
+    """Render every template inside ``value``; raises ``Blocked`` / ``TemplateError``.
+
+    With ``step``, the random helpers are seeded from the run and that step
+    (:func:`~bobrapet.engine.variables.template_seed`), so each reconcile renders the same values.
+    """
     return render(
-        value, ctx.variables(), now=lambda: ctx.now, deterministic=ctx.config.deterministic_templates
+        value,
+        ctx.variables(),
+        now=lambda: ctx.now,
+        deterministic=ctx.config.deterministic_templates,
+        seed=None if step is None else template_seed(ctx.snap.run, step),
     )
 
 

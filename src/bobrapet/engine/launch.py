@@ -90,7 +90,7 @@ def _idempotency_key(ctx: Context, step: Step, step_id: str) -> str:
     key = ""
     if step.idempotency_key_template:
         try:
-            value = render_value(ctx, step.idempotency_key_template)
+            value = render_value(ctx, step.idempotency_key_template, step=step_id)
         except TemplateError:
             value = None
         key = "" if value is None else str(value)

@@ -106,3 +106,16 @@ def run_variables(snapshot: Snapshot, only: Collection[str] | None = None) -> di
         return run_variables_from(snapshot, None, inputs, {})
     steps = build_steps(snapshot, compile_graph(story), states, only)
     return run_variables_from(snapshot, story, inputs, steps)
+
+
+def template_seed(run: Mapping[str, Any], step: str, attempt: int = 0) -> str:
+    """The seed of the random template helpers (``uuidv4()``, ``randInt``) for one evaluation.
+
+    Invariant: a function of the run (namespace, name and uid, so a re-created run of the same
+    name draws new values), the step (or branch) and the attempt only, so rendering a step's
+    templates again — another reconcile, another engine, after a restart — gives the same
+    values, and a retry (the next ``attempt``) gives new ones.
+    """
+    meta = run.get("metadata") or {}
+    namespace = meta.get("namespace") or "default"
+    return f"{namespace}/{meta.get('name') or ''}/{meta.get('uid') or ''}/{step}#{attempt}"

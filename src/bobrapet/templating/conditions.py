@@ -52,8 +52,9 @@ def evaluate_condition(
     *,
     now: Callable[[], datetime] | None = None,
     deterministic: bool = False,
+    seed: str | None = None,
 ) -> bool:
-    """Evaluate a condition field to a bool."""
+    """Evaluate a condition field to a bool (``seed``: as for :func:`render`)."""
     if text is None:
         return True
     source = text.strip()
@@ -63,7 +64,7 @@ def evaluate_condition(
         word = source.lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-    ev = Evaluator(variables, now=now, deterministic=deterministic, max_output_bytes=1 << 20)
+    ev = Evaluator(variables, now=now, deterministic=deterministic, max_output_bytes=1 << 20, seed=seed)
     ev.activate()
     try:
         result = ev.text(source) if "{{" in source else ev.bare_expression(source)

@@ -16,6 +16,9 @@ accepts exactly the functions admission knows) and then adjusted for evaluation:
   (``a.b.c | default(1)``) work.
 * ``now()`` reads the clock from a context variable set per evaluation, so one environment
   serves every caller; random helpers exist only in the non-deterministic environment.
+* Random helpers (``uuidv4()``, ``randInt``, the ``random`` filter) draw from the current
+  evaluation's :class:`SeededRandom` (a context variable): evaluations with the same seed
+  give the same values in the same order. Without a seed they draw from an unseeded source.
 * Every ``{% for %}`` iterable goes through :func:`loop_guard`, which charges one unit per
   iteration to a per-evaluation budget (:data:`MAX_LOOP_ITERATIONS`), so nested loops
   cannot hang evaluation. Recursive loops are refused at compile time.
@@ -24,6 +27,7 @@ accepts exactly the functions admission knows) and then adjusted for evaluation:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -56,8 +60,37 @@ _MAPPING_METHODS = frozenset({"items", "keys", "values", "get"})
 CURRENT_STEPS: ContextVar[object] = ContextVar("bobrapet_template_steps", default=None)
 #: The clock of the evaluation in progress (``None``: no clock).
 CURRENT_NOW: ContextVar[Callable[[], datetime] | None] = ContextVar("bobrapet_template_now", default=None)
+#: The random source of the evaluation in progress (``None``: unseeded).
+CURRENT_RANDOM: ContextVar[SeededRandom | None] = ContextVar("bobrapet_template_random", default=None)
 #: Remaining loop iterations of the evaluation in progress (a one-item list, mutated).
 LOOP_BUDGET: ContextVar[list[int] | None] = ContextVar("bobrapet_template_loops", default=None)
+
+
+_UNSEEDED = random.Random()
+
+
+class SeededRandom:
+    """The random source of one evaluation: ``random.Random(seed)``, made on first use.
+
+    Invariant: two instances with the same ``seed`` yield the same sequence of values; the
+    generator is only built when a random helper is called (seeding costs more than a render).
+    """
+
+    __slots__ = ("_rng", "seed")
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+        self._rng: random.Random | None = None
+
+    def __call__(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.seed)  # a str seed is hashed with SHA-512: stable
+        return self._rng
+
+
+def _random_source() -> random.Random:
+    current = CURRENT_RANDOM.get()
+    return _UNSEEDED if current is None else current()
 
 
 def unavailable_function_message(name: str) -> str:
@@ -186,7 +219,7 @@ def _install_lookups(env: ImmutableSandboxedEnvironment) -> None:
 
 
 def _build(nondeterministic: bool) -> ImmutableSandboxedEnvironment:
-    env = make_environment(allow_nondeterministic=nondeterministic, clock=_clock)
+    env = make_environment(allow_nondeterministic=nondeterministic, clock=_clock, rng=_random_source)
     env.undefined = StrictChainUndefined
     env.finalize = finalize
     env.filters[LOOP_GUARD] = loop_guard

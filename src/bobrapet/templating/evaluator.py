@@ -43,12 +43,14 @@ from bobrapet.templating.compiled import (
 )
 from bobrapet.templating.environment import (
     CURRENT_NOW,
+    CURRENT_RANDOM,
     CURRENT_STEPS,
     LOOP_BUDGET,
     MAX_LOOP_ITERATIONS,
     OUTPUT_KEYS,
     STORAGE_PATH_KEY,
     STORAGE_REF_KEY,
+    SeededRandom,
     available_keys,
     unavailable_function_message,
 )
@@ -120,7 +122,7 @@ def as_template_error(exc: Exception, source: str) -> TemplateError:
 class Evaluator:
     """Evaluates texts against ``variables``; use :meth:`activate`/:meth:`deactivate` around calls."""
 
-    __slots__ = ("_tokens", "max_output_bytes", "nondeterministic", "now", "variables")
+    __slots__ = ("_tokens", "max_output_bytes", "nondeterministic", "now", "random", "variables")
 
     def __init__(
         self,
@@ -129,11 +131,14 @@ class Evaluator:
         now: Callable[[], datetime] | None,
         deterministic: bool,
         max_output_bytes: int,
+        seed: str | SeededRandom | None = None,
     ) -> None:
         self.variables = variables
         self.now = None if deterministic else now
         self.nondeterministic = self.now is not None
         self.max_output_bytes = max_output_bytes
+        #: Source of the random helpers (``None``: unseeded); shared with derived evaluators.
+        self.random = SeededRandom(seed) if isinstance(seed, str) else seed
         self._tokens: tuple[Any, ...] = ()
 
     # ----------------------------------------------------------------- context
@@ -141,10 +146,12 @@ class Evaluator:
     def activate(self) -> None:
         steps = CURRENT_STEPS.set(self.variables.get("steps"))
         now = CURRENT_NOW.set(self.now)
-        self._tokens = (steps, now)
+        rng = CURRENT_RANDOM.set(self.random)
+        self._tokens = (steps, now, rng)
 
     def deactivate(self) -> None:
-        steps, now = self._tokens
+        steps, now, rng = self._tokens
+        CURRENT_RANDOM.reset(rng)
         CURRENT_NOW.reset(now)
         CURRENT_STEPS.reset(steps)
 
@@ -155,6 +162,7 @@ class Evaluator:
             now=self.now,
             deterministic=False,
             max_output_bytes=self.max_output_bytes,
+            seed=self.random,
         )
 
     # ----------------------------------------------------------------- entry points

@@ -109,14 +109,19 @@ def render(
     deterministic: bool = False,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     path: str = "",
+    seed: str | None = None,
 ) -> Any:
     """Evaluate every template string inside ``value`` (see the module invariants).
 
     ``path`` is the field path of ``value`` itself (e.g. ``"with"``), used in error paths.
+    ``seed`` seeds the random helpers (``uuidv4()``, ``randInt``, ``random``): rendering the
+    same value with the same seed gives the same result.
     """
     if type(value) is str and "{{" not in value:
         return value
-    ev = Evaluator(variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes)
+    ev = Evaluator(
+        variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes, seed=seed
+    )
     ev.activate()
     try:
         return _value(ev, value, 0)
@@ -135,11 +140,14 @@ def evaluate(
     now: Callable[[], datetime] | None = None,
     deterministic: bool = False,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    seed: str | None = None,
 ) -> Any:
     """One string: typed result for ``{{ expr }}``, rendered string for mixed text, else ``text``."""
     if "{{" not in text:
         return text
-    ev = Evaluator(variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes)
+    ev = Evaluator(
+        variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes, seed=seed
+    )
     ev.activate()
     try:
         return ev.text(text)

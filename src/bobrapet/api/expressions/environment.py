@@ -8,7 +8,9 @@ Invariants:
 * The names in :data:`DENIED_FUNCTIONS` are never registered; analysis reports them.
 * ``now()`` and the random helpers are registered only when ``allow_nondeterministic``
   is true (scopes decide, see :mod:`bobrapet.api.expressions.scopes`); the clock and the
-  random source are injected so evaluation is testable.
+  random source are injected so evaluation is testable. Every random helper (``randInt``,
+  ``uuidv4``, the ``random`` filter) draws from that one source, so a seeded source gives
+  reproducible values.
 * Every function here is pure Python over JSON-like values.
 * ``*``, ``**`` and ``%`` refuse results beyond :data:`MAX_OPERATION_SIZE` items /
   :data:`MAX_POWER_BITS` bits (``SecurityError``), so no expression can hang the CPU or
@@ -27,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -282,23 +284,27 @@ def make_environment(
     *,
     allow_nondeterministic: bool = True,
     clock: Callable[[], datetime] | None = None,
-    rng: _random.Random | None = None,
+    rng: _random.Random | Callable[[], _random.Random] | None = None,
 ) -> ImmutableSandboxedEnvironment:
     """A fresh sandboxed environment with Bobrapet's filters and functions.
 
-    ``clock`` (default: UTC wall clock) backs ``now()``; ``rng`` backs the random helpers.
-    Undefined variables are errors (``StrictUndefined``), as in the reference.
+    ``clock`` (default: UTC wall clock) backs ``now()``; ``rng`` backs the random helpers: a
+    source, or a function returning the source to use at call time (e.g. the current
+    evaluation's seeded one). Undefined variables are errors (``StrictUndefined``), as in the
+    reference.
     """
     env = _Sandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.pop("lipsum", None)
     env.filters.update(_filters())
     env.globals.update(_globals())
     if allow_nondeterministic:
-        source = rng or _random.Random()
+        fixed = rng if isinstance(rng, _random.Random) else _random.Random()
+        source: Callable[[], _random.Random] = rng if callable(rng) else (lambda: fixed)
         now_fn = clock or (lambda: datetime.now(UTC))
         env.globals["now"] = now_fn
-        env.globals["randInt"] = lambda lo, hi: source.randrange(int(lo), int(hi))
-        env.globals["uuidv4"] = lambda: str(uuid.UUID(int=source.getrandbits(128), version=4))
+        env.globals["randInt"] = lambda lo, hi: source().randrange(int(lo), int(hi))
+        env.globals["uuidv4"] = lambda: str(uuid.UUID(int=source().getrandbits(128), version=4))
+        env.filters["random"] = _random_filter(env, source)
     else:
         env.filters.pop("random", None)
         env.filters.pop("shuffle", None)
@@ -306,6 +312,23 @@ def make_environment(
         env.globals.pop(name, None)
         env.filters.pop(name, None)
     return env
+
+
+def _random_filter(env: ImmutableSandboxedEnvironment, source: Callable[[], _random.Random]) -> Any:
+    """Jinja's ``random`` filter (one item of a sequence), drawing from ``source``.
+
+    ``pass_context`` (unused) keeps Jinja's optimizer from folding ``[...] | random`` into a
+    constant at compile time, as it does for Jinja's own ``random`` filter.
+    """
+
+    @pass_context
+    def random_item(context: Any, value: Any) -> Any:
+        items = value if isinstance(value, Sequence) else list(value)
+        if not items:
+            return env.undefined("No random item, sequence was empty.")
+        return items[source().randrange(len(items))]
+
+    return random_item
 
 
 #: Names of every filter and global a user may call, in the most permissive scope.

@@ -104,7 +104,7 @@ def _child(ctx: Context, node: Node) -> NewChildRun | None:
     step_with = with_of(node).get("with")
     try:
         inputs = render_value(
-            ctx, deep_merge(policy_with, step_with if isinstance(step_with, dict) else None)
+            ctx, deep_merge(policy_with, step_with if isinstance(step_with, dict) else None), step=node.name
         )
     except TemplateError as exc:
         problem = template_problem(ctx, node.name, exc)

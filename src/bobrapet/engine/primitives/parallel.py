@@ -33,7 +33,7 @@ EXPANDED: Final = "Parallel block expanded"
 def _branch_run(ctx: Context, node: Node, branch: Step) -> NewStepRun | None:
     """The StepRun of ``branch``; ``None`` (state already set, or blocked) when it cannot be built."""
     try:
-        rendered = render_value(ctx, branch.with_) if branch.with_ else None
+        rendered = render_value(ctx, branch.with_, step=branch.name) if branch.with_ else None
     except TemplateError as exc:
         problem = template_problem(ctx, node.name, exc)
         if problem is not None:
