@@ -34,9 +34,11 @@ from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.secrets import gather_step_secrets
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables
 from bobrapet.engine.dag import compile_graph
+from bobrapet.engine.secrets import SecretProblem
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.steprun import (
     InputRejected,
@@ -221,6 +223,11 @@ class StepRunReconciler:
             )
             await self._fail(step_run, "InvalidConfiguration", message, now)
             return Result()
+        try:
+            secrets = await gather_step_secrets(self.client, namespace, engram, template, step)
+        except SecretProblem as exc:
+            await self._fail(step_run, exc.reason, exc.message, now)
+            return Result()
 
         claimed_status = claimed(status, holder=self.env.lease.id, now=now)
         stored = await self.client.update_status({**step_run, "status": claimed_status})
@@ -253,6 +260,7 @@ class StepRunReconciler:
             log_path=self.env.log_path(namespace, name),
             workdir=self.env.workdir,
             debug=debug,
+            secrets=secrets,
         )
         attempt = _Attempt(attempt_key, template, step)
         self.attempts[(namespace, name)] = attempt
