@@ -43,7 +43,9 @@ async def test_async_function(executor: LocalExecutor, make_request) -> None:
 async def test_class_entrypoint_is_initialised_once_per_worker(executor: LocalExecutor, make_request) -> None:
     outputs = []
     for i in range(3):
-        request = make_request(f"c{i}", f"{E}:Counter", config={"k": "v"}, secrets=StepSecrets(values={"api": {"token": "s3"}}))
+        request = make_request(
+            f"c{i}", f"{E}:Counter", config={"k": "v"}, secrets=StepSecrets(values={"api": {"token": "s3"}})
+        )
         outputs.append((await executor.run(request)).output)
     assert [o["inits"] for o in outputs] == [1, 1, 1]
     assert [o["calls"] for o in outputs] == [1, 2, 3]  # same (most recently used) worker each time
