@@ -78,3 +78,22 @@ async def test_command_failure_removes_files(executor: LocalExecutor, make_reque
     result = await executor.run(request)
     assert result.phase == "Failed" and result.exit_code == 3
     assert not os.path.exists(mark.read_text())
+
+
+def test_sweep_removes_directories_of_dead_engines_only() -> None:
+    import subprocess
+    import tempfile
+
+    from bobrapet.executors.local import secrets as mounts
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    base = mounts._base_dir() or tempfile.gettempdir()
+    stale = Path(tempfile.mkdtemp(prefix=f"bobrapet-secrets-{dead.pid}-", dir=base))
+    live = Path(tempfile.mkdtemp(prefix=f"bobrapet-secrets-{os.getpid()}-", dir=base))
+    (stale / "token").write_text("x")
+    try:
+        mounts.sweep_stale()
+        assert not stale.exists() and live.exists()
+    finally:
+        live.rmdir()

@@ -31,6 +31,7 @@ from bobrapet.executors.local.killing import terminate_group
 from bobrapet.executors.local.process import WorkerProcess, WorkerReply, worker_env
 from bobrapet.executors.local.secrets import SecretMountError, redacted
 from bobrapet.executors.local.secrets import mounted as secret_mounts
+from bobrapet.executors.local.secrets import sweep_stale as sweep_stale_secrets
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
 from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 
@@ -87,6 +88,7 @@ class LocalExecutor:
         if self._started:
             return
         self._started = True
+        sweep_stale_secrets()
         self._outputs = Path(tempfile.mkdtemp(prefix="bobrapet-outputs-"))
         spawned = await asyncio.gather(*(self._spawn() for _ in range(self._size)), return_exceptions=True)
         for worker in spawned:

@@ -8,8 +8,10 @@ before the attempt starts and removed when it ends, whatever the outcome.
 Invariants: the attempt directory is created by ``mkdtemp`` (mode 0700, a fresh unique name)
 under ``/dev/shm`` when that is a writable directory (memory, like a Kubernetes secret
 volume), else the system temporary directory; each file is created exclusively with mode
-0600; nothing of it remains after :func:`mounted` exits. :func:`redacted` hides secret values
-in the result's message and error (never in the output: steps may pass a token on on purpose).
+0600; nothing of it remains after :func:`mounted` exits. The directory's name carries the
+engine's pid, so :func:`sweep_stale` (called when an executor starts) removes what an engine
+killed mid-step left behind. :func:`redacted` hides secret values in the result's message and
+error (never in the output: steps may pass a token on on purpose).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from bobrapet.executors.secrets import SECRET_ENV_PREFIX, SECRETS_DIR_ENV
 from bobrapet.sdk.redact import redact
 
 _SHM = Path("/dev/shm")
+_PREFIX = "bobrapet-secrets-"
 
 
 class SecretMountError(Exception):
@@ -37,6 +41,29 @@ def _base_dir() -> str | None:
     if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK):
         return str(_SHM)
     return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> None:
+    """Remove attempt directories of engines that are gone (killed before they cleaned up)."""
+    base = Path(_base_dir() or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in base.glob(f"{_PREFIX}*-*"):
+            pid = entry.name[len(_PREFIX) :].split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            info = entry.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _write_private(path: Path, value: str) -> None:
@@ -58,7 +85,7 @@ def mounted(request: ExecutionRequest) -> Iterator[ExecutionRequest]:
     try:
         if secrets.files:
             try:
-                root = Path(tempfile.mkdtemp(prefix="bobrapet-secrets-", dir=_base_dir()))
+                root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_base_dir()))
                 for mount in secrets.files:
                     directory = root / mount.path
                     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
