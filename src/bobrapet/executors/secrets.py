@@ -59,5 +59,5 @@ class StepSecrets:
         return {name: dict(keys) for name, keys in self.values.items()}
 
     def redaction_terms(self) -> tuple[str, ...]:
-        """The secret texts to hide from messages, longest first (see :func:`redact`)."""
+        """The secret texts to hide from messages (:func:`bobrapet.sdk.redact.redact`)."""
         return redaction_terms(self.values)
