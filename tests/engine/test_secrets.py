@@ -134,6 +134,7 @@ def test_binding_not_declared_by_the_template() -> None:
         (secret(**{"../evil": "x"}), {"api": {"mountType": "file"}}, "not a valid Secret key"),
         (secret(token="abcd"), {"api": {"mountType": "file", "mountPath": "/../.."}}, "mountPath"),
         (secret(token="a\0b"), {"api": {}}, "NUL byte"),
+        (secret(token="abcd"), {"api": {"envPrefix": "A=B"}}, "envPrefix 'A=B'"),
     ],
 )
 def test_bad_secret_data_or_mounts(data: dict[str, Any], schema: dict[str, Any], text: str) -> None:

@@ -172,6 +172,12 @@ def resolve_step_secrets(
         delivered: dict[str, str] = {}
         if mount in ("env", "both"):
             prefix = str(definition.get("envPrefix") or f"{logical}_")
+            if "=" in prefix or "\0" in prefix:
+                raise SecretProblem(
+                    Reason.INVALID_CONFIGURATION,
+                    f"envPrefix '{prefix}' of secret '{logical}' cannot start a variable name (no '='); "
+                    f"fix the template's secretSchema.{logical}.envPrefix",
+                )
             keys = {k: data[k] for k in expected} if expected else data
             _check_keys(keys, f"Secret '{namespace}/{secret_name}'")
             for key, value in keys.items():
