@@ -10,6 +10,9 @@ They are referenced from EngramTemplates in ``examples/catalog.yaml`` as
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from typing import Any
 
 
@@ -41,3 +44,12 @@ def charge(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if inputs.get("fail"):
         raise RuntimeError("card declined")
     return {"charged": inputs.get("amount", 0)}
+
+
+def sign(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """HMAC-SHA256 of ``inputs["message"]`` with the ``signing`` secret's ``key``."""
+    key = ctx.secrets["signing"]["key"]
+    if os.environ.get("SIGNING_key") != key:  # noqa: SIM112 - also a variable: <envPrefix><key>
+        raise RuntimeError("SIGNING_key is not set")
+    digest = hmac.new(key.encode(), str(inputs.get("message", "")).encode(), hashlib.sha256)
+    return {"signature": digest.hexdigest()}

@@ -9,6 +9,8 @@ process, as a user would: ``bobrapet approve`` / ``bobrapet reject`` while ``run
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -237,6 +239,7 @@ EXAMPLE_SETS = [
     ("gated-workflow",),
     ("compensations-and-finally",),
     ("hello", "sub-story"),
+    ("secrets",),
 ]
 
 
@@ -253,3 +256,15 @@ def test_every_example_file_is_covered() -> None:
     covered = {name for names in EXAMPLE_SETS for name in names}
     on_disk = {p.stem for p in (REPO / "examples").glob("*.yaml")} - {"catalog"}
     assert on_disk == covered
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_secrets_reach_the_engram_and_stay_out_of_the_run(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, run = run_example(home, "secrets", args=("-i", "message=hi"))
+    assert code == 0, run["status"]
+    expected = hmac.new(b"demo-signing-key", b"hi", hashlib.sha256).hexdigest()
+    assert run["status"]["output"] == {"signature": expected}
+    assert "demo-signing-key" not in json.dumps(run)

@@ -10,6 +10,7 @@ import pytest
 
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.request import ExecutionRequest
+from bobrapet.executors.secrets import StepSecrets
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,7 +41,7 @@ def make_request(tmp_path: Path) -> MakeRequest:
         env: dict[str, str] | None = None,
         timeout: float = 10.0,
         debug: bool = False,
-        secrets: dict[str, str] | None = None,
+        secrets: StepSecrets | None = None,
         workdir: Path | None = None,
     ) -> ExecutionRequest:
         return ExecutionRequest(
@@ -54,7 +55,7 @@ def make_request(tmp_path: Path) -> MakeRequest:
             log_path=tmp_path / "logs" / f"{key}.log",
             workdir=workdir or tmp_path,
             debug=debug,
-            secrets=secrets or {},
+            secrets=secrets or StepSecrets(),
         )
 
     return build

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.request import build_env
+from bobrapet.executors.secrets import StepSecrets
 
 E = "engrams.basic"
 HERE = Path(__file__).resolve().parent
@@ -41,12 +42,14 @@ async def test_async_function(executor: LocalExecutor, make_request) -> None:
 async def test_class_entrypoint_is_initialised_once_per_worker(executor: LocalExecutor, make_request) -> None:
     outputs = []
     for i in range(3):
-        request = make_request(f"c{i}", f"{E}:Counter", config={"k": "v"}, secrets={"token": "s3"})
+        request = make_request(
+            f"c{i}", f"{E}:Counter", config={"k": "v"}, secrets=StepSecrets(values={"api": {"token": "s3"}})
+        )
         outputs.append((await executor.run(request)).output)
     assert [o["inits"] for o in outputs] == [1, 1, 1]
     assert [o["calls"] for o in outputs] == [1, 2, 3]  # same (most recently used) worker each time
     assert outputs[0]["config"] == {"k": "v"}
-    assert outputs[0]["secrets"] == {"token": "s3"}
+    assert outputs[0]["secrets"] == {"api": {"token": "s3"}}
 
 
 async def test_exception_fails_with_message_and_traceback_in_log(

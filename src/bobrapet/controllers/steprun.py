@@ -37,10 +37,12 @@ from bobrapet.controllers import runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
+from bobrapet.controllers.secrets import gather_step_secrets
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import run_variables, template_seed
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
+from bobrapet.engine.secrets import SecretProblem
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.step_events import input_near_limit, outcome_events
 from bobrapet.engine.steprun import (
@@ -239,6 +241,11 @@ class StepRunReconciler:
             )
             await self._fail(step_run, "InvalidConfiguration", message, now)
             return Result()
+        try:
+            secrets = await gather_step_secrets(self.client, namespace, engram, template, step)
+        except SecretProblem as exc:
+            await self._fail(step_run, exc.reason, exc.message, now)
+            return Result()
 
         claimed_status = claimed(status, holder=self.env.lease.id, now=now)
         stored = await self.client.update_status({**step_run, "status": claimed_status})
@@ -272,9 +279,17 @@ class StepRunReconciler:
             log_path=self.env.log_path(namespace, name),
             workdir=self.env.workdir,
             debug=debug,
+            secrets=secrets,
         )
         retries = int(claimed_status.get("retries") or 0)
-        steplog.begin_attempt(request.log_path, attempt=retries + 1, at=now, inputs=inputs, template=template)
+        steplog.begin_attempt(
+            request.log_path,
+            attempt=retries + 1,
+            at=now,
+            inputs=inputs,
+            template=template,
+            secret_values=secrets.redaction_terms(),
+        )
         attempt = _Attempt(attempt_key, template, step)
         self.attempts[(namespace, name)] = attempt
         attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)

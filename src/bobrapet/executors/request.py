@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bobrapet.api.durations import format_duration
+from bobrapet.executors.secrets import StepSecrets
 
 #: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
 #: a killed attempt as ``Failed`` (code ``Canceled``).
@@ -35,7 +36,8 @@ class ExecutionRequest:
     log_path: Path
     workdir: Path
     debug: bool = False
-    secrets: dict[str, str] = field(default_factory=dict)
+    #: Secret env vars, files and ``ctx.secrets`` (never shown by ``repr``).
+    secrets: StepSecrets = field(default_factory=StepSecrets, repr=False)
 
     def __post_init__(self) -> None:
         if (self.entrypoint is None) == (self.command is None):

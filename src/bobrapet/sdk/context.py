@@ -38,7 +38,7 @@ class Context:
         self,
         *,
         config: dict[str, Any] | None = None,
-        secrets: dict[str, str] | None = None,
+        secrets: dict[str, dict[str, str]] | None = None,
         env: Mapping[str, str] | None = None,
         logger: logging.Logger | None = None,
         debug: bool | None = None,
@@ -46,7 +46,8 @@ class Context:
     ) -> None:
         source = os.environ if env is None else env
         self.config: dict[str, Any] = config if config is not None else {}
-        self.secrets: dict[str, str] = secrets if secrets is not None else {}
+        #: The step's secrets: ``ctx.secrets[<logical name>][<key>]`` (template ``secretSchema``).
+        self.secrets: dict[str, dict[str, str]] = secrets if secrets is not None else {}
         self.story: str = source.get("BUBU_STORY_NAME", "")
         self.story_version: str = source.get("BUBU_STORY_VERSION", "")
         self.story_run: str = source.get("BUBU_STORYRUN_ID", "")

@@ -657,3 +657,24 @@ async def test_wait_until_of_wrong_type_says_so(causes_of: CausesOf) -> None:
             '"inputs.ready == true", got true',
         )
     ]
+
+
+async def test_step_secrets_must_be_declared_by_the_template(causes_of: CausesOf) -> None:
+    step = {"name": "a", "ref": {"name": "typed"}, "with": {"url": "u"}, "secrets": {"nope": "creds"}}
+    branch = {"name": "b", "ref": {"name": "typed"}, "with": {"url": "u"}, "secrets": {"other": "creds"}}
+    causes = await causes_of(story_doc(steps=[step]))
+    assert causes == [
+        (
+            "spec.steps[0].secrets.nope",
+            "secret 'nope' is not declared by EngramTemplate 'http' (declared: token)",
+        )
+    ]
+    doc = story_doc(steps=[{"name": "p", "type": "parallel", "with": {"steps": [branch]}}])
+    text = messages(await causes_of(doc))
+    assert "spec.steps[0].with.steps[0].secrets.other: secret 'other' is not declared" in text
+
+
+async def test_step_secrets_to_a_missing_secret_only_warn(run_admit: RunAdmit) -> None:
+    step = {"name": "a", "ref": {"name": "typed"}, "with": {"url": "u"}, "secrets": {"token": "creds"}}
+    result = await run_admit(story_doc(steps=[step]))
+    assert any("Secret 'default/creds' does not exist yet" in str(w) for w in result.warnings)

@@ -31,9 +31,9 @@ class Counter:
         self.inits = 0
         self.calls = 0
         self.config: dict[str, Any] = {}
-        self.secrets: dict[str, str] = {}
+        self.secrets: dict[str, dict[str, str]] = {}
 
-    def init(self, config: dict[str, Any], secrets: dict[str, str]) -> None:
+    def init(self, config: dict[str, Any], secrets: dict[str, dict[str, str]]) -> None:
         self.inits += 1
         self.config = config
         self.secrets = secrets
@@ -44,7 +44,7 @@ class Counter:
 
 
 class FailingInit:
-    def init(self, config: dict[str, Any], secrets: dict[str, str]) -> None:
+    def init(self, config: dict[str, Any], secrets: dict[str, dict[str, str]]) -> None:
         raise RuntimeError("no database")
 
     def process(self, inputs: dict[str, Any], ctx: Context) -> dict[str, Any]:

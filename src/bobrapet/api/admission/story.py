@@ -42,7 +42,7 @@ from bobrapet.api.expressions import (
     iter_templates,
 )
 from bobrapet.api.jsonschema_util import compile_schema, validate_templated
-from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, STORY
+from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, SECRET, STORY
 
 BLOCKS = ("steps", "compensations", "finally")
 STEP_TYPES = ("condition", "parallel", "sleep", "stop", "wait", "executeStory", "gate")
@@ -921,6 +921,7 @@ async def _check_engram_step(ctx: Context, path: str, raw: dict[str, Any], realt
             f"EngramTemplate '{tname}' (used by Engram '{ns}/{ename}') not found; install the template first",
         )
         return
+    await _check_step_secrets(ctx, path, raw, template)
     schema = as_dict(template.get("spec")).get("inputSchema")
     if not schema:
         return
@@ -935,3 +936,28 @@ async def _check_engram_step(ctx: Context, path: str, raw: dict[str, Any], realt
                 f"{path}.with{sep}{epath}",
                 f"does not match the input schema of EngramTemplate '{tname}': {msg}",
             )
+
+
+async def _check_step_secrets(ctx: Context, path: str, raw: dict[str, Any], template: dict[str, Any]) -> None:
+    """Step ``secrets`` as Engram ``secrets`` (§1.15): every logical name is declared by the
+    template's ``secretSchema``; a Secret that does not exist (yet) is only a warning."""
+    secrets = raw.get("secrets")
+    if secrets is None:
+        return
+    if not isinstance(secrets, dict):
+        ctx.error(f"{path}.secrets", "secrets must map logical names to Secret names")
+        return
+    schema = as_dict(as_dict(template.get("spec")).get("secretSchema"))
+    tname = as_dict(template.get("metadata")).get("name")
+    for logical, secret_name in secrets.items():
+        field = f"{path}.secrets.{logical}"
+        if logical not in schema:
+            known = ", ".join(sorted(schema)) or "none"
+            ctx.error(
+                field,
+                f"secret '{logical}' is not declared by EngramTemplate '{tname}' (declared: {known})",
+            )
+        elif not isinstance(secret_name, str) or not secret_name:
+            ctx.error(field, "must be the name of a Secret")
+        elif await ctx.get(SECRET, secret_name, ctx.namespace) is None:
+            ctx.warn(field, f"Secret '{ctx.namespace}/{secret_name}' does not exist yet")

@@ -34,15 +34,26 @@ class SecretDefinition(WireModel):
 
     required: bool | None = Field(None, description="The Engram/Impulse must bind this secret.")
     description: str | None = Field(None, description="What the secret is for.", max_length=2048)
-    mount_type: SecretMountType | None = Field(None, description="env, file or both.")
+    mount_type: SecretMountType | None = Field(
+        None, description="env (default), file or both: environment variables, files, or both."
+    )
     env_prefix: str | None = Field(
-        None, description="Prefix of the environment variables (mountType env).", max_length=128
+        None,
+        description="Prefix of the environment variables <envPrefix><key> (default '<name>_').",
+        max_length=128,
     )
     mount_path: str | None = Field(
-        None, description="Directory the keys are mounted in (mountType file).", max_length=4096
+        None,
+        description=(
+            "Directory holding one file per key (default /etc/bubu/secrets/<name>); embedded, it is "
+            "re-rooted under the step's private $BUBU_SECRETS_DIR."
+        ),
+        max_length=4096,
     )
     expected_keys: list[str] | None = Field(
-        None, description="Keys the Secret should contain.", max_length=256
+        None,
+        description="Keys the Secret must contain (checked at launch); with env only these become variables.",
+        max_length=256,
     )
 
 

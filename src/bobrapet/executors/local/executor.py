@@ -29,6 +29,9 @@ from bobrapet.executors.local import protocol
 from bobrapet.executors.local.command import run_command
 from bobrapet.executors.local.killing import terminate_group
 from bobrapet.executors.local.process import WorkerProcess, WorkerReply, worker_env
+from bobrapet.executors.local.secrets import SecretMountError, redacted
+from bobrapet.executors.local.secrets import mounted as secret_mounts
+from bobrapet.executors.local.secrets import sweep_stale as sweep_stale_secrets
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
 from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 
@@ -85,6 +88,7 @@ class LocalExecutor:
         if self._started:
             return
         self._started = True
+        sweep_stale_secrets()
         self._outputs = Path(tempfile.mkdtemp(prefix="bobrapet-outputs-"))
         spawned = await asyncio.gather(*(self._spawn() for _ in range(self._size)), return_exceptions=True)
         for worker in spawned:
@@ -133,9 +137,14 @@ class LocalExecutor:
         attempt = _Attempt(request.key)
         self._attempts[request.key] = attempt
         try:
-            if request.command is not None:
-                return await self._run_command(request, attempt)
-            return await self._run_python(request, attempt)
+            with secret_mounts(request) as mounted:
+                if mounted.command is not None:
+                    result = await self._run_command(mounted, attempt)
+                else:
+                    result = await self._run_python(mounted, attempt)
+            return redacted(result, request)
+        except SecretMountError as exc:
+            return failed(str(exc), started_at=_now(), finished_at=_now())
         finally:
             del self._attempts[request.key]
 
@@ -212,7 +221,7 @@ class LocalExecutor:
                     "entrypoint": request.entrypoint,
                     "inputs": request.inputs,
                     "config": request.config,
-                    "secrets": request.secrets,
+                    "secrets": request.secrets.wire(),
                     "env": {**request.env, "BUBU_DEBUG": "true" if request.debug else "false"},
                     "log": str(request.log_path),
                     "workdir": str(request.workdir),

@@ -23,6 +23,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+Secrets = dict[str, dict[str, str]]
+"""``ctx.secrets`` / ``init``'s second argument: logical name -> key -> value."""
+
 
 class EntrypointError(Exception):
     """The entrypoint could not be loaded or initialised; ``error_type`` is the §9.3 type."""
@@ -50,14 +53,14 @@ def _import(name: str) -> ModuleType:
         return importlib.import_module(name)
 
 
-def _fingerprint(config: dict[str, Any], secrets: dict[str, str]) -> str:
+def _fingerprint(config: dict[str, Any], secrets: Secrets) -> str:
     try:
         return json.dumps([config, secrets], sort_keys=True, separators=(",", ":"), default=repr)
     except (TypeError, ValueError):
         return repr((config, secrets))
 
 
-def _initialised(cls: type, config: dict[str, Any], secrets: dict[str, str]) -> Any:
+def _initialised(cls: type, config: dict[str, Any], secrets: Secrets) -> Any:
     """``cls()`` then ``init(config, secrets)`` (sync or async); user failures -> EntrypointError."""
     from bobrapet.sdk.errors import StructuredError
 
@@ -106,7 +109,7 @@ class EntrypointCache:
                 del self._instances[key]
         return module
 
-    def resolve(self, entrypoint: str, config: dict[str, Any], secrets: dict[str, str]) -> Callable[..., Any]:
+    def resolve(self, entrypoint: str, config: dict[str, Any], secrets: Secrets) -> Callable[..., Any]:
         """The callable to invoke as ``target(inputs, ctx)``."""
         module_name, sep, attr_path = entrypoint.partition(":")
         if not sep or not module_name or not attr_path:
@@ -131,9 +134,7 @@ class EntrypointCache:
             raise EntrypointError(f"entrypoint {entrypoint!r} is not callable")
         return target  # type: ignore[no-any-return]
 
-    def _instance(
-        self, key: str, cls: type, config: dict[str, Any], secrets: dict[str, str]
-    ) -> Callable[..., Any]:
+    def _instance(self, key: str, cls: type, config: dict[str, Any], secrets: Secrets) -> Callable[..., Any]:
         cache_key = f"{key}\x00{_fingerprint(config, secrets)}"
         instance = self._instances.pop(cache_key, None)
         if instance is None:

@@ -25,6 +25,7 @@ from bobrapet.executors.local.loader import EntrypointCache, EntrypointError
 from bobrapet.sdk.context import LOGGER_NAME, Context
 from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
+from bobrapet.sdk.redact import redact, redaction_terms
 
 
 class _Channel:
@@ -106,10 +107,10 @@ def _put_first_on_path(directory: str) -> None:
         sys.path.insert(0, directory)
 
 
-def _print_traceback() -> None:
+def _print_traceback(terms: tuple[str, ...]) -> None:
     import traceback
 
-    traceback.print_exc()
+    sys.stderr.write(redact(traceback.format_exc(), terms))
 
 
 def _failure(error: dict[str, Any], exit_code: int = 1, exit_class: str | None = None) -> dict[str, Any]:
@@ -165,6 +166,7 @@ class Worker:
         self._logger.setLevel(logging.DEBUG if debug else logging.INFO)
         config = request.get("config") or {}
         secrets = request.get("secrets") or {}
+        terms = redaction_terms(secrets)
         inputs = request.get("inputs")
         ctx = Context(
             config=config,
@@ -175,7 +177,7 @@ class Worker:
         )
         try:
             if debug:
-                self._logger.debug("inputs: %s", preview(inputs))
+                self._logger.debug("inputs: %s", preview(inputs, terms=terms))
             target = self._cache.resolve(request["entrypoint"], config, secrets)
             output = target(inputs, ctx)
             if hasattr(output, "__await__"):
@@ -192,19 +194,19 @@ class Worker:
                 print(message, file=sys.stderr)
                 return _failure(error_wire("serialization_error", message, exit_code=1))
             if debug:
-                self._logger.debug("output: %s", preview(output))
+                self._logger.debug("output: %s", preview(output, terms=terms))
             return {"op": protocol.RESULT, "phase": "Succeeded", "output": output, "exitCode": 0}
         except StructuredError as exc:
-            _print_traceback()
+            _print_traceback(terms)
             return _failure(exc.to_wire(1), 1, exc.exit_class)
         except EntrypointError as exc:
-            _print_traceback()
+            _print_traceback(terms)
             return _failure(error_wire(exc.error_type, str(exc), exit_code=1))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) and exc.code > 0 else 1
             return _failure(error_wire("execution_error", f"SystemExit: {exc.code}", exit_code=code), code)
         except BaseException as exc:
-            _print_traceback()
+            _print_traceback(terms)
             return _failure(error_wire("execution_error", f"{type(exc).__name__}: {exc}", exit_code=1))
         finally:
             ctx.close()
