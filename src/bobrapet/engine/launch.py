@@ -5,6 +5,9 @@ Invariants:
 * ``spec.input`` is the deep merge of ``Engram.spec.with`` and the step's ``with``, left
   unresolved for normal steps (the StepRun controller resolves it) and already rendered for
   parallel branches (the caller passes the rendered ``with``).
+* The StepRun carries the hash of the run's Story copy (annotation
+  ``bobrapet.bubustack.io/story-snapshot``): the StepRun controller finds its step there,
+  even before the run's status recording the copy is written.
 * Every problem that would stop the StepRun from ever running — missing Engram or
   EngramTemplate, input over the inline limit — raises :class:`LaunchFailure` with a reason
   code and a message that names the object and the fix; the caller records it on the step.
@@ -127,4 +130,8 @@ def build_step_run(
     labels = dict(run_labels(ctx))
     if parent_step is not None:
         labels[runmeta.PARENT_STEP] = parent_step
-    return NewStepRun(name=name, step_id=step_id, spec=spec, labels=labels, parent_step=parent_step)
+    pin = ctx.snap.story_pin
+    annotations = {runmeta.STORY_SNAPSHOT: pin.hash} if pin is not None else {}
+    return NewStepRun(
+        name=name, step_id=step_id, spec=spec, labels=labels, parent_step=parent_step, annotations=annotations
+    )
