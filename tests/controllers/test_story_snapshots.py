@@ -170,6 +170,10 @@ async def test_an_edit_while_a_run_waits_changes_neither_the_run_nor_its_step_ru
     assert json.loads(stored["data"][DATA_KEY])["spec"]["steps"][2]["name"] == "b"
     shown = await read_run_story(client, run)
     assert shown is not None and [s["name"] for s in shown["spec"]["steps"]] == ["a", "g", "b"]
+    asked = {runmeta.REDRIVE_TOKEN: "t9", runmeta.REDRIVE_LATEST: "t9"}
+    pending = {**run, "metadata": {**run["metadata"], "annotations": asked}}
+    shown = await read_run_story(client, pending)  # redrive --latest pending: the current Story
+    assert shown is not None and [s["name"] for s in shown["spec"]["steps"]] == ["a", "g", "b", "c"]
     # A new run takes the current Story.
     await client.create(story_run("r2", "s"))
     await engine.until("r2", _waiting_at_gate)
@@ -305,3 +309,28 @@ def test_a_copy_whose_content_does_not_match_its_hash_is_refused() -> None:
     altered = {**good, "data": {DATA_KEY: good["data"][DATA_KEY].replace('"a"', '"z"')}}
     found, problem = body_of(altered, pin.hash)
     assert found is None and problem is not None and pin.name in problem
+
+
+async def test_a_started_run_finishes_after_its_story_is_deleted(
+    client: SqliteClient, engine: Engine
+) -> None:
+    await _catalog(client)
+    await client.create(gated(step("b", "e", with_={"who": "b"})))
+    await client.create(story_run("r", "s"))
+    await engine.start()
+    await engine.until("r", _waiting_at_gate)
+    await client.delete(STORY, "s", "default")
+    assert engine.manager is not None
+
+    async def gone() -> bool:
+        try:
+            await client.get(STORY, "s", "default")
+        except NotFound:
+            return True
+        return False
+
+    assert await engine.manager.run_until(gone, timeout=10)
+    await _approve(client, "r")
+    done = await engine.finished("r")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["output"] == {"last": "b"}

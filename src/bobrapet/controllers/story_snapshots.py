@@ -226,9 +226,10 @@ async def read_run_story(client: Client, run: Resource) -> Resource | None:
     """The Story (wire dict) ``run`` executes, for display: its copy, else the current Story.
 
     A copy has only the Story's identity and spec (no status). ``None`` when neither exists.
+    While a ``redrive --latest`` is pending the run is about to take the current Story.
     """
     pin = StoryPin.from_status(run.get("status"))
-    if pin is not None:
+    if pin is not None and not _latest_redrive_pending(run):
         try:
             config = await client.get(CONFIG_MAP, pin.name, namespace_of(run) or None)
         except NotFound:
@@ -242,3 +243,13 @@ async def read_run_story(client: Client, run: Resource) -> Resource | None:
         return await client.get(STORY, name, namespace or None)
     except NotFound:
         return None
+
+
+def _latest_redrive_pending(run: Resource) -> bool:
+    notes = (run.get("metadata") or {}).get("annotations") or {}
+    token = notes.get(runmeta.REDRIVE_TOKEN)
+    return (
+        bool(token)
+        and token == notes.get(runmeta.REDRIVE_LATEST)
+        and token != notes.get(runmeta.REDRIVE_OBSERVED)
+    )

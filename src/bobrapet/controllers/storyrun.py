@@ -254,8 +254,12 @@ class StoryRunReconciler:
         """Apply ``plan``; return whether a creation failed (recorded as a failed step)."""
         namespace = str(run["metadata"].get("namespace") or "")
         if plan.store_story is not None and run_story.body is not None:
-            # Before the status names the copy (and before StepRuns that carry its hash).
+            # The copy is stored, then the status recording it is written, then children are
+            # created: no child ever exists for a run that has not recorded its Story (a crash
+            # before the status write restarts on the then-current Story; after it, started
+            # steps whose StepRuns are missing get them created again from the copy).
             await self.caches.snapshots.store(run, plan.store_story, run_story.body, _owner_reference(run))
+            run = self._remember(await self.client.update_status({**run, "status": plan.status}))
         for name in plan.delete_step_runs:
             await self._delete(STEP_RUN, name, namespace)
         for name in plan.delete_child_runs:

@@ -1,7 +1,8 @@
 """The engine's decisions for one reconcile of a StoryRun, as small typed actions.
 
 Invariants: a :class:`Plan` is applied by the StoryRun controller in this order —
-the Story copy to store (``store_story``), deletions, creations, StepRun annotations,
+the Story copy to store (``store_story``; then at once the status recording it),
+deletions, creations, StepRun annotations,
 StoryRun annotations, then ONE status write (only when ``status`` differs from the stored
 one), then ``delete_run``. Every action is idempotent (names are deterministic;
 create-if-absent; delete-if-present), so applying a plan twice, or crashing half-way and
@@ -61,6 +62,6 @@ class Plan:
     #: Delete the StoryRun itself (retention elapsed).
     delete_run: bool = False
     events: list[Event] = field(default_factory=list)
-    #: Store the copy of the Story this pin names (create-if-absent) before anything else:
-    #: ``status`` records the pin from this plan on.
+    #: Store the copy of the Story this pin names (create-if-absent) before anything else,
+    #: then write ``status`` (which records the pin) before any child is created.
     store_story: StoryPin | None = None
