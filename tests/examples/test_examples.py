@@ -65,7 +65,7 @@ def run_example(home: Path, *examples: str, args: tuple[str, ...] = ()) -> tuple
 
 def phases(run: dict[str, Any]) -> dict[str, str | None]:
     """Step name -> phase from ``status.stepStates``."""
-    states = run["status"].get("stepStates") or {}
+    states = (run.get("status") or {}).get("stepStates") or {}  # none before the engine writes it
     return {name: state.get("phase") for name, state in states.items()}
 
 

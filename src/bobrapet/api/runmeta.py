@@ -23,6 +23,12 @@ REDRIVE_TOKEN: Final = "storyrun.bubustack.io/redrive-token"
 REDRIVE_OBSERVED: Final = "storyrun.bubustack.io/redrive-observed"
 REDRIVE_FROM_STEP: Final = "storyrun.bubustack.io/redrive-from-step"
 REDRIVE_FROM_STEP_OBSERVED: Final = "storyrun.bubustack.io/redrive-from-step-observed"
+#: Set by ``redrive --latest`` to the value of the redrive token it goes with: that full
+#: redrive drops the run's Story snapshot, so the run restarts on the current Story.
+REDRIVE_LATEST: Final = "storyrun.bubustack.io/redrive-latest"
+#: On a StepRun: the hash of the Story snapshot of the run that created it (the StepRun
+#: controller resolves the step in that copy, not in the current Story).
+STORY_SNAPSHOT: Final = "bobrapet.bubustack.io/story-snapshot"
 STEP_TIMERS: Final = "runs.bubustack.io/step-timers"
 GRACEFUL_CANCEL_OBSERVED: Final = "storyrun.bubustack.io/graceful-cancel-observed-at"
 #: executeStory nesting depth of a child run, and the ``ns/story`` chain of its ancestors.

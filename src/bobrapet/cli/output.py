@@ -183,6 +183,22 @@ def _secret_size(value: Any) -> int:
         return len(text.encode())
 
 
+def run_story_line(run: dict[str, Any]) -> str:
+    """Which Story (generation, version, stored copy) a StoryRun executes."""
+    ref = (run.get("spec") or {}).get("storyRef") or {}
+    namespace = ref.get("namespace") or (run.get("metadata") or {}).get("namespace") or "default"
+    story = f"{namespace}/{ref.get('name', '')}"
+    pinned = (run.get("status") or {}).get("storySnapshot")
+    if not isinstance(pinned, dict):
+        wanted = f", version {ref['version']}" if ref.get("version") else ""
+        return f"{story} (not started{wanted}: the run fixes its Story when it starts)"
+    parts = [f"generation {pinned.get('generation', '?')}"]
+    if pinned.get("version"):
+        parts.append(f"version {pinned['version']}")
+    parts.append(f"copy configmap/{pinned.get('name', '')}")
+    return f"{story} ({', '.join(parts)})"
+
+
 def describe(kind: Kind, obj: dict[str, Any]) -> str:
     """A readable, sectioned view of one object (like ``kubectl describe``)."""
     meta = obj.get("metadata", {})
@@ -198,6 +214,8 @@ def describe(kind: Kind, obj: dict[str, Any]) -> str:
         f"Generation:   {meta.get('generation', '')}",
         f"UID:          {meta.get('uid', '')}",
     ]
+    if kind.kind == "StoryRun":
+        lines.append(f"Story:        {run_story_line(obj)}")
     for label in ("labels", "annotations"):
         values = meta.get(label) or {}
         rendered = ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "<none>"

@@ -6,7 +6,9 @@
 * :class:`Views` converts cached objects to the engine's frozen views, memoised per
   ``(uid, resourceVersion)`` so a run with hundreds of StepRuns does not re-convert
   unchanged children on every reconcile.
-* :class:`StoryModels` parses each Story once per ``metadata.generation``.
+* :class:`StoryModels` parses each Story once per ``metadata.generation`` (executeStory
+  targets); the Story a run executes comes from :class:`StorySnapshots` (its recorded
+  copy once started).
 * :class:`RunCaches` bundles them for the two run controllers.
 """
 
@@ -23,6 +25,7 @@ from bobrapet.api.timestamps import parse_timestamp
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes
 from bobrapet.controllers.refs import namespace_of
+from bobrapet.controllers.story_snapshots import StorySnapshots
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.snapshot import ChildRunView, StepRunView
@@ -250,14 +253,16 @@ class RunCaches:
         self.templates = manager.cache(ENGRAM_TEMPLATE)
         self.views = Views(self.step_runs)
         self.models = StoryModels()
+        self.snapshots = StorySnapshots(manager.client, self.stories)
 
     def story_of(self, run: Resource) -> tuple[str, str, Story | None]:
-        """(namespace, name, parsed Story or ``None``) of the run's ``spec.storyRef``."""
-        ref = (run.get("spec") or {}).get("storyRef") or {}
-        namespace = str(ref.get("namespace") or namespace_of(run))
-        name = str(ref.get("name") or "")
-        story, _ = self.models.parse(self.stories.get(name, namespace))
-        return namespace, name, story
+        """(namespace, name, parsed Story or ``None``) of the run's ``spec.storyRef``, without I/O.
+
+        The run's recorded copy when it is in memory, else the current Story: use it for
+        estimates only; execution reads :meth:`StorySnapshots.of_run` / ``of_step_run``.
+        """
+        found = self.snapshots.cached(run)
+        return found.namespace, found.name, found.story
 
     def step_runs_of(self, run: Resource, story: Story | None) -> Mapping[str, StepRunView]:
         branches = frozenset(compile_graph(story).branch_owner) if story is not None else frozenset()

@@ -166,7 +166,8 @@ class StepRunReconciler:
         run = self.caches.story_runs.get(run_name, namespace)
         if run is None:
             return Result(requeue_after=BLOCKED_RETRY)  # the cache has not seen the run yet
-        _, story_name, story = self.caches.story_of(run)
+        found = await self.caches.snapshots.of_step_run(run, step_run)  # the run's copy, not the live Story
+        story_name, story = found.name, found.story
         engram_ref = spec.get("engramRef") or {}
         engram_ns = str(engram_ref.get("namespace") or namespace)
         engram = self.caches.engrams.get(str(engram_ref.get("name") or ""), engram_ns)

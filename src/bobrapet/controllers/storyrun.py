@@ -1,7 +1,8 @@
 """StoryRun controller (reference §4.2): gather the run's world, ask the engine, apply the plan.
 
-Each reconcile reads the run from the store, its Story (parsed once per generation), the
-Engrams/EngramTemplates its steps use, its StepRuns and child StoryRuns from the caches,
+Each reconcile reads the run from the store, the Story it executes (its recorded copy once
+started, see :mod:`~bobrapet.controllers.story_snapshots`; parsed once per content hash),
+the Engrams/EngramTemplates its steps use, its StepRuns and child StoryRuns from the caches,
 builds a :class:`~bobrapet.engine.snapshot.Snapshot` and applies the engine's
 :class:`~bobrapet.engine.plan.Plan` in the order the plan documents, ending with ONE status
 write (skipped when nothing changed). A ``Conflict`` (someone else — a user approving a
@@ -10,9 +11,9 @@ fresh data, so ``status.gates`` written by users is never lost.
 
 Watches: the run itself when its spec, deletion, redrive annotations or gates change, or
 when it finishes (so every engine schedules its child TTL and retention; not on other status
-writes); its StepRuns and child StoryRuns when their phase
-changes or they are deleted; Stories when their spec changes (runs waiting for a missing
-Story start when it appears).
+writes); its StepRuns and child StoryRuns when their phase changes or they are deleted;
+Stories when their spec changes (only runs that have not recorded their Story copy: runs
+waiting for a missing Story start when it appears).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
+from bobrapet.controllers.story_snapshots import RunStory
 from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
 from bobrapet.engine.config import EngineConfig
@@ -43,6 +45,7 @@ from bobrapet.engine.context import QUEUED_PREFIX
 from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
 from bobrapet.engine.scheduling import queue_name, queue_priority
 from bobrapet.engine.snapshot import Capacity, Snapshot
+from bobrapet.engine.story_pin import StoryPin
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -98,9 +101,9 @@ class StoryRunReconciler:
         return obj
 
     # -- gathering ------------------------------------------------------------------------------
-    def _snapshot(self, run: Resource) -> Snapshot:
+    def _snapshot(self, run: Resource, run_story: RunStory) -> Snapshot:
         namespace = namespace_of(run)
-        _, story_name, story = self.caches.story_of(run)
+        story_name, story = run_story.name, run_story.story
         engrams: dict[str, Resource | None] = {}
         templates: dict[str, Resource | None] = {}
         sub_stories: dict[str, Any] = {}
@@ -128,6 +131,8 @@ class StoryRunReconciler:
             depth=int(depth_text) if depth_text.isdigit() else 0,
             capacity=self._capacity(run, story, story_name, namespace),
             sub_stories=sub_stories,
+            story_pin=run_story.pin,
+            story_problem=run_story.problem,
         )
 
     def _capacity(self, run: Resource, story: Story | None, story_name: str, namespace: str) -> Capacity:
@@ -230,9 +235,10 @@ class StoryRunReconciler:
         if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
             return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         started = time.perf_counter()
-        snapshot = self._snapshot(run)
+        run_story = await self.caches.snapshots.of_run(run)
+        snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
-        relaunch = await self._apply(run, plan)
+        relaunch = await self._apply(run, plan, run_story)
         key = (request.namespace or "", request.name)
         self.costs[key] = time.perf_counter() - started
         limited = self._limited(snapshot.story)
@@ -251,9 +257,16 @@ class StoryRunReconciler:
         self.costs.pop(key, None)
         self.queued.discard(key)
 
-    async def _apply(self, run: Resource, plan: Plan) -> bool:
+    async def _apply(self, run: Resource, plan: Plan, run_story: RunStory) -> bool:
         """Apply ``plan``; return whether a creation failed (recorded as a failed step)."""
         namespace = str(run["metadata"].get("namespace") or "")
+        if plan.store_story is not None and run_story.body is not None:
+            # The copy is stored, then the status recording it is written, then children are
+            # created: no child ever exists for a run that has not recorded its Story (a crash
+            # before the status write restarts on the then-current Story; after it, started
+            # steps whose StepRuns are missing get them created again from the copy).
+            await self.caches.snapshots.store(run, plan.store_story, run_story.body, _owner_reference(run))
+            run = self._remember(await self.client.update_status({**run, "status": plan.status}))
         for name in plan.delete_step_runs:
             await self._delete(STEP_RUN, name, namespace)
         for name in plan.delete_child_runs:
@@ -489,6 +502,10 @@ def _started_running() -> Callable[[WatchEvent], bool]:
     return predicate
 
 
+def _pinned(run: Resource | None) -> bool:
+    return run is not None and StoryPin.from_status(run.get("status")) is not None
+
+
 def _generation(obj: Resource) -> Hashable:
     return (obj.get("metadata") or {}).get("generation")
 
@@ -512,7 +529,9 @@ def setup(manager: Manager, env: ExecutionEnv) -> Controller:
     def runs_of_story(story: Resource) -> list[Request]:
         metadata = story.get("metadata") or {}
         key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
-        return [Request.for_object(r) for r in story_runs_by_story.by_index(indexes.RUN_STORY_REF, key)]
+        found = [Request.for_object(r) for r in story_runs_by_story.by_index(indexes.RUN_STORY_REF, key)]
+        # A run that recorded its Story copy no longer depends on the Story.
+        return [r for r in found if not _pinned(reconciler.caches.story_runs.get(r.name, r.namespace))]
 
     controller = Controller(
         NAME,

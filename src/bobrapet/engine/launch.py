@@ -10,6 +10,9 @@ Invariants:
   the user wrote none), which decides what the StepRun retries.
 * A step whose ``ref.version`` differs from the Engram's ``spec.version`` is never launched
   (reason ``EngramReferenceInvalid``); the pin is copied to ``spec.engramRef.version``.
+* The StepRun carries the hash of the run's Story copy (annotation
+  ``bobrapet.bubustack.io/story-snapshot``): the StepRun controller finds its step there,
+  even before the run's status recording the copy is written.
 * Every problem that would stop the StepRun from ever running — missing Engram or
   EngramTemplate, Engram version mismatch, input over the inline limit — raises
   :class:`LaunchFailure` with a reason code and a message that names the object and the
@@ -152,11 +155,10 @@ def build_step_run(
     labels = dict(run_labels(ctx))
     if parent_step is not None:
         labels[runmeta.PARENT_STEP] = parent_step
+    pin = ctx.snap.story_pin
+    annotations = {runmeta.RETRY_POLICY_SOURCE: retry.source}
+    if pin is not None:
+        annotations[runmeta.STORY_SNAPSHOT] = pin.hash
     return NewStepRun(
-        name=name,
-        step_id=step_id,
-        spec=spec,
-        labels=labels,
-        parent_step=parent_step,
-        annotations={runmeta.RETRY_POLICY_SOURCE: retry.source},
+        name=name, step_id=step_id, spec=spec, labels=labels, parent_step=parent_step, annotations=annotations
     )

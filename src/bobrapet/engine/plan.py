@@ -1,16 +1,20 @@
 """The engine's decisions for one reconcile of a StoryRun, as small typed actions.
 
 Invariants: a :class:`Plan` is applied by the StoryRun controller in this order —
-deletions, creations, StepRun annotations, StoryRun annotations, then ONE status write
-(only when ``status`` differs from the stored one), then ``delete_run``. Every action is
-idempotent (names are deterministic; create-if-absent; delete-if-present), so applying
-a plan twice, or crashing half-way and re-planning, is safe.
+the Story copy to store (``store_story``; then at once the status recording it),
+deletions, creations, StepRun annotations,
+StoryRun annotations, then ONE status write (only when ``status`` differs from the stored
+one), then ``delete_run``. Every action is idempotent (names are deterministic;
+create-if-absent; delete-if-present), so applying a plan twice, or crashing half-way and
+re-planning, is safe.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from bobrapet.engine.story_pin import StoryPin
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +62,6 @@ class Plan:
     #: Delete the StoryRun itself (retention elapsed).
     delete_run: bool = False
     events: list[Event] = field(default_factory=list)
+    #: Store the copy of the Story this pin names (create-if-absent) before anything else,
+    #: then write ``status`` (which records the pin) before any child is created.
+    store_story: StoryPin | None = None

@@ -5,9 +5,11 @@ Invariants:
 * A redrive is requested by an annotation whose value differs from the matching
   ``...-observed`` annotation; the plan that handles it records the observed value, so it
   is acted on exactly once.
-* Full redrive deletes every child and resets the status except ``attempts`` and
-  ``triggerTokens`` (gate decisions too: a redriven gate asks again); the run then starts
-  again.
+* Full redrive deletes every child and resets the status except ``attempts``,
+  ``triggerTokens`` and the Story copy the run executes (``storySnapshot``: a redrive runs
+  the run's own Story) — gate decisions too: a redriven gate asks again; the run then
+  starts again. When :data:`REDRIVE_LATEST` names the same token (``redrive --latest``)
+  the copy is dropped as well, so the run restarts on the current Story.
 * Redrive-from-step deletes the StepRuns / child StoryRuns of the step and of everything
   downstream of it (its transitive dependents, and every later block), drops their states
   and gate decisions and reopens a finished run (with a new ``startedAt``, so the story
@@ -22,10 +24,11 @@ from typing import TYPE_CHECKING, Final
 from bobrapet.api.runmeta import GRACEFUL_CANCEL_OBSERVED as GRACEFUL_OBSERVED
 from bobrapet.api.runmeta import REDRIVE_FROM_STEP as FROM_STEP
 from bobrapet.api.runmeta import REDRIVE_FROM_STEP_OBSERVED as FROM_STEP_OBSERVED
-from bobrapet.api.runmeta import REDRIVE_OBSERVED, REDRIVE_TOKEN, STEP_TIMERS
+from bobrapet.api.runmeta import REDRIVE_LATEST, REDRIVE_OBSERVED, REDRIVE_TOKEN, STEP_TIMERS
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine.dag import BLOCKS
 from bobrapet.engine.finalize import set_phase
+from bobrapet.engine.story_pin import STATUS_KEY as STORY_SNAPSHOT
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -45,12 +48,15 @@ def full_redrive(ctx: Context) -> bool:
     ctx.plan.delete_child_runs.extend(
         v.name for v in ctx.snap.child_runs.values() if not v.deleting and v.owned
     )
-    kept = {k: ctx.old_status[k] for k in _KEEP if k in ctx.old_status}
+    latest = ctx.annotations.get(REDRIVE_LATEST) == token
+    keep = _KEEP if latest else (*_KEEP, STORY_SNAPSHOT)
+    kept = {k: ctx.old_status[k] for k in keep if k in ctx.old_status}
     ctx.status.clear()
     ctx.status.update(kept)
     ctx.states.clear()
     ctx.plan.annotations.update({REDRIVE_OBSERVED: token, GRACEFUL_OBSERVED: None, STEP_TIMERS: None})
-    ctx.event("Normal", "StoryRunRedrive", "StoryRun redriven from the start")
+    story = "the current Story" if latest else "its own Story"
+    ctx.event("Normal", "StoryRunRedrive", f"StoryRun redriven from the start on {story}")
     ctx.wake_in(DELETION_POLL)
     return True
 

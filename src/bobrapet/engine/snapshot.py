@@ -2,7 +2,9 @@
 
 Invariants: nothing here performs I/O or reads a clock; ``now`` is the only time source.
 Objects are wire dicts (camelCase, as stored) except ``story``, which is parsed once per
-Story generation by the controller and shared read-only.
+Story content hash by the controller and shared read-only. ``story`` is the Story the run
+executes: the copy recorded by ``story_pin`` once the run started, the current Story
+before (``story_pin`` is then the pin to record at start).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.story_pin import StoryPin
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +84,7 @@ class Snapshot:
     capacity: Capacity = field(default_factory=Capacity)
     #: Target Stories of executeStory steps, by step name (``None``: missing).
     sub_stories: Mapping[str, Story | None] = field(default_factory=dict)
+    #: Where ``story`` comes from: the pin in the run's status, or the one to record at start.
+    story_pin: StoryPin | None = None
+    #: Why the run's recorded Story copy could not be read (``story`` is then ``None``).
+    story_problem: str | None = None

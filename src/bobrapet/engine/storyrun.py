@@ -1,9 +1,10 @@
 """``plan(snapshot)``: one reconcile of a StoryRun, as pure decisions (reference §4.2).
 
 Order (each step may end the plan): oversized inputs → redrive-from-step → full redrive →
-terminal handling (TTL, retention) → cancel → Story lookup → realtime guard → inputs
-schema → start (``Running``) → dependency graph check → story timeout → the blocks
-(main → compensations → finally) → verdict. Counters and conditions are refreshed last.
+terminal handling (TTL, retention) → cancel → Story lookup → realtime guard → version pin
+→ inputs schema → start (``Running``) → Story copy recorded → dependency graph check →
+story timeout → the blocks (main → compensations → finally) → verdict. Counters and
+conditions are refreshed last.
 
 Invariants: ``plan`` never performs I/O nor reads a clock; given the same snapshot it
 returns the same plan; applying a plan and planning again converges (idempotent actions).
@@ -28,6 +29,7 @@ from bobrapet.engine.plan import Plan
 from bobrapet.engine.redrive import full_redrive, redrive_from_step
 from bobrapet.engine.retention import handle_terminal
 from bobrapet.engine.snapshot import Snapshot
+from bobrapet.engine.story_pin import STATUS_KEY, version_mismatch
 
 REALTIME_UNSUPPORTED = "realtime stories are not supported by the embedded engine yet"
 
@@ -78,6 +80,8 @@ def _lifecycle(ctx: Context) -> bool:
         handle_cancel(ctx)
         return True
     story = ctx.snap.story
+    if story is None and ctx.snap.story_problem is not None:
+        return _fail(ctx, Reason.STORY_REFERENCE_INVALID, ctx.snap.story_problem)
     if story is None:
         ref = (ctx.snap.run.get("spec") or {}).get("storyRef") or {}
         name = f"{ref.get('namespace') or ctx.namespace}/{ref.get('name')}"
@@ -88,12 +92,19 @@ def _lifecycle(ctx: Context) -> bool:
         return True
     if story.spec.pattern == "realtime":
         return _fail(ctx, Reason.INVALID_CONFIGURATION, REALTIME_UNSUPPORTED)
+    pinned = STATUS_KEY in ctx.status
+    if not pinned and (mismatch := version_mismatch(ctx.snap.run, story.spec.version)) is not None:
+        return _fail(ctx, Reason.STORY_REFERENCE_INVALID, mismatch)
     if not_started:
         problem = _inputs_invalid(ctx)
         if problem is not None:
             return _fail(ctx, Reason.INPUT_SCHEMA_FAILED, problem)
         _stamp_schema_refs(ctx)
         set_phase(ctx, "Running", Reason.STARTING_EXECUTION, "Starting StoryRun execution")
+    if not pinned and ctx.snap.story_pin is not None:
+        # From now on the run executes this copy of the Story, whatever happens to the Story.
+        ctx.status[STATUS_KEY] = ctx.snap.story_pin.to_status()
+        ctx.plan.store_story = ctx.snap.story_pin
     if ctx.graph.error is not None:
         return _fail(ctx, Reason.INVALID_CONFIGURATION, f"Invalid story dependency graph: {ctx.graph.error}")
     if _timed_out(ctx):

@@ -59,6 +59,22 @@ class StepState(WireModel):
     )
 
 
+class StorySnapshotReference(WireModel):
+    """The Story a run executes, fixed when it starts (a content-addressed copy).
+
+    The copy is a ConfigMap named ``name`` in the run's namespace, owned by the run (and
+    garbage-collected with it); its key ``story.json`` holds the Story (name, namespace,
+    spec) whose canonical JSON hashes to ``hash``. Later edits of the Story never change it.
+    """
+
+    name: str = Field(description="ConfigMap holding the copy.", max_length=253)
+    hash: str = Field(description='"sha256:<hex>" of the copy\'s canonical JSON.', max_length=80)
+    generation: int | None = Field(
+        None, description="metadata.generation of the Story when it was copied.", ge=0
+    )
+    version: str | None = Field(None, description="spec.version of the Story, if any.", max_length=64)
+
+
 class GateStatus(WireModel):
     """Decision on a gate step (written by people or tools)."""
 
@@ -120,6 +136,9 @@ class StoryRunStatus(WireModel):
     )
     trigger_tokens: list[str] | None = Field(
         None, description="Idempotent counters already applied (story, impulse, ...).", max_length=16
+    )
+    story_snapshot: StorySnapshotReference | None = Field(
+        None, description="The Story this run executes, fixed when it started (written once)."
     )
 
     @model_validator(mode="after")

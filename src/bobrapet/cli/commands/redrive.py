@@ -8,6 +8,10 @@ engine resets STEP and everything downstream of it, keeping the rest.
 Without ``--no-wait`` the command then drives the run to its end like ``run`` (progress on
 stderr, the result on stdout, exit 0 only when it ends Succeeded).
 
+A redrive runs the Story the run started with (its recorded copy), whatever edits the
+Story had since. ``--latest`` (full redrive only) also sets
+``storyrun.bubustack.io/redrive-latest`` to the token: the run restarts on the current Story.
+
 Invariants: a token is new on every call (UTC time to the microsecond, plus a counter
 against equal clock readings) and never contains ``:``; STEP must be a step of the run's
 Story; the write re-reads the run on every conflict.
@@ -23,7 +27,7 @@ import typer
 
 from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import STORY_RUN
-from bobrapet.api.runmeta import REDRIVE_FROM_STEP, REDRIVE_TOKEN
+from bobrapet.api.runmeta import REDRIVE_FROM_STEP, REDRIVE_LATEST, REDRIVE_TOKEN
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import (
@@ -66,6 +70,13 @@ def redrive_command(
         str | None,
         typer.Option("--from", help="Re-run only this step and the steps downstream of it."),
     ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest",
+            help="Restart on the current version of the Story instead of the one the run started with.",
+        ),
+    ] = False,
     namespace: Annotated[str | None, namespace_option()] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Request the redrive and return (drive it with `wait`).")
@@ -81,8 +92,16 @@ def redrive_command(
     check_output(output)
     seconds = parse_timeout(timeout)
     ns = namespace or "default"
-    key, value = run(_redrive(name, from_step, ns))
+    if latest and from_step is not None:
+        raise fail(
+            "--latest cannot be combined with --from: a partial redrive keeps finished steps of the "
+            "run's own Story; redrive from the start with --latest to run the current Story",
+            EXIT_USAGE,
+        )
+    key, value = run(_redrive(name, from_step, ns, latest=latest))
     what = f"from step {from_step}" if from_step else "from the start"
+    if latest:
+        what += " on the current Story"
     if no_wait:
         state.out.print(
             f"storyrun/{name} redrive requested {what} ({key}={value})", markup=False, highlight=False
@@ -112,7 +131,9 @@ async def _drive(
         return final, await failed_steps_with_logs(plane, final)
 
 
-async def _redrive(name: str, from_step: str | None, namespace: str) -> tuple[str, str]:
+async def _redrive(
+    name: str, from_step: str | None, namespace: str, *, latest: bool = False
+) -> tuple[str, str]:
     async with ControlPlane(state.home) as plane:
         current = await read_run(plane, name, namespace)
         if from_step is not None:
@@ -136,6 +157,8 @@ async def _redrive(name: str, from_step: str | None, namespace: str) -> tuple[st
             fresh = await plane.client.get(STORY_RUN, name, namespace)
             meta = fresh["metadata"]
             meta["annotations"] = {**(meta.get("annotations") or {}), key: value}
+            if latest:
+                meta["annotations"][REDRIVE_LATEST] = value
             await plane.client.update(fresh)
 
         try:

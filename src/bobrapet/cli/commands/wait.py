@@ -29,7 +29,7 @@ import typer
 from bobrapet.api import runmeta
 from bobrapet.api.durations import parse_duration
 from bobrapet.api.errors import NotFound
-from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN
+from bobrapet.api.kinds import STEP_RUN, STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
@@ -37,6 +37,7 @@ from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.cli.progress import GateHint, format_seconds, open_progress, parse_time, readable_duration
+from bobrapet.controllers.story_snapshots import read_run_story
 
 EXIT_INTERRUPTED = 130
 RESULT_FORMATS = ("json", "yaml")
@@ -128,13 +129,8 @@ async def read_run(plane: ControlPlane, name: str, namespace: str) -> dict[str, 
 
 
 async def story_of(plane: ControlPlane, run_obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The Story the run executes, or None when it no longer exists."""
-    ref = (run_obj.get("spec") or {}).get("storyRef") or {}
-    namespace = ref.get("namespace") or (run_obj.get("metadata") or {}).get("namespace") or "default"
-    try:
-        return await plane.client.get(STORY, str(ref.get("name") or ""), namespace)
-    except NotFound:
-        return None
+    """The Story the run executes (its recorded copy once started), or None when it no longer exists."""
+    return await read_run_story(plane.client, dict(run_obj))
 
 
 def _all_steps(story: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
