@@ -156,7 +156,7 @@ def build_step_run(
     if parent_step is not None:
         labels[runmeta.PARENT_STEP] = parent_step
     pin = ctx.snap.story_pin
-    annotations = {runmeta.RETRY_POLICY_SOURCE: retry.source}
+    annotations: dict[str, str] = {runmeta.RETRY_POLICY_SOURCE: retry.source}
     if pin is not None:
         annotations[runmeta.STORY_SNAPSHOT] = pin.hash
     return NewStepRun(
