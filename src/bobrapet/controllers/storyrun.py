@@ -26,6 +26,7 @@ from typing import Any
 from bobrapet.api import runmeta
 from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
 from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
+from bobrapet.api.phases import StepReason
 from bobrapet.api.timestamps import format_timestamp, parse_timestamp
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
@@ -36,7 +37,6 @@ from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
 from bobrapet.engine import plan as make_plan
 from bobrapet.engine.config import EngineConfig
-from bobrapet.engine.context import QUEUED_PREFIX
 from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
 from bobrapet.engine.scheduling import queue_name, queue_priority
 from bobrapet.engine.snapshot import Capacity, Snapshot
@@ -162,7 +162,7 @@ class StoryRunReconciler:
         queued = [
             parse_timestamp(s.get("startedAt"))
             for s in states
-            if str(s.get("message") or "").startswith(QUEUED_PREFIX)
+            if s.get("reason") == StepReason.QUEUED
         ]
         if not queued:
             return None
@@ -444,7 +444,7 @@ def _child_trigger(obj: Resource) -> Hashable:
 
 def _holds_queued_steps(status: dict[str, Any]) -> bool:
     states = (status.get("stepStates") or {}).values()
-    return any(str(s.get("message") or "").startswith(QUEUED_PREFIX) for s in states)
+    return any(s.get("reason") == StepReason.QUEUED for s in states)
 
 
 def _child_changed() -> Callable[[WatchEvent], bool]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from bobrapet.api.conditions import Reason
+from bobrapet.api.phases import StepReason
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine import engram
 from bobrapet.engine.children import request_stop
@@ -71,14 +71,14 @@ def _continue_on_failure(ctx: Context) -> bool:
 def _end_for_stop(ctx: Context, node: Node, stopper: str) -> None:
     state = ctx.states.get(node.name)
     if not is_started(state):
-        ctx.set_state(node.name, SKIPPED, f"Skipped because the story was stopped by step '{stopper}'")
+        ctx.set_state(node.name, SKIPPED, _stopped_message(stopper), reason=StepReason.STORY_STOPPED)
         return
     request_stop(ctx, node)
     ctx.set_state(
         node.name,
         "Canceled",
         f"Canceled because the story was stopped by step '{stopper}'",
-        reason=Reason.CANCELED,
+        reason=StepReason.STORY_STOPPED,
     )
 
 
@@ -141,10 +141,14 @@ def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     return done
 
 
-def _skip_all(ctx: Context, block: str, message: str) -> None:
+def _skip_all(ctx: Context, block: str, message: str, reason: str | None = None) -> None:
     for name in ctx.graph.order[block]:
         if not is_terminal(ctx.states.get(name)):
-            ctx.set_state(name, SKIPPED, message)
+            ctx.set_state(name, SKIPPED, message, reason=reason)
+
+
+def _stopped_message(stopper: str) -> str:
+    return f"Skipped because the story was stopped by step '{stopper}'"
 
 
 def _pass(ctx: Context, budget: Budget) -> bool:
@@ -153,7 +157,7 @@ def _pass(ctx: Context, budget: Budget) -> bool:
     stopper = stop_step(ctx)
     if ctx.graph.order[COMPENSATIONS]:
         if stopper is not None:
-            _skip_all(ctx, COMPENSATIONS, f"Skipped because the story was stopped by step '{stopper}'")
+            _skip_all(ctx, COMPENSATIONS, _stopped_message(stopper), StepReason.STORY_STOPPED)
         elif main_failed(ctx):
             if not advance_block(ctx, COMPENSATIONS, budget):
                 return False

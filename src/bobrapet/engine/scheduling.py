@@ -5,8 +5,9 @@ Invariants:
 * :class:`Capacity` counts StepRuns whose phase is ``Running``; the engine adds its own
   StepRuns that were launched but are not Running yet (and those it launches in this plan),
   so two reconciles never overshoot a limit.
-* A ready engram step beyond a limit is held ``Pending`` with a message starting with
-  ``"Queued due to "`` — that prefix is what marks the step as queued (not started).
+* A ready engram step beyond a limit is held ``Pending`` with reason ``Queued``
+  (:attr:`StepReason.QUEUED`) — that reason, not the "Queued due to …" message, is what
+  marks the step as queued (not started).
 * Limits are checked story first, then queue, then global; 0 means unlimited.
 """
 

@@ -43,10 +43,10 @@ from bobrapet.api.expressions import (
 )
 from bobrapet.api.jsonschema_util import compile_schema, validate_templated
 from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, STORY
+from bobrapet.api.phases import STOP_PHASES
 
 BLOCKS = ("steps", "compensations", "finally")
 STEP_TYPES = ("condition", "parallel", "sleep", "stop", "wait", "executeStory", "gate")
-STOP_PHASES = ("Succeeded", "Failed", "Canceled")
 MIN_POLL = timedelta(milliseconds=10)
 
 
