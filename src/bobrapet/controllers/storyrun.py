@@ -159,11 +159,7 @@ class StoryRunReconciler:
     def _priority(self, run: Resource, story: Story | None) -> int | None:
         """Effective priority of a run waiting for capacity (``None``: nothing queued)."""
         states = ((run.get("status") or {}).get("stepStates") or {}).values()
-        queued = [
-            parse_timestamp(s.get("startedAt"))
-            for s in states
-            if s.get("reason") == StepReason.QUEUED
-        ]
+        queued = [parse_timestamp(s.get("startedAt")) for s in states if s.get("reason") == StepReason.QUEUED]
         if not queued:
             return None
         since = min((t for t in queued if t is not None), default=None)

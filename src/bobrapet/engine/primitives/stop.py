@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from bobrapet.engine.dag import Node
 
 
-
 def launch(ctx: Context, node: Node) -> None:
     w = with_of(node)
     phase = str(w.get("phase") or "Succeeded")
