@@ -31,7 +31,7 @@ from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
@@ -122,7 +122,7 @@ class StepRunReconciler:
             return Result()
         status = step_run.get("status") or {}
         phase = status.get("phase")
-        if phase in TERMINAL_PHASES:
+        if is_terminal_phase(phase):
             # Finished by someone else (e.g. another engine recorded a cancel): a local attempt
             # can no longer record anything, so it must not keep running.
             await self._cancel_local(key)
@@ -409,7 +409,7 @@ def _never_available(run: Resource, story: Story | None, step: str) -> bool:
     state = ((run.get("status") or {}).get("stepStates") or {}).get(step)
     if state is None:
         return story is not None and _find_step(story, step) is None
-    return state.get("phase") in TERMINAL_PHASES
+    return is_terminal_phase(state.get("phase"))
 
 
 _ACTIONABLE_PHASES = (None, "", "Pending", "Blocked")

@@ -26,9 +26,8 @@ from typing import Any
 from bobrapet.api import runmeta
 from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
 from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
-from bobrapet.api.phases import StepReason
+from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.timestamps import format_timestamp, parse_timestamp
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.execution import ExecutionEnv
@@ -187,7 +186,7 @@ class StoryRunReconciler:
     def queued_runs(self, obj: Resource) -> list[Request]:
         """Runs holding queued steps, when a StepRun ends (capacity was freed)."""
         phase = (obj.get("status") or {}).get("phase")
-        if phase not in TERMINAL_PHASES or not self.queued:
+        if not is_terminal_phase(phase) or not self.queued:
             return []
         return [Request(ns or None, name) for ns, name in self.queued]
 
@@ -225,7 +224,7 @@ class StoryRunReconciler:
         key = (request.namespace or "", request.name)
         self.costs[key] = time.perf_counter() - started
         limited = self._limited(snapshot.story)
-        if limited and plan.status.get("phase") not in TERMINAL_PHASES and _holds_queued_steps(plan.status):
+        if limited and not is_terminal_phase(plan.status.get("phase")) and _holds_queued_steps(plan.status):
             self.queued.add(key)
         else:
             self.queued.discard(key)
@@ -322,7 +321,7 @@ class StoryRunReconciler:
             except NotFound:
                 return
             spec = child.get("spec") or {}
-            if spec.get("cancelRequested") or (child.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            if spec.get("cancelRequested") or is_terminal_phase((child.get("status") or {}).get("phase")):
                 return
             await self.client.update({**child, "spec": {**spec, "cancelRequested": True}})
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from bobrapet.api.phases import StepReason
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.engine import engram
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import SKIPPED, is_started, is_terminal
@@ -102,7 +101,7 @@ def _advance(ctx: Context, node: Node, budget: Budget) -> None:
 def _waiting(deps: tuple[str, ...], states: Mapping[str, Mapping[str, Any]]) -> bool:
     for dep in deps:
         state = states.get(dep)
-        if state is None or state.get("phase") not in TERMINAL_PHASES:
+        if state is None or not is_terminal_phase(state.get("phase")):
             return True
     return False
 
@@ -118,7 +117,7 @@ def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     done = True
     for name in ctx.graph.order[block]:
         current = states.get(name)
-        if current is not None and current.get("phase") in TERMINAL_PHASES:
+        if current is not None and is_terminal_phase(current.get("phase")):
             continue
         node = nodes[name]
         if stopper is not None:

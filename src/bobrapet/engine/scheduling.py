@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bobrapet.api import runmeta
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
 
@@ -60,7 +60,7 @@ def _own_not_running(ctx: Context) -> int:
     return sum(
         1
         for view in ctx.snap.step_runs.values()
-        if view.phase != "Running" and view.phase not in TERMINAL_PHASES and not view.deleting
+        if view.phase != "Running" and not is_terminal_phase(view.phase) and not view.deleting
     )
 
 

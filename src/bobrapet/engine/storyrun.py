@@ -17,7 +17,7 @@ from datetime import timedelta
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import format_duration, parse_duration
 from bobrapet.api.jsonschema_util import validate
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.cancel import cancel_requested, handle_cancel
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import Context, is_started, is_terminal
@@ -68,7 +68,7 @@ def _lifecycle(ctx: Context) -> bool:
         return True
     if full_redrive(ctx):
         return False
-    if phase in TERMINAL_PHASES:
+    if is_terminal_phase(phase):
         handle_terminal(ctx)
         return False
     if cancel_requested(ctx):

@@ -55,6 +55,7 @@ from bobrapet.api.graph import (
 from bobrapet.api.jsonschema_util import compile_schema, validate_templated
 from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, STORY
 from bobrapet.api.phases import STOP_PHASES
+from bobrapet.api.types.enums import BACKOFF_STRATEGIES
 
 STEP_TYPES = ("condition", "parallel", "sleep", "stop", "wait", "executeStory", "gate")
 MIN_POLL = timedelta(milliseconds=10)
@@ -376,7 +377,7 @@ def _check_retry(ctx: Context, path: str, retry: Any) -> None:
     check_duration(ctx, f"{path}.delay", retry.get("delay"), positive=False)
     check_duration(ctx, f"{path}.maxDelay", retry.get("maxDelay"), positive=False)
     backoff = retry.get("backoff")
-    if backoff is not None and backoff not in ("exponential", "linear", "constant"):
+    if backoff is not None and backoff not in BACKOFF_STRATEGIES:
         ctx.error(f"{path}.backoff", f"backoff must be exponential, linear or constant, got '{backoff}'")
     mr = retry.get("maxRetries")
     if mr is not None and (not isinstance(mr, int) or isinstance(mr, bool) or not 0 <= mr <= 10):
