@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bobrapet.engine.config import EngineConfig
+from bobrapet.engine import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.logpath import LOG_DIR, step_log_path

@@ -36,21 +36,21 @@ from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.status import is_deleting
-from bobrapet.engine import run_variables
-from bobrapet.engine.dag import compile_graph
-from bobrapet.engine.launch import engram_version_mismatch
-from bobrapet.engine.snapshot import Snapshot
-from bobrapet.engine.steprun import (
+from bobrapet.engine import (
     InputRejected,
+    Snapshot,
     StepOutcome,
     blocked,
     claimed,
+    compile_graph,
     complete,
     debug_enabled,
+    engram_version_mismatch,
     launch_failed,
     missing_requirement,
     prepare_input,
     retry_wait,
+    run_variables,
     step_timeout,
 )
 from bobrapet.executors.local.lease import EngineLease

@@ -33,12 +33,20 @@ from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.status import is_deleting
-from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
-from bobrapet.engine import plan as make_plan
-from bobrapet.engine.config import EngineConfig
-from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
-from bobrapet.engine.scheduling import queue_name, queue_priority
-from bobrapet.engine.snapshot import Capacity, Snapshot
+from bobrapet.engine import (
+    Capacity,
+    EngineConfig,
+    NewChildRun,
+    NewStepRun,
+    Plan,
+    Snapshot,
+    effective_priority,
+    make_plan,
+    queue_name,
+    queue_priority,
+    required_engrams,
+    sub_story_refs,
+)
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
