@@ -18,10 +18,21 @@ from typing import Final
 
 from bobrapet.api.types.enums import TERMINAL_PHASES
 
-__all__ = ["STOP_PHASES", "TERMINAL_PHASES", "StepReason", "is_terminal_phase"]
+__all__ = [
+    "DEGRADED_PHASES",
+    "OK_PHASES",
+    "STOP_PHASES",
+    "TERMINAL_PHASES",
+    "StepReason",
+    "is_terminal_phase",
+]
 
 #: Phases a ``stop`` step may set (``with.phase``; default ``Succeeded``).
 STOP_PHASES: Final = ("Succeeded", "Failed", "Canceled")
+#: Terminal phases of a step that did not fail.
+OK_PHASES: Final = frozenset({"Succeeded", "Skipped"})
+#: Phases that set ``Degraded=True`` on a run or a StepRun.
+DEGRADED_PHASES: Final = frozenset({"Failed", "Timeout", "Aborted"})
 
 
 def is_terminal_phase(phase: object) -> bool:

@@ -29,7 +29,6 @@ from bobrapet.engine.variables import build_steps, run_inputs, run_variables_fro
 
 SUCCEEDED: Final = "Succeeded"
 SKIPPED: Final = "Skipped"
-OK_PHASES: Final = frozenset({SUCCEEDED, SKIPPED})
 
 
 def is_terminal(state: Mapping[str, Any] | None) -> bool:

@@ -21,8 +21,8 @@ from bobrapet.api import conditions as cond
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import validate
-from bobrapet.api.phases import is_terminal_phase
-from bobrapet.engine.context import OK_PHASES, SKIPPED, SUCCEEDED, is_started
+from bobrapet.api.phases import DEGRADED_PHASES, OK_PHASES, is_terminal_phase
+from bobrapet.engine.context import SKIPPED, SUCCEEDED, is_started
 from bobrapet.engine.dag import COMPENSATIONS, FINALLY, MAIN
 from bobrapet.engine.expressions import TemplateError, render_value
 from bobrapet.engine.phases import main_failed, stop_step
@@ -33,7 +33,6 @@ from bobrapet.engine.timefmt import parse_time
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
 
-DEGRADED_PHASES: Final = frozenset({"Failed", "Timeout", "Aborted"})
 _PHASE_REASON: Final = {
     "Pending": "Pending",
     "Running": "Running",

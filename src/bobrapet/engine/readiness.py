@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.api.phases import StepReason
-from bobrapet.engine.context import OK_PHASES, SKIPPED, is_terminal
+from bobrapet.api.phases import OK_PHASES, StepReason
+from bobrapet.engine.context import SKIPPED, is_terminal
 from bobrapet.engine.expressions import TemplateError, condition_true, template_problem
 from bobrapet.engine.primitives.condition import FALSE_MESSAGE
 

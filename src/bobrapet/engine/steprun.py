@@ -30,7 +30,7 @@ from typing import Any, Final
 from bobrapet.api.conditions import DEGRADED, PROGRESSING, READY, Reason, set_condition
 from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import apply_defaults, validate_templated
-from bobrapet.api.phases import is_terminal_phase
+from bobrapet.api.phases import DEGRADED_PHASES, is_terminal_phase
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.api.types.enums import STRUCTURED_ERROR_TYPES
 from bobrapet.api.types.steprun import MAX_SIGNAL_EVENTS
@@ -52,7 +52,6 @@ from bobrapet.templating import evaluate_condition
 MAX_FAILURE_MESSAGE_BYTES: Final = 8192
 #: maxRetries assumed when a StepRun carries no retry policy (the CRD/resolver default).
 DEFAULT_MAX_RETRIES: Final = 3
-_DEGRADED_PHASES: Final = frozenset({"Failed", "Timeout", "Aborted"})
 _ERROR_TYPES: Final = frozenset(STRUCTURED_ERROR_TYPES)
 _MAX_LISTED_PROBLEMS: Final = 5
 
@@ -132,7 +131,7 @@ def _set_phase(
     for type_, value in (
         (READY, phase == "Succeeded"),
         (PROGRESSING, not is_terminal_phase(phase)),
-        (DEGRADED, phase in _DEGRADED_PHASES),
+        (DEGRADED, phase in DEGRADED_PHASES),
     ):
         set_condition(conditions, type_, value, reason, message, observed_generation=generation, now=now)
     return status

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.api.phases import is_terminal_phase
+from bobrapet.api.phases import OK_PHASES, is_terminal_phase
 from bobrapet.api.types.story import Step
 from bobrapet.engine.expressions import TemplateError, render_value, template_problem
 from bobrapet.engine.launch import LaunchFailure, build_step_run
@@ -124,6 +124,6 @@ def branch_failures(ctx: Context, node: Node) -> list[str]:
     for branch in node.branches:
         view = ctx.snap.step_runs.get(branch.name)
         phase = view.phase if view is not None else None
-        if branch.allow_failure and is_terminal_phase(phase) and phase not in ("Succeeded", "Skipped"):
+        if branch.allow_failure and is_terminal_phase(phase) and phase not in OK_PHASES:
             out.append(branch.name)
     return out
