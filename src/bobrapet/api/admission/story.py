@@ -7,9 +7,11 @@ Invariants:
   step's ``until``) and ``idempotencyKeyTemplate`` reference (mined from the Jinja AST).
   Referencing an unknown step, a step of a later block, or creating a cycle is an error
   (deliberate difference: the Go operator only warns).
-* Cycles are found per block with Kahn's algorithm; the message lists one cycle in order.
-* Transitive upstream sets are computed once in topological order with integer bitsets,
-  so admission of a 1000-step story is linear in the number of edges.
+* The graph is ``api/graph.py``'s :class:`StepGraph`, the one the engine compiles: the same
+  templates are mined (``step_templates``), names resolve the same way, and cycles are found
+  per block with Kahn's algorithm; the message lists one cycle per block in order.
+* Transitive upstream sets are computed once with integer bitsets, so admission of a
+  1000-step story is linear in the number of edges.
 """
 
 from __future__ import annotations
