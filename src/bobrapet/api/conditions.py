@@ -18,8 +18,10 @@ Nothing here reads a clock: callers pass ``now``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
+
+from bobrapet.api.timestamps import format_timestamp
 
 # -- condition types (reference §1.14) ---------------------------------------------------------
 READY: Final = "Ready"
@@ -121,9 +123,7 @@ MAX_MESSAGE_LENGTH: Final = 2048
 
 def format_time(now: datetime) -> str:
     """RFC 3339 in UTC with second precision, the way ``metav1.Time`` serializes."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(now, "s")
 
 
 def _status_string(status: str | bool) -> str:

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bobrapet.controllers.scope import RunScope
-from bobrapet.engine.config import EngineConfig
+from bobrapet.engine import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.logpath import LOG_DIR, step_log_path
 
-LOG_DIR = "logs"
+__all__ = ["LEASE_DIR", "LOG_DIR", "ExecutionEnv"]
+
 LEASE_DIR = "engines"
 
 
@@ -35,4 +37,4 @@ class ExecutionEnv:
         return self.home / LEASE_DIR
 
     def log_path(self, namespace: str, step_run: str) -> Path:
-        return self.home / LOG_DIR / (namespace or "default") / f"{step_run}.log"
+        return step_log_path(self.home, namespace, step_run)

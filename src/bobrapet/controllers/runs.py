@@ -26,9 +26,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.story_snapshots import StorySnapshots
-from bobrapet.engine.dag import compile_graph
-from bobrapet.engine.naming import compose_dns1123
-from bobrapet.engine.snapshot import ChildRunView, StepRunView
+from bobrapet.engine import ChildRunView, StepRunView, compile_graph, compose_dns1123
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.client import Resource

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bobrapet.api import runmeta
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import redrive_pending
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.store.client import Resource
 
@@ -45,7 +45,7 @@ def _namespace(obj: Resource) -> str:
 def finished(run: Resource) -> bool:
     """Terminal, and no redrive waiting to reopen it."""
     status = run.get("status") or {}
-    return status.get("phase") in TERMINAL_PHASES and not redrive_pending(run)
+    return is_terminal_phase(status.get("phase")) and not redrive_pending(run)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import SECRET
 from bobrapet.api.types.story import Step
 from bobrapet.controllers.refs import name_of, spec_of
-from bobrapet.engine.secrets import effective_bindings, resolve_step_secrets
+from bobrapet.engine import effective_bindings, resolve_step_secrets
 from bobrapet.executors.secrets import StepSecrets
 from bobrapet.store.client import Client, Resource
 

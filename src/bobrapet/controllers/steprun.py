@@ -31,7 +31,7 @@ from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
 from bobrapet.api.expressions import iter_templates
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Step, Story
 from bobrapet.controllers import runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
@@ -39,24 +39,26 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.secrets import gather_step_secrets
 from bobrapet.controllers.status import is_deleting
-from bobrapet.engine import run_variables, template_seed
-from bobrapet.engine.dag import compile_graph
-from bobrapet.engine.launch import engram_version_mismatch
-from bobrapet.engine.secrets import SecretProblem
-from bobrapet.engine.snapshot import Snapshot
-from bobrapet.engine.step_events import input_near_limit, outcome_events
-from bobrapet.engine.steprun import (
+from bobrapet.engine import (
     InputRejected,
+    SecretProblem,
+    Snapshot,
     StepOutcome,
     blocked,
     claimed,
+    compile_graph,
     complete,
     debug_enabled,
+    engram_version_mismatch,
+    input_near_limit,
     launch_failed,
     missing_requirement,
+    outcome_events,
     prepare_input,
     retry_wait,
+    run_variables,
     step_timeout,
+    template_seed,
 )
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.request import ExecutionRequest, build_env
@@ -128,7 +130,7 @@ class StepRunReconciler:
             return Result()
         status = step_run.get("status") or {}
         phase = status.get("phase")
-        if phase in TERMINAL_PHASES:
+        if is_terminal_phase(phase):
             # Finished by someone else (e.g. another engine recorded a cancel): a local attempt
             # can no longer record anything, so it must not keep running.
             await self._cancel_local(key)
@@ -443,7 +445,7 @@ def _never_available(run: Resource, story: Story | None, step: str) -> bool:
     state = ((run.get("status") or {}).get("stepStates") or {}).get(step)
     if state is None:
         return story is not None and _find_step(story, step) is None
-    return state.get("phase") in TERMINAL_PHASES
+    return is_terminal_phase(state.get("phase"))
 
 
 _ACTIONABLE_PHASES = (None, "", "Pending", "Blocked")

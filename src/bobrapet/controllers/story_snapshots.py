@@ -36,7 +36,7 @@ from bobrapet.api.errors import AlreadyExists, NotFound
 from bobrapet.api.kinds import CONFIG_MAP, STORY
 from bobrapet.api.types.story import Story
 from bobrapet.controllers.refs import namespace_of
-from bobrapet.engine.story_pin import StoryPin, canonical_json, content_hash, pin_for, snapshot_name
+from bobrapet.engine import StoryPin, canonical_json, content_hash, pin_for, snapshot_name
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.store.client import Client, Resource
 

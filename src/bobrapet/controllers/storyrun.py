@@ -28,8 +28,8 @@ from typing import Any
 from bobrapet.api import runmeta
 from bobrapet.api.errors import AlreadyExists, NotFound, StatusError
 from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
+from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.timestamps import format_timestamp, parse_timestamp
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.events import EventRecorder, EventSpec
@@ -38,14 +38,21 @@ from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
 from bobrapet.controllers.story_snapshots import RunStory
-from bobrapet.engine import effective_priority, required_engrams, sub_story_refs
-from bobrapet.engine import plan as make_plan
-from bobrapet.engine.config import EngineConfig
-from bobrapet.engine.context import QUEUED_PREFIX
-from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
-from bobrapet.engine.scheduling import queue_name, queue_priority
-from bobrapet.engine.snapshot import Capacity, Snapshot
-from bobrapet.engine.story_pin import StoryPin
+from bobrapet.engine import (
+    Capacity,
+    EngineConfig,
+    NewChildRun,
+    NewStepRun,
+    Plan,
+    Snapshot,
+    StoryPin,
+    effective_priority,
+    make_plan,
+    queue_name,
+    queue_priority,
+    required_engrams,
+    sub_story_refs,
+)
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -169,11 +176,7 @@ class StoryRunReconciler:
     def _priority(self, run: Resource, story: Story | None) -> int | None:
         """Effective priority of a run waiting for capacity (``None``: nothing queued)."""
         states = ((run.get("status") or {}).get("stepStates") or {}).values()
-        queued = [
-            parse_timestamp(s.get("startedAt"))
-            for s in states
-            if str(s.get("message") or "").startswith(QUEUED_PREFIX)
-        ]
+        queued = [parse_timestamp(s.get("startedAt")) for s in states if s.get("reason") == StepReason.QUEUED]
         if not queued:
             return None
         since = min((t for t in queued if t is not None), default=None)
@@ -201,7 +204,7 @@ class StoryRunReconciler:
     def queued_runs(self, obj: Resource) -> list[Request]:
         """Runs holding queued steps, when a StepRun ends (capacity was freed)."""
         phase = (obj.get("status") or {}).get("phase")
-        if phase not in TERMINAL_PHASES or not self.queued:
+        if not is_terminal_phase(phase) or not self.queued:
             return []
         return [Request(ns or None, name) for ns, name in self.queued]
 
@@ -242,7 +245,7 @@ class StoryRunReconciler:
         key = (request.namespace or "", request.name)
         self.costs[key] = time.perf_counter() - started
         limited = self._limited(snapshot.story)
-        if limited and plan.status.get("phase") not in TERMINAL_PHASES and _holds_queued_steps(plan.status):
+        if limited and not is_terminal_phase(plan.status.get("phase")) and _holds_queued_steps(plan.status):
             self.queued.add(key)
         else:
             self.queued.discard(key)
@@ -348,7 +351,7 @@ class StoryRunReconciler:
             except NotFound:
                 return
             spec = child.get("spec") or {}
-            if spec.get("cancelRequested") or (child.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            if spec.get("cancelRequested") or is_terminal_phase((child.get("status") or {}).get("phase")):
                 return
             await self.client.update({**child, "spec": {**spec, "cancelRequested": True}})
 
@@ -444,7 +447,7 @@ def _run_trigger(run: Resource) -> Hashable:
         tuple(annotations.get(key) for key in _WATCHED_ANNOTATIONS),
         json.dumps(gates, sort_keys=True) if gates else None,
         # A run finished (by any engine): its child TTL and retention are scheduled from here on.
-        status.get("finishedAt") if status.get("phase") in TERMINAL_PHASES else None,
+        status.get("finishedAt") if is_terminal_phase(status.get("phase")) else None,
     )
 
 
@@ -469,7 +472,7 @@ def _child_trigger(obj: Resource) -> Hashable:
 
 def _holds_queued_steps(status: dict[str, Any]) -> bool:
     states = (status.get("stepStates") or {}).values()
-    return any(str(s.get("message") or "").startswith(QUEUED_PREFIX) for s in states)
+    return any(s.get("reason") == StepReason.QUEUED for s in states)
 
 
 def _child_changed() -> Callable[[WatchEvent], bool]:

@@ -2,32 +2,87 @@
 
 Nothing in this package performs I/O or reads a clock: controllers gather a
 :class:`Snapshot`, call :func:`plan`, and apply the returned :class:`Plan`.
+
+This module is the engine's public face: controllers import the engine only from here
+(an import-linter contract forbids ``bobrapet.controllers`` to import ``bobrapet.engine.*``
+submodules directly).
 """
 
 from bobrapet.engine.config import EngineConfig, QueueConfig
+from bobrapet.engine.dag import Graph, compile_graph
+from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.lookups import required_engrams, sub_story_refs
+from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.plan import Event, NewChildRun, NewStepRun, Plan
-from bobrapet.engine.scheduling import effective_priority
+from bobrapet.engine.scheduling import effective_priority, queue_name, queue_priority
+from bobrapet.engine.secrets import SecretProblem, effective_bindings, resolve_step_secrets
 from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot, StepRunView
+from bobrapet.engine.step_events import input_near_limit, outcome_events
+from bobrapet.engine.steprun import (
+    InputRejected,
+    StepOutcome,
+    blocked,
+    claimed,
+    complete,
+    debug_enabled,
+    launch_failed,
+    missing_requirement,
+    prepare_input,
+    retry_wait,
+    step_timeout,
+)
+from bobrapet.engine.story_pin import StoryPin, canonical_json, content_hash, pin_for, snapshot_name
 from bobrapet.engine.storyrun import plan
 from bobrapet.engine.variables import run_inputs, run_variables, template_seed
+
+#: :func:`plan` under a name that is not also a submodule (``bobrapet.engine.plan`` holds the
+#: Plan model), so importers and import-linter see the function, not the module.
+make_plan = plan
 
 __all__ = [
     "Capacity",
     "ChildRunView",
     "EngineConfig",
     "Event",
+    "Graph",
+    "InputRejected",
     "NewChildRun",
     "NewStepRun",
     "Plan",
     "QueueConfig",
+    "SecretProblem",
     "Snapshot",
+    "StepOutcome",
     "StepRunView",
+    "StoryPin",
+    "blocked",
+    "canonical_json",
+    "claimed",
+    "compile_graph",
+    "complete",
+    "compose_dns1123",
+    "content_hash",
+    "debug_enabled",
+    "effective_bindings",
     "effective_priority",
+    "engram_version_mismatch",
+    "input_near_limit",
+    "launch_failed",
+    "make_plan",
+    "missing_requirement",
+    "outcome_events",
+    "pin_for",
     "plan",
+    "prepare_input",
+    "queue_name",
+    "queue_priority",
     "required_engrams",
+    "resolve_step_secrets",
+    "retry_wait",
     "run_inputs",
     "run_variables",
+    "snapshot_name",
+    "step_timeout",
     "sub_story_refs",
     "template_seed",
 ]

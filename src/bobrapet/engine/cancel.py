@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Final
 
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import parse_duration
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import GRACEFUL_CANCEL_OBSERVED as GRACEFUL_OBSERVED
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine import engram
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import SKIPPED, is_started, is_terminal
@@ -53,7 +53,7 @@ def _orphans(ctx: Context, expired: bool) -> int:
     known = ctx.graph.nodes.keys() | ctx.graph.branch_owner.keys()
     live = 0
     for step_id, view in ctx.snap.step_runs.items():
-        if step_id in known or view.phase in TERMINAL_PHASES or view.deleting:
+        if step_id in known or is_terminal_phase(view.phase) or view.deleting:
             continue
         live += 1
         if expired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.dag import ENGRAM
 from bobrapet.engine.naming import compose_dns1123
 
@@ -25,7 +25,7 @@ def live_step_runs(ctx: Context, node: Node) -> list[str]:
     out: list[str] = []
     for step_id in ids:
         view = ctx.snap.step_runs.get(step_id)
-        if view is not None and view.phase not in TERMINAL_PHASES:
+        if view is not None and not is_terminal_phase(view.phase):
             out.append(view.name)
     return out
 
@@ -34,7 +34,7 @@ def live_child_run(ctx: Context, node: Node) -> str | None:
     if node.kind != "executeStory":
         return None
     view = ctx.snap.child_runs.get(node.name)
-    if view is not None and view.owned and view.phase not in TERMINAL_PHASES:
+    if view is not None and view.owned and not is_terminal_phase(view.phase):
         return view.name
     return None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bobrapet.api.types.shared import DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY_SECONDS
+
 
 @dataclass(frozen=True)
 class QueueConfig:
@@ -26,9 +28,9 @@ class EngineConfig:
     #: Gate timeout when the gate sets none (``timeout.approval-default``); ``None`` waits forever.
     approval_default_timeout: float | None = 86400.0
     #: ``retry.max-retries`` and the retry defaults filled in when a policy leaves them unset.
-    default_max_retries: int = 3
-    default_retry_delay: float = 1.0
-    default_backoff: str = "exponential"
+    default_max_retries: int = DEFAULT_MAX_RETRIES
+    default_retry_delay: float = DEFAULT_RETRY_DELAY_SECONDS
+    default_backoff: str = DEFAULT_BACKOFF
     #: Requeue of a running StoryRun when nothing else wakes it (``controller.requeue-base-delay``).
     requeue_base_delay: float = 5.0
     #: Maximum executeStory nesting depth (deliberate difference: the Go operator has none).

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.runmeta import CANCEL_REQUESTED
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
 from bobrapet.engine.dag import Graph, Node
@@ -27,22 +27,17 @@ from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.timefmt import aware, format_time, parse_time
 from bobrapet.engine.variables import build_steps, run_inputs, run_variables_from, step_var_entry
 
-QUEUED_PREFIX: Final = "Queued due to "
 SUCCEEDED: Final = "Succeeded"
 SKIPPED: Final = "Skipped"
-OK_PHASES: Final = frozenset({SUCCEEDED, SKIPPED})
 
 
 def is_terminal(state: Mapping[str, Any] | None) -> bool:
-    return state is not None and state.get("phase") in TERMINAL_PHASES
+    return state is not None and is_terminal_phase(state.get("phase"))
 
 
 def is_queued(state: Mapping[str, Any] | None) -> bool:
-    return (
-        state is not None
-        and state.get("phase") == "Pending"
-        and str(state.get("message") or "").startswith(QUEUED_PREFIX)
-    )
+    """A ``Pending`` step held back by a limit (reason ``Queued``): not started."""
+    return state is not None and state.get("phase") == "Pending" and state.get("reason") == StepReason.QUEUED
 
 
 def is_started(state: Mapping[str, Any] | None) -> bool:
@@ -105,15 +100,15 @@ class Context:
     ) -> bool:
         """Record a step state; return whether it changed."""
         old = self.states.get(name)
-        if old is not None and old.get("phase") in TERMINAL_PHASES and phase not in TERMINAL_PHASES:
+        terminal = is_terminal_phase(phase)
+        if old is not None and is_terminal_phase(old.get("phase")) and not terminal:
             return False
         new: dict[str, Any] = {"phase": phase, "message": message}
         if reason:
             new["reason"] = reason
         started = old.get("startedAt") if old is not None and not is_queued(old) else None
-        if phase != "Pending" or not message.startswith(QUEUED_PREFIX):
+        if phase != "Pending" or reason != StepReason.QUEUED:
             new["startedAt"] = started or self.now_str
-        terminal = phase in TERMINAL_PHASES
         if terminal:
             new["finishedAt"] = (old or {}).get("finishedAt") or finished_at or self.now_str
         sub = sub_run or (old or {}).get("subStoryRunName")

@@ -1,5 +1,9 @@
 """The compiled dependency graph of one Story (reference §2.1, with Bobrapet's Jinja mining).
 
+The graph itself — blocks, mined dependencies, name resolution, topological order, cycles —
+is ``api/graph.py``'s :class:`StepGraph`, the one admission validates with; this module adds
+what running steps needs (typed steps, parsed parallel branches, cached views).
+
 Invariants:
 
 * A step's dependencies are its ``needs`` plus every step its templates reference, mined
@@ -17,7 +21,6 @@ Invariants:
 from __future__ import annotations
 
 import weakref
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -25,13 +28,30 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from bobrapet.api.expressions import analyze, iter_templates
+from bobrapet.api.graph import (
+    BLOCKS,
+    COMPENSATIONS,
+    FINALLY,
+    MAIN,
+    StepGraph,
+    may_depend,
+    mined_dependencies,
+    resolve_name,
+)
 from bobrapet.api.types.story import Step, Story
 
-MAIN: Final = "steps"
-COMPENSATIONS: Final = "compensations"
-FINALLY: Final = "finally"
-BLOCKS: Final = (MAIN, COMPENSATIONS, FINALLY)
+__all__ = [
+    "BLOCKS",
+    "COMPENSATIONS",
+    "EMPTY_GRAPH",
+    "ENGRAM",
+    "FINALLY",
+    "MAIN",
+    "Graph",
+    "Node",
+    "compile_graph",
+]
+
 ENGRAM: Final = "engram"
 
 
@@ -59,7 +79,8 @@ class Graph:
     #: Parallel branch name -> the parallel step owning it.
     branch_owner: dict[str, str]
     error: str | None = None
-    _closure_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    #: The shared graph (``api/graph.py``) these views come from.
+    shape: StepGraph = field(default_factory=lambda: StepGraph({}, {}), compare=False)
 
     @property
     def total(self) -> int:
@@ -105,36 +126,17 @@ class Graph:
 
     def downstream(self, name: str) -> tuple[str, ...]:
         """``name`` and every step that (transitively) depends on it."""
-        hit = self._closure_cache.get(name)
-        if hit is not None:
-            return hit
-        seen = {name}
-        out = [name]
-        queue = deque([name])
-        while queue:
-            for nxt in self.dependents.get(queue.popleft(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    out.append(nxt)
-                    queue.append(nxt)
-        result = tuple(out)
-        self._closure_cache[name] = result
-        return result
+        return self.shape.downstream(name)
 
 
-def _mined_names(step: Step) -> set[str]:
-    names: set[str] = set()
-    if step.if_:
-        names |= analyze(step.if_, condition=True).step_names
-    body: Any = step.with_
-    if isinstance(body, dict) and body:
-        if step.type == "wait":
-            body = {k: v for k, v in body.items() if k != "until"}
-        for _path, analysis in iter_templates(body):
-            names |= analysis.step_names
-    if step.idempotency_key_template:
-        names |= analyze(step.idempotency_key_template).step_names
-    return names
+def _template_fields(step: Step) -> dict[str, Any]:
+    """The fields of ``step`` that :func:`mined_dependencies` reads, in wire form."""
+    return {
+        "type": step.type,
+        "if": step.if_,
+        "with": step.with_,
+        "idempotencyKeyTemplate": step.idempotency_key_template,
+    }
 
 
 def _parse_branches(step: Step) -> tuple[tuple[Step, ...], str | None]:
@@ -174,64 +176,33 @@ def _compile(story: Story) -> Graph:
                 parsed[step.name] = _parse_branches(step)
                 for branch in parsed[step.name][0]:
                     branch_owner.setdefault(branch.name, step.name)
-    rank = {b: i for i, b in enumerate(BLOCKS)}
     unknown: list[str] = []
-    nodes: dict[str, Node] = {}
+    deps_of: dict[str, tuple[str, ...]] = {}
     for block, step in steps:
         deps: dict[str, None] = {}
-        for name in list(step.needs or []) + sorted(_mined_names(step)):
-            target = name if name in block_of else branch_owner.get(name)
+        for name in list(step.needs or []) + sorted(mined_dependencies(_template_fields(step))):
+            target = resolve_name(name, block_of, branch_owner)
             if target is None:
                 unknown.append(f"{step.name}->{name}")
-            elif rank[block_of[target]] > rank[block]:
+            elif not may_depend(block, block_of[target]):
                 unknown.append(f"{step.name}->{name} (a later block)")
             else:
                 deps[target] = None
+        deps_of[step.name] = tuple(deps)
+    shape = StepGraph(block_of, deps_of, branch_owner)
+    nodes: dict[str, Node] = {}
+    for block, step in steps:
         branches, branch_error = parsed.get(step.name, ((), None))
         kind = step.type or ENGRAM
-        nodes[step.name] = Node(step.name, block, step, kind, tuple(deps), branches, branch_error)
-    dependents: dict[str, list[str]] = {name: [] for name in nodes}
-    for node in nodes.values():
-        for dep in node.deps:
-            dependents[dep].append(node.name)
+        nodes[step.name] = Node(step.name, block, step, kind, deps_of[step.name], branches, branch_error)
     error = f"unknown step dependencies: {', '.join(unknown)}" if unknown else None
-    topo = _topological(nodes, dependents)
-    if error is None and len(topo) < len(nodes):
-        error = _cycle_text(nodes, set(nodes) - set(topo))
-    order = {b: tuple(n for n in topo if nodes[n].block == b) for b in BLOCKS}
-    frozen_dependents = {k: tuple(v) for k, v in dependents.items()}
-    return Graph(nodes, order, frozen_dependents, branch_owner, error)
+    if error is None and shape.cycles:
+        cycle = next(iter(shape.cycles.values()))
+        error = "dependency cycle: " + " -> ".join(reversed([*cycle, cycle[0]]))
+    return Graph(nodes, shape.order, shape.dependents, branch_owner, error, shape)
 
 
-def _topological(nodes: dict[str, Node], dependents: dict[str, list[str]]) -> list[str]:
-    missing = {name: len(node.deps) for name, node in nodes.items()}
-    queue = deque(name for name, count in missing.items() if count == 0)
-    out: list[str] = []
-    while queue:
-        name = queue.popleft()
-        out.append(name)
-        for nxt in dependents[name]:
-            missing[nxt] -= 1
-            if missing[nxt] == 0:
-                queue.append(nxt)
-    return out
-
-
-def _cycle_text(nodes: dict[str, Node], remaining: set[str]) -> str:
-    start = next(n for n in nodes if n in remaining)
-    path: list[str] = []
-    index: dict[str, int] = {}
-    cur = start
-    while cur not in index:
-        index[cur] = len(path)
-        path.append(cur)
-        cur = next(d for d in nodes[cur].deps if d in remaining)
-    cycle = [*path[index[cur] :], cur]
-    cycle.reverse()
-    return "dependency cycle: " + " -> ".join(cycle)
-
-
-EMPTY_GRAPH: Final = Graph({}, {b: () for b in BLOCKS}, {}, {})
+EMPTY_GRAPH: Final = Graph({}, {b: () for b in BLOCKS}, {}, {}, None, StepGraph({}, {}))
 
 _CACHE: dict[int, tuple[weakref.ref[Story], Graph]] = {}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from bobrapet.api.phases import StepReason
 from bobrapet.engine.launch import LaunchFailure, build_step_run
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.scheduling import Budget
@@ -31,7 +32,8 @@ DELETION_POLL: Final = 0.1
 def mirror(ctx: Context, name: str, view: StepRunView) -> None:
     phase = view.phase or "Pending"
     old = ctx.states.get(name) or {}
-    message = view.message or (old.get("message") if old.get("phase") == phase else None) or CREATED
+    kept = old.get("phase") == phase and old.get("reason") != StepReason.QUEUED
+    message = view.message or (old.get("message") if kept else None) or CREATED
     finished = format_time(view.finished_at) if view.finished_at is not None else None
     ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished)
 
@@ -62,7 +64,7 @@ def launch(ctx: Context, node: Node, budget: Budget) -> None:
         return
     hold = budget.hold_reason()
     if hold is not None:
-        ctx.set_state(node.name, "Pending", hold)
+        ctx.set_state(node.name, "Pending", hold, reason=StepReason.QUEUED)
         ctx.wake_in(ctx.config.requeue_base_delay)
         return
     if _create(ctx, node):

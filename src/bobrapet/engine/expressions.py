@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.variables import template_seed
 from bobrapet.templating import Blocked, TemplateError, evaluate_condition, render
 
@@ -63,7 +63,7 @@ def blocked_forever(ctx: Context, step: str, exc: Blocked) -> bool:
     target = exc.step if exc.step in graph.nodes else graph.branch_owner.get(exc.step)
     if target is None or target in graph.downstream(step):
         return True
-    return (ctx.states.get(target) or {}).get("phase") in TERMINAL_PHASES
+    return is_terminal_phase((ctx.states.get(target) or {}).get("phase"))
 
 
 def forever_text(exc: Blocked) -> str:

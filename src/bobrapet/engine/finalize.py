@@ -21,8 +21,8 @@ from bobrapet.api import conditions as cond
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import validate
-from bobrapet.api.types.enums import TERMINAL_PHASES
-from bobrapet.engine.context import OK_PHASES, SKIPPED, SUCCEEDED, is_started
+from bobrapet.api.phases import DEGRADED_PHASES, OK_PHASES, is_terminal_phase
+from bobrapet.engine.context import SKIPPED, SUCCEEDED, is_started
 from bobrapet.engine.dag import COMPENSATIONS, FINALLY, MAIN
 from bobrapet.engine.expressions import TemplateError, render_value
 from bobrapet.engine.phases import main_failed, stop_step
@@ -33,7 +33,6 @@ from bobrapet.engine.timefmt import parse_time
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
 
-DEGRADED_PHASES: Final = frozenset({"Failed", "Timeout", "Aborted"})
 _PHASE_REASON: Final = {
     "Pending": "Pending",
     "Running": "Running",
@@ -93,7 +92,7 @@ def set_phase(
         _add_token(ctx, "story")
         if _has_impulse(ctx):
             _add_token(ctx, "impulse")
-    if phase not in TERMINAL_PHASES:
+    if not is_terminal_phase(phase):
         return
     status["finishedAt"] = status.get("finishedAt") or ctx.now_str
     started = parse_time(status.get("startedAt"))
@@ -192,7 +191,7 @@ def allowed_failures(ctx: Context) -> list[str]:
         name = node.name
         state = ctx.states.get(name)
         phase = state.get("phase") if state is not None else None
-        if node.step.allow_failure and phase in TERMINAL_PHASES and phase not in OK_PHASES:
+        if node.step.allow_failure and is_terminal_phase(phase) and phase not in OK_PHASES:
             out.append(name)
         if node.kind == "parallel":
             out.extend(branch_failures(ctx, node))
@@ -213,7 +212,7 @@ def summarize(ctx: Context) -> None:
     done: list[str] = []
     for name, state in states.items():
         phase = state.get("phase")
-        if phase in TERMINAL_PHASES:
+        if is_terminal_phase(phase):
             done.append(name)
             if phase == SUCCEEDED:
                 complete += 1
@@ -255,7 +254,7 @@ def write_conditions(ctx: Context) -> None:
     conditions = [dict(c) for c in old or []]
     generation = (ctx.snap.run.get("metadata") or {}).get("generation")
     kw: dict[str, Any] = {"observed_generation": generation, "now": ctx.now}
-    terminal = phase in TERMINAL_PHASES
+    terminal = is_terminal_phase(phase)
     cond.set_condition(conditions, cond.READY, phase == SUCCEEDED, reason, message, **kw)
     cond.set_condition(conditions, cond.PROGRESSING, not terminal, reason, message, **kw)
     degraded_reason = ctx.degraded_reason

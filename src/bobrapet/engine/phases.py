@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from bobrapet.api.conditions import Reason
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.engine import engram
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import SKIPPED, is_started, is_terminal
@@ -71,14 +70,14 @@ def _continue_on_failure(ctx: Context) -> bool:
 def _end_for_stop(ctx: Context, node: Node, stopper: str) -> None:
     state = ctx.states.get(node.name)
     if not is_started(state):
-        ctx.set_state(node.name, SKIPPED, f"Skipped because the story was stopped by step '{stopper}'")
+        ctx.set_state(node.name, SKIPPED, _stopped_message(stopper), reason=StepReason.STORY_STOPPED)
         return
     request_stop(ctx, node)
     ctx.set_state(
         node.name,
         "Canceled",
         f"Canceled because the story was stopped by step '{stopper}'",
-        reason=Reason.CANCELED,
+        reason=StepReason.STORY_STOPPED,
     )
 
 
@@ -102,7 +101,7 @@ def _advance(ctx: Context, node: Node, budget: Budget) -> None:
 def _waiting(deps: tuple[str, ...], states: Mapping[str, Mapping[str, Any]]) -> bool:
     for dep in deps:
         state = states.get(dep)
-        if state is None or state.get("phase") not in TERMINAL_PHASES:
+        if state is None or not is_terminal_phase(state.get("phase")):
             return True
     return False
 
@@ -118,7 +117,7 @@ def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     done = True
     for name in ctx.graph.order[block]:
         current = states.get(name)
-        if current is not None and current.get("phase") in TERMINAL_PHASES:
+        if current is not None and is_terminal_phase(current.get("phase")):
             continue
         node = nodes[name]
         if stopper is not None:
@@ -141,10 +140,14 @@ def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     return done
 
 
-def _skip_all(ctx: Context, block: str, message: str) -> None:
+def _skip_all(ctx: Context, block: str, message: str, reason: str | None = None) -> None:
     for name in ctx.graph.order[block]:
         if not is_terminal(ctx.states.get(name)):
-            ctx.set_state(name, SKIPPED, message)
+            ctx.set_state(name, SKIPPED, message, reason=reason)
+
+
+def _stopped_message(stopper: str) -> str:
+    return f"Skipped because the story was stopped by step '{stopper}'"
 
 
 def _pass(ctx: Context, budget: Budget) -> bool:
@@ -153,7 +156,7 @@ def _pass(ctx: Context, budget: Budget) -> bool:
     stopper = stop_step(ctx)
     if ctx.graph.order[COMPENSATIONS]:
         if stopper is not None:
-            _skip_all(ctx, COMPENSATIONS, f"Skipped because the story was stopped by step '{stopper}'")
+            _skip_all(ctx, COMPENSATIONS, _stopped_message(stopper), StepReason.STORY_STOPPED)
         elif main_failed(ctx):
             if not advance_block(ctx, COMPENSATIONS, budget):
                 return False

@@ -6,8 +6,9 @@ Invariants, checked in this order once every same-block dependency is terminal
 1. a dependency that failed (and does not allow failure), or was skipped because of a
    failure, Skips the step "Skipped due to failed dependency: <dep>" (reason
    ``DependencyFailed``);
-2. a dependency that is a ``condition`` evaluated false, or was skipped because of one,
-   Skips the step "Skipped because condition '<c>' was false";
+2. a dependency that is a ``condition`` evaluated false (reason ``ConditionFalse``), or was
+   skipped because of one (reason ``ConditionSkipped``), Skips the step "Skipped because
+   condition '<c>' was false" (reason ``ConditionSkipped``);
 3. the step's own ``if``: false → Skipped (no cascade, except for ``condition`` steps);
    ``Blocked`` on a step that may still finish → not ready yet; ``Blocked`` forever (see
    ``expressions.blocked_forever``) or any other evaluation error → Failed
@@ -20,7 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.engine.context import OK_PHASES, SKIPPED, is_terminal
+from bobrapet.api.phases import OK_PHASES, StepReason
+from bobrapet.engine.context import SKIPPED, is_terminal
 from bobrapet.engine.expressions import TemplateError, condition_true, template_problem
 from bobrapet.engine.primitives.condition import FALSE_MESSAGE
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from bobrapet.engine.dag import Node
 
 IF_FALSE: Final = "Skipped due to 'if' condition"
-CONDITION_CASCADE: Final = "Skipped because condition '"
 
 
 def failed(node: Node, state: Mapping[str, Any] | None) -> bool:
@@ -40,13 +41,14 @@ def failed(node: Node, state: Mapping[str, Any] | None) -> bool:
 
 
 def _condition_root(ctx: Context, dep: Node, state: Mapping[str, Any]) -> str | None:
+    """The message of a condition cascade through ``dep`` (``None``: no cascade)."""
     if state.get("phase") != SKIPPED:
         return None
-    message = str(state.get("message") or "")
-    if dep.kind == "condition" and message == FALSE_MESSAGE:
-        return f"{CONDITION_CASCADE}{dep.name}' was false"
-    if message.startswith(CONDITION_CASCADE):
-        return message
+    reason = state.get("reason")
+    if reason == StepReason.CONDITION_FALSE:
+        return f"Skipped because condition '{dep.name}' was false"
+    if reason == StepReason.CONDITION_SKIPPED:
+        return str(state.get("message") or "")
     return None
 
 
@@ -76,7 +78,7 @@ def ready(ctx: Context, node: Node) -> bool:
     for dep, dep_state in same:
         root = _condition_root(ctx, dep, dep_state)
         if root is not None:
-            ctx.set_state(node.name, SKIPPED, root)
+            ctx.set_state(node.name, SKIPPED, root, reason=StepReason.CONDITION_SKIPPED)
             return False
     return _if_true(ctx, node)
 
@@ -98,6 +100,9 @@ def _if_true(ctx: Context, node: Node) -> bool:
             )
         return False
     if not ok:
-        ctx.set_state(node.name, SKIPPED, FALSE_MESSAGE if node.kind == "condition" else IF_FALSE)
+        if node.kind == "condition":
+            ctx.set_state(node.name, SKIPPED, FALSE_MESSAGE, reason=StepReason.CONDITION_FALSE)
+        else:
+            ctx.set_state(node.name, SKIPPED, IF_FALSE)
         return False
     return True

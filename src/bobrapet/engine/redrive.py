@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import GRACEFUL_CANCEL_OBSERVED as GRACEFUL_OBSERVED
 from bobrapet.api.runmeta import REDRIVE_FROM_STEP as FROM_STEP
 from bobrapet.api.runmeta import REDRIVE_FROM_STEP_OBSERVED as FROM_STEP_OBSERVED
 from bobrapet.api.runmeta import REDRIVE_LATEST, REDRIVE_OBSERVED, REDRIVE_TOKEN, STEP_TIMERS
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine.dag import BLOCKS
 from bobrapet.engine.finalize import set_phase
 from bobrapet.engine.story_pin import STATUS_KEY as STORY_SNAPSHOT
@@ -99,7 +99,7 @@ def redrive_from_step(ctx: Context) -> bool:
         ctx.status["primitiveChildren"] = children
     if "gates" in ctx.status:
         ctx.status["gates"] = gates
-    if ctx.status.get("phase") in TERMINAL_PHASES:
+    if is_terminal_phase(ctx.status.get("phase")):
         for key in _REOPEN_CLEARS:
             ctx.status.pop(key, None)
         set_phase(ctx, "Running", "Reconciling", f"Redriving from step '{target}'")

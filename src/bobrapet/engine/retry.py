@@ -41,14 +41,13 @@ from typing import Any, Final, Literal
 
 from bobrapet.api import runmeta
 from bobrapet.api.durations import format_duration, parse_duration
-from bobrapet.api.types.shared import RetryPolicy
+from bobrapet.api.types.shared import DEFAULT_BACKOFF, DEFAULT_RETRY_DELAY_SECONDS, RetryPolicy
 from bobrapet.api.types.story import Step, Story
 from bobrapet.engine.config import EngineConfig
 from bobrapet.engine.exit_class import classify_exit, is_retryable
 
 #: Smallest delay between two attempts, and smallest cap (seconds).
 MIN_DELAY: Final = 0.01
-_DEFAULT_DELAY: Final = 1.0
 #: 2**62 seconds is already far beyond any cap; keeps the float maths finite.
 _MAX_EXPONENT: Final = 62
 _POLICY_FIELDS: Final = ("maxRetries", "delay", "maxDelay", "jitter", "backoff")
@@ -216,9 +215,9 @@ def retry_delay(policy: Mapping[str, Any], attempt: int, jitter_fraction: float)
     """Seconds to wait before retry number ``attempt`` (1 = first retry)."""
     base = duration_seconds(policy.get("delay"))
     if base is None:
-        base = _DEFAULT_DELAY
+        base = DEFAULT_RETRY_DELAY_SECONDS
     n = max(attempt, 1)
-    backoff = policy.get("backoff") or "exponential"
+    backoff = policy.get("backoff") or DEFAULT_BACKOFF
     if backoff == "constant":
         delay = base
     elif backoff == "linear":

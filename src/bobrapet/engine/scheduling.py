@@ -5,8 +5,9 @@ Invariants:
 * :class:`Capacity` counts StepRuns whose phase is ``Running``; the engine adds its own
   StepRuns that were launched but are not Running yet (and those it launches in this plan),
   so two reconciles never overshoot a limit.
-* A ready engram step beyond a limit is held ``Pending`` with a message starting with
-  ``"Queued due to "`` — that prefix is what marks the step as queued (not started).
+* A ready engram step beyond a limit is held ``Pending`` with reason ``Queued``
+  (:attr:`StepReason.QUEUED`) — that reason, not the "Queued due to …" message, is what
+  marks the step as queued (not started).
 * Limits are checked story first, then queue, then global; 0 means unlimited.
 """
 
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bobrapet.api import runmeta
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
 
@@ -59,7 +60,7 @@ def _own_not_running(ctx: Context) -> int:
     return sum(
         1
         for view in ctx.snap.step_runs.values()
-        if view.phase != "Running" and view.phase not in TERMINAL_PHASES and not view.deleting
+        if view.phase != "Running" and not is_terminal_phase(view.phase) and not view.deleting
     )
 
 

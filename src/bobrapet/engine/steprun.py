@@ -30,7 +30,9 @@ from typing import Any, Final
 from bobrapet.api.conditions import DEGRADED, PROGRESSING, READY, Reason, set_condition
 from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import apply_defaults, validate_templated
-from bobrapet.api.types.enums import STRUCTURED_ERROR_TYPES, TERMINAL_PHASES
+from bobrapet.api.phases import DEGRADED_PHASES, is_terminal_phase
+from bobrapet.api.timestamps import format_timestamp
+from bobrapet.api.types.enums import STRUCTURED_ERROR_TYPES
 from bobrapet.api.types.steprun import MAX_SIGNAL_EVENTS
 from bobrapet.api.types.story import PostExecutionCheck, Step, Story
 from bobrapet.engine.config import EngineConfig
@@ -50,7 +52,6 @@ from bobrapet.templating import evaluate_condition
 MAX_FAILURE_MESSAGE_BYTES: Final = 8192
 #: maxRetries assumed when a StepRun carries no retry policy (the CRD/resolver default).
 DEFAULT_MAX_RETRIES: Final = 3
-_DEGRADED_PHASES: Final = frozenset({"Failed", "Timeout", "Aborted"})
 _ERROR_TYPES: Final = frozenset(STRUCTURED_ERROR_TYPES)
 _MAX_LISTED_PROBLEMS: Final = 5
 
@@ -85,9 +86,7 @@ def _format_precise(moment: datetime) -> str:
     """RFC 3339 UTC, milliseconds rounded up (``...:01.235Z``); whole seconds as ``...:01Z``."""
     moment = aware(moment).astimezone(UTC)
     moment += timedelta(microseconds=(-moment.microsecond) % 1000)
-    if moment.microsecond == 0:
-        return format_time(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return format_timestamp(moment, "ms")
 
 
 def _duration_text(seconds: float) -> str:
@@ -131,8 +130,8 @@ def _set_phase(
     conditions: list[dict[str, Any]] = status["conditions"]
     for type_, value in (
         (READY, phase == "Succeeded"),
-        (PROGRESSING, phase not in TERMINAL_PHASES),
-        (DEGRADED, phase in _DEGRADED_PHASES),
+        (PROGRESSING, not is_terminal_phase(phase)),
+        (DEGRADED, phase in DEGRADED_PHASES),
     ):
         set_condition(conditions, type_, value, reason, message, observed_generation=generation, now=now)
     return status
@@ -626,7 +625,7 @@ def complete(
     sees ``steps.self.output``; ``now()`` is ``now`` unless ``deterministic_templates``.
     """
     stored = step_run.get("status")
-    if isinstance(stored, Mapping) and stored.get("phase") in TERMINAL_PHASES:
+    if isinstance(stored, Mapping) and is_terminal_phase(stored.get("phase")):
         return dict(stored)
     status = _copy_status(stored)
     generation = _generation(step_run)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import format_duration, parse_duration
 from bobrapet.api.jsonschema_util import validate
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.cancel import cancel_requested, handle_cancel
 from bobrapet.engine.children import request_stop
 from bobrapet.engine.context import Context, is_started, is_terminal
@@ -39,11 +39,11 @@ def plan(snapshot: Snapshot) -> Plan:
     story = snapshot.story
     graph = compile_graph(story) if story is not None else EMPTY_GRAPH
     ctx = Context(snapshot, story, graph)
-    was_terminal = ctx.status.get("phase") in TERMINAL_PHASES
+    was_terminal = is_terminal_phase(ctx.status.get("phase"))
     if _lifecycle(ctx):
         summarize(ctx)
         write_conditions(ctx)
-    if not was_terminal and ctx.status.get("phase") in TERMINAL_PHASES:
+    if not was_terminal and is_terminal_phase(ctx.status.get("phase")):
         handle_terminal(ctx)  # schedule child TTL and retention from the reconcile that finishes
     ctx.plan.requeue_after = ctx.requeue_after()
     return ctx.plan
@@ -73,7 +73,7 @@ def _lifecycle(ctx: Context) -> bool:
         return True
     if full_redrive(ctx):
         return False
-    if phase in TERMINAL_PHASES:
+    if is_terminal_phase(phase):
         handle_terminal(ctx)
         return False
     if cancel_requested(ctx):

@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from bobrapet.api.jsonschema_util import apply_defaults
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Story
 from bobrapet.engine.dag import ENGRAM, Graph, compile_graph
 from bobrapet.engine.snapshot import Snapshot
@@ -66,12 +66,12 @@ def build_steps(
     steps: dict[str, Any] = {}
     pairs = states.items() if only is None else ((n, states[n]) for n in only if n in states)
     for name, state in pairs:
-        if state.get("phase") in TERMINAL_PHASES:
+        if is_terminal_phase(state.get("phase")):
             steps[name] = step_var_entry(snap, graph, name, state)
     owners = graph.branch_owner
     for branch in owners if only is None else [b for b in only if b in owners]:
         view = snap.step_runs.get(branch)
-        if view is not None and view.parent_step == owners[branch] and view.phase in TERMINAL_PHASES:
+        if view is not None and view.parent_step == owners[branch] and is_terminal_phase(view.phase):
             steps.setdefault(branch, step_var_entry(snap, graph, branch, None))
     return steps
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bobrapet.api.types.shared import DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY
+
 CrossNamespacePolicy = Literal["deny", "grant", "allow"]
 
 
@@ -23,9 +25,9 @@ class AdmissionConfig:
     cross_namespace_policy: CrossNamespacePolicy = "deny"
     max_template_json: int = 1 << 20
     max_object_size: int = 1 << 20
-    default_max_retries: int = 3
-    default_retry_delay: str = "1s"
-    default_backoff: str = "exponential"
+    default_max_retries: int = DEFAULT_MAX_RETRIES
+    default_retry_delay: str = DEFAULT_RETRY_DELAY
+    default_backoff: str = DEFAULT_BACKOFF
     #: The store is the embedded one: warn (once per object write) about fields that act
     #: only on Kubernetes (:mod:`bobrapet.api.acts`). False behind the Kubernetes webhook.
     embedded: bool = False

@@ -7,16 +7,17 @@ Invariants:
   step's ``until``) and ``idempotencyKeyTemplate`` reference (mined from the Jinja AST).
   Referencing an unknown step, a step of a later block, or creating a cycle is an error
   (deliberate difference: the Go operator only warns).
-* Cycles are found per block with Kahn's algorithm; the message lists one cycle in order.
-* Transitive upstream sets are computed once in topological order with integer bitsets,
-  so admission of a 1000-step story is linear in the number of edges.
+* The graph is ``api/graph.py``'s :class:`StepGraph`, the one the engine compiles: the same
+  templates are mined (``step_templates``), names resolve the same way, and cycles are found
+  per block with Kahn's algorithm; the message lists one cycle per block in order.
+* Transitive upstream sets are computed once with integer bitsets, so admission of a
+  1000-step story is linear in the number of edges.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -41,12 +42,24 @@ from bobrapet.api.expressions import (
     check_scope,
     iter_templates,
 )
+from bobrapet.api.graph import (
+    BLOCKS,
+    IDEMPOTENCY_KEY,
+    IF,
+    RUNTIME,
+    UNTIL,
+    WITH,
+    StepGraph,
+    allowed_blocks,
+    resolve_name,
+    step_templates,
+)
 from bobrapet.api.jsonschema_util import compile_schema, validate_templated
 from bobrapet.api.kinds import ENGRAM, ENGRAM_TEMPLATE, SECRET, STORY
+from bobrapet.api.phases import STOP_PHASES
+from bobrapet.api.types.enums import BACKOFF_STRATEGIES
 
-BLOCKS = ("steps", "compensations", "finally")
 STEP_TYPES = ("condition", "parallel", "sleep", "stop", "wait", "executeStory", "gate")
-STOP_PHASES = ("Succeeded", "Failed", "Canceled")
 MIN_POLL = timedelta(milliseconds=10)
 
 
@@ -106,24 +119,33 @@ class _Step:
 
 @dataclass
 class _Graph:
+    """The steps being validated (with field paths) and, once every dependency is known,
+    their :class:`StepGraph` (``shape``), the graph the engine compiles too."""
+
     steps: list[_Step]
     by_name: dict[str, _Step]
-    block_rank: dict[str, int]
-    bit: dict[str, int] = field(default_factory=dict)
-    upstream: dict[str, int] = field(default_factory=dict)
     branch_owner: dict[str, str] = field(default_factory=dict)  # parallel branch -> its step
+    shape: StepGraph | None = None
     _addressable: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     hints_left: int = 5  # "did you mean" suggestions still allowed in this request
 
+    def freeze(self) -> StepGraph:
+        """The shared graph of the collected steps and dependencies (built once)."""
+        if self.shape is None:
+            self.shape = StepGraph(
+                {s.name: s.block for s in self.steps},
+                {s.name: tuple(s.deps) for s in self.steps},
+                self.branch_owner,
+            )
+        return self.shape
+
     def is_upstream(self, step: str, other: str) -> bool:
-        return bool(self.upstream.get(step, 0) & self.bit.get(other, 0))
+        return self.freeze().is_upstream(step, other)
 
     def resolve(self, name: str) -> _Step | None:
         """The step a template name denotes: a step, or the parallel step owning a branch."""
-        step = self.by_name.get(name)
-        if step is None and name in self.branch_owner:
-            step = self.by_name.get(self.branch_owner[name])
-        return step
+        target = resolve_name(name, self.by_name, self.branch_owner)
+        return self.by_name.get(target) if target is not None else None
 
     def addressable(self, blocks: tuple[str, ...]) -> list[str]:
         """Step and branch names of ``blocks`` (memoized: called once per unknown reference)."""
@@ -132,10 +154,6 @@ class _Graph:
             names += [b for b, owner in self.branch_owner.items() if self.by_name[owner].block in blocks]
             self._addressable[blocks] = names
         return self._addressable[blocks]
-
-
-def _allowed_blocks(block: str) -> tuple[str, ...]:
-    return BLOCKS[: BLOCKS.index(block) + 1]
 
 
 # ------------------------------------------------------------------------------ validate
@@ -163,7 +181,6 @@ async def validate_story(ctx: Context) -> None:
     _check_needs(ctx, graph)
     _check_templates(ctx, graph, spec, realtime)
     _check_cycles(ctx, graph)
-    _compute_upstream(graph)
     for step in graph.steps:
         _check_requires(ctx, graph, step)
     _check_schemas(ctx, spec)
@@ -241,7 +258,7 @@ def _collect_steps(ctx: Context, spec: dict[str, Any]) -> _Graph:
             step = _Step(i, block, path, raw, name)
             steps.append(step)
             by_name[name] = step
-    graph = _Graph(steps, by_name, {b: n for n, b in enumerate(BLOCKS)})
+    graph = _Graph(steps, by_name)
     _collect_branches(ctx, graph)
     return graph
 
@@ -362,7 +379,7 @@ def _check_retry(ctx: Context, path: str, retry: Any) -> None:
     check_duration(ctx, f"{path}.delay", retry.get("delay"), positive=False)
     check_duration(ctx, f"{path}.maxDelay", retry.get("maxDelay"), positive=False)
     backoff = retry.get("backoff")
-    if backoff is not None and backoff not in ("exponential", "linear", "constant"):
+    if backoff is not None and backoff not in BACKOFF_STRATEGIES:
         ctx.error(f"{path}.backoff", f"backoff must be exponential, linear or constant, got '{backoff}'")
     mr = retry.get("maxRetries")
     if mr is not None and (not isinstance(mr, int) or isinstance(mr, bool) or not 0 <= mr <= 10):
@@ -437,7 +454,7 @@ def _check_needs(ctx: Context, graph: _Graph) -> None:
         if not isinstance(needs, list):
             ctx.error(f"{step.path}.needs", "needs must be a list of step names")
             continue
-        allowed = _allowed_blocks(step.block)
+        allowed = allowed_blocks(step.block)
         for j, dep in enumerate(needs):
             where = f"{step.path}.needs[{j}]"
             if not isinstance(dep, str):
@@ -470,12 +487,12 @@ def _name_hint(name: str, names: list[str], graph: _Graph) -> str:
 def _unknown_dep_message(step: _Step, dep: str, graph: _Graph, where: str) -> str:
     target = graph.by_name.get(dep) if where == "needs" else graph.resolve(dep)
     if target is not None:
-        allowed = " and ".join(_allowed_blocks(step.block))
+        allowed = " and ".join(allowed_blocks(step.block))
         return (
             f"step '{step.name}' lists step '{dep}' of {target.block} in {where}, but a step in "
             f"{step.block} may only depend on steps in {allowed}"
         )
-    names = graph.addressable(_allowed_blocks(step.block))
+    names = graph.addressable(allowed_blocks(step.block))
     owner = graph.branch_owner.get(dep)
     if where == "needs" and owner is not None:
         return (
@@ -512,36 +529,29 @@ def _template_size_ok(ctx: Context, path: str, value: Any) -> bool:
 def _check_templates(ctx: Context, graph: _Graph, spec: dict[str, Any], realtime: bool) -> None:
     cond_scope = REALTIME_RUNTIME if realtime else BATCH_RUNTIME
     with_scope = REALTIME_STATIC if realtime else BATCH_RUNTIME
+    scopes = {
+        IF: cond_scope,
+        UNTIL: BATCH_RUNTIME,
+        WITH: with_scope,
+        RUNTIME: REALTIME_RUNTIME,
+        IDEMPOTENCY_KEY: BATCH_RUNTIME,
+    }
+
+    def fits(path: str, value: Any) -> bool:
+        return _template_size_ok(ctx, path, value)
+
     for step in graph.steps:
-        raw, path = step.raw, step.path
-        stype = raw.get("type")
-        if isinstance(raw.get("if"), str):
-            a = _analyze_field(ctx, f"{path}.if", raw["if"], cond_scope, condition=True)
-            _mine(ctx, graph, step, f"{path}.if", "if", a, dependency=True)
-        w = raw.get("with")
-        if isinstance(w, dict) and _template_size_ok(ctx, f"{path}.with", w):
-            body = w
-            if stype == "wait" and isinstance(w.get("until"), str):
-                upath = f"{path}.with.until"
-                a = _analyze_field(ctx, upath, w["until"], BATCH_RUNTIME, condition=True)
-                _mine(ctx, graph, step, upath, "with.until", a, dependency=False)
-                body = {k: v for k, v in w.items() if k != "until"}
-            for tpath, a in iter_templates(body, f"{path}.with"):
-                _report(ctx, tpath, a, with_scope)
-                _mine(ctx, graph, step, tpath, "with", a, dependency=True)
-        rt = raw.get("runtime")
-        if isinstance(rt, dict) and _template_size_ok(ctx, f"{path}.runtime", rt):
-            for tpath, a in iter_templates(rt, f"{path}.runtime"):
-                _report(ctx, tpath, a, REALTIME_RUNTIME)
-                _mine(ctx, graph, step, tpath, "runtime", a, dependency=False)
-        ikt = raw.get("idempotencyKeyTemplate")
-        if isinstance(ikt, str):
-            ipath = f"{path}.idempotencyKeyTemplate"
-            a = _analyze_field(ctx, ipath, ikt, BATCH_RUNTIME, condition=False)
-            _mine(ctx, graph, step, ipath, "idempotencyKeyTemplate", a, dependency=True)
+        raw = step.raw
+        for field_ in step_templates(raw, step.path, fits=fits):
+            a = field_.analysis
+            # a whole field (if, until, key) is a template only with ``{{``; with/runtime
+            # yield templates only
+            if field_.where in (WITH, RUNTIME) or a.is_template:
+                _report(ctx, field_.path, a, scopes[field_.where])
+            _mine(ctx, graph, step, field_.path, field_.where, a, dependency=field_.dependency)
         post = as_dict(raw.get("postExecution"))
         if isinstance(post.get("condition"), str):
-            ppath = f"{path}.postExecution.condition"
+            ppath = f"{step.path}.postExecution.condition"
             a = _analyze_field(ctx, ppath, post["condition"], BATCH_RUNTIME, condition=True)
             for ref in a.step_refs:
                 if ref.name != "self":
@@ -592,7 +602,7 @@ def _mine(
     """Record template step references of ``step``; unknown / later-block / self refs are errors."""
     for ref in a.step_refs:
         target = graph.resolve(ref.name)
-        if target is None or target.block not in _allowed_blocks(step.block):
+        if target is None or target.block not in allowed_blocks(step.block):
             ctx.error(path, _unknown_dep_message(step, ref.name, graph, where))
             continue
         if target.name == step.name and ref.name != step.name:
@@ -618,44 +628,13 @@ def _mine(
 
 
 def _check_cycles(ctx: Context, graph: _Graph) -> None:
-    for block in BLOCKS:
-        members = [s for s in graph.steps if s.block == block]
-        names = {s.name for s in members}
-        indegree = {s.name: 0 for s in members}
-        dependents: dict[str, list[str]] = {s.name: [] for s in members}
-        for s in members:
-            for dep in s.deps:
-                if dep in names:
-                    indegree[s.name] += 1
-                    dependents[dep].append(s.name)
-        queue = deque(n for n, d in indegree.items() if d == 0)
-        done = 0
-        while queue:
-            n = queue.popleft()
-            done += 1
-            for m in dependents[n]:
-                indegree[m] -= 1
-                if indegree[m] == 0:
-                    queue.append(m)
-        if done == len(members):
-            continue
-        remaining = {n for n, d in indegree.items() if d > 0}
-        reported: set[str] = set()
-        for s in members:
-            if s.name not in remaining or s.name in reported:
-                continue
-            cycle = _find_cycle(s.name, graph, remaining)
-            if not cycle or reported & set(cycle):
-                continue
-            reported.update(cycle)
-            text = _cycle_text(cycle)
-            first = graph.by_name[cycle[0]]
-            ctx.error(
-                first.deps.get(cycle[1] if len(cycle) > 1 else cycle[0], f"{first.path}.needs"),
-                f"{block} contains a dependency cycle: {text} (each step depends on the next, through "
-                "needs or a template reference); remove one of these dependencies",
-            )
-            break
+    for block, cycle in graph.freeze().cycles.items():
+        first = graph.by_name[cycle[0]]
+        ctx.error(
+            first.deps.get(cycle[1] if len(cycle) > 1 else cycle[0], f"{first.path}.needs"),
+            f"{block} contains a dependency cycle: {_cycle_text(list(cycle))} (each step depends on the "
+            "next, through needs or a template reference); remove one of these dependencies",
+        )
 
 
 def _cycle_text(cycle: list[str], shown: int = 8) -> str:
@@ -665,55 +644,6 @@ def _cycle_text(cycle: list[str], shown: int = 8) -> str:
     head = " -> ".join(cycle[:shown])
     tail = " -> ".join([*cycle[-shown:], cycle[0]])
     return f"{head} -> ... ({len(cycle) - 2 * shown} more) -> {tail} ({len(cycle)} steps)"
-
-
-def _find_cycle(start: str, graph: _Graph, remaining: set[str]) -> list[str]:
-    """Follow dependencies inside ``remaining`` from ``start`` until a node repeats."""
-    order: list[str] = []
-    index: dict[str, int] = {}
-    cur: str | None = start
-    while cur is not None and cur not in index:
-        index[cur] = len(order)
-        order.append(cur)
-        nxt = None
-        for dep in graph.by_name[cur].deps:
-            if dep in remaining:
-                nxt = dep
-                break
-        cur = nxt
-    if cur is None:
-        return []
-    return order[index[cur] :]
-
-
-def _compute_upstream(graph: _Graph) -> None:
-    """Ancestors (transitive dependencies) of every step as integer bitsets."""
-    for i, s in enumerate(graph.steps):
-        graph.bit[s.name] = 1 << i
-    state: dict[str, int] = {}  # 1 = visiting, 2 = done
-    for root in graph.steps:
-        if root.name in state:
-            continue
-        # (name, its dependency list, next index): the list is built once per step, so a
-        # step with d dependencies costs O(d), not O(d²)
-        stack: list[tuple[str, list[str], int]] = [(root.name, list(root.deps), 0)]
-        state[root.name] = 1
-        while stack:
-            name, deps, idx = stack[-1]
-            if idx < len(deps):
-                stack[-1] = (name, deps, idx + 1)
-                dep = deps[idx]
-                if dep in graph.by_name and dep not in state:
-                    state[dep] = 1
-                    stack.append((dep, list(graph.by_name[dep].deps), 0))
-                continue
-            acc = 0
-            for dep in deps:
-                if dep in graph.bit:
-                    acc |= graph.bit[dep] | graph.upstream.get(dep, 0)
-            graph.upstream[name] = acc
-            state[name] = 2
-            stack.pop()
 
 
 def _check_requires(ctx: Context, graph: _Graph, step: _Step) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bobrapet.api.admission.context import Context, as_dict, as_list
 from bobrapet.api.jsonschema_util import compile_schema
+from bobrapet.api.types.enums import BACKOFF_STRATEGIES
 
 WORKLOAD_MODES = ("job", "deployment", "statefulset")
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
@@ -43,7 +44,7 @@ def check_delivery_policy(ctx: Context, path: str, policy: Any) -> None:
     if base is not None and cap is not None and cap < base:
         ctx.error(f"{path}.retry.maxDelay", "maxDelay must be greater than or equal to baseDelay")
     backoff = retry.get("backoff")
-    if backoff is not None and backoff not in ("exponential", "linear", "constant"):
+    if backoff is not None and backoff not in BACKOFF_STRATEGIES:
         ctx.error(
             f"{path}.retry.backoff", f"backoff must be exponential, linear or constant, got '{backoff}'"
         )

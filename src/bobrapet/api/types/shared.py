@@ -7,7 +7,7 @@ the object is present); webhook defaults are admission's business.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
@@ -107,13 +107,26 @@ SecretBindings = dict[str, SecretName]
 # --------------------------------------------------------------------------- retry
 
 
+#: Retry defaults, defined once: the CRD defaults of :class:`RetryPolicy`, the values admission
+#: fills into a written policy and the engine's ``retry.*`` defaults.
+DEFAULT_MAX_RETRIES: Final = 3
+DEFAULT_RETRY_DELAY: Final = "1s"
+DEFAULT_RETRY_DELAY_SECONDS: Final = 1.0
+DEFAULT_BACKOFF: Final = "exponential"
+
+
 class RetryPolicy(WireModel):
     """How a failed step is retried."""
 
     max_retries: int = Field(
-        3, description="Maximum number of retries after the first attempt (0-10).", ge=0, le=10
+        DEFAULT_MAX_RETRIES,
+        description="Maximum number of retries after the first attempt (0-10).",
+        ge=0,
+        le=10,
     )
-    delay: Duration = Field("1s", description='Base delay between retries (duration, e.g. "1s", "30s").')
+    delay: Duration = Field(
+        DEFAULT_RETRY_DELAY, description='Base delay between retries (duration, e.g. "1s", "30s").'
+    )
     max_delay: Duration | None = Field(None, description="Upper bound of the computed delay (duration).")
     jitter: int | None = Field(
         None, description="Extra random delay, in percent of the delay (0-100).", ge=0, le=100

@@ -23,8 +23,9 @@ from bobrapet.api import runmeta
 from bobrapet.api.kinds import STEP_RUN
 from bobrapet.cli.app import EXIT_REJECTED, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
-from bobrapet.cli.commands.wait import LOG_DIR, log_path, read_run, step_names, story_of
+from bobrapet.cli.commands.wait import log_path, read_run, step_names, story_of
 from bobrapet.cli.embedded import ControlPlane
+from bobrapet.executors.logpath import LOG_DIR
 
 __all__ = ["LOG_DIR", "log_path", "logs_command", "read_log", "select"]
 

@@ -38,10 +38,10 @@ from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.cli.progress import GateHint, format_seconds, open_progress, parse_time, readable_duration
 from bobrapet.controllers.story_snapshots import read_run_story
+from bobrapet.executors.logpath import step_log_path
 
 EXIT_INTERRUPTED = 130
 RESULT_FORMATS = ("json", "yaml")
-LOG_DIR = "logs"  # under the home; the engine writes <home>/logs/<namespace>/<steprun>.log
 _FAILED_PHASES = ("Failed", "Timeout", "Aborted")
 
 
@@ -250,7 +250,7 @@ def interrupted(name: str, namespace: str) -> typer.Exit:
 
 
 def log_path(home: Path, namespace: str, step_run: str) -> Path:
-    return home / LOG_DIR / namespace / f"{step_run}.log"
+    return step_log_path(home, namespace, step_run)
 
 
 def failed_steps(run_obj: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api import runmeta
 from bobrapet.api.conditions import Reason
+from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import DEPTH as DEPTH_ANNOTATION
 from bobrapet.api.runmeta import STORY_CHAIN as CHAIN_ANNOTATION
-from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.engine.expressions import TemplateError, render_value, template_problem
 from bobrapet.engine.merge import deep_merge
 from bobrapet.engine.naming import compose_dns1123
@@ -164,7 +164,7 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
     if view.deleting:
         ctx.wake_in(0.1)
         return
-    if view.phase in TERMINAL_PHASES:
+    if is_terminal_phase(view.phase):
         phase = str(view.phase)
         message = view.message or f"Sub-story run '{view.name}' completed with phase {phase}"
         finished = format_time(view.finished_at) if view.finished_at else None

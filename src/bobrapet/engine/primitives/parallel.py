@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.api.phases import OK_PHASES, is_terminal_phase
 from bobrapet.api.types.story import Step
 from bobrapet.engine.expressions import TemplateError, render_value, template_problem
 from bobrapet.engine.launch import LaunchFailure, build_step_run
@@ -89,7 +89,7 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
             name = compose_dns1123(ctx.run_name, node.name, branch.name)
             if not ctx.created(name):
                 run = _branch_run(ctx, node, branch)
-                if run is None and ctx.states[node.name].get("phase") in TERMINAL_PHASES:
+                if run is None and is_terminal_phase(ctx.states[node.name].get("phase")):
                     return
                 if run is not None:
                     ctx.create_step_run(run)
@@ -99,7 +99,7 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
             ctx.wake_in(0.1)
             pending = True
             continue
-        if view.phase not in TERMINAL_PHASES:
+        if not is_terminal_phase(view.phase):
             pending = True
             continue
         ctx.add_branch_entry(branch.name)
@@ -124,6 +124,6 @@ def branch_failures(ctx: Context, node: Node) -> list[str]:
     for branch in node.branches:
         view = ctx.snap.step_runs.get(branch.name)
         phase = view.phase if view is not None else None
-        if branch.allow_failure and phase in TERMINAL_PHASES and phase not in ("Succeeded", "Skipped"):
+        if branch.allow_failure and is_terminal_phase(phase) and phase not in OK_PHASES:
             out.append(branch.name)
     return out
