@@ -122,12 +122,26 @@ def short_chain() -> list[Doc]:
     return [story]
 
 
+def waits(width: int, variant: str) -> list[Doc]:
+    """W6: ``width`` independent steps that each wait 1 s (``sync``: time.sleep, ``async``:
+    asyncio.sleep); what is measured is how far I/O-bound steps overlap by default."""
+    steps = [
+        {"name": f"w{i}", "ref": {"name": f"wait-{variant}"}, "with": {"n": i, "seconds": 1}}
+        for i in range(width)
+    ]
+    desc = f"W6 I/O fan-out: {width} independent steps that each wait 1 s ({variant})"
+    output = {"n": f"{{{{ steps.w{width - 1}.output.n }}}}"}
+    return [_story(f"w6-wait-{variant}-{width}", desc, steps, output)]
+
+
 def catalog() -> list[Doc]:
-    """The two EngramTemplates (Python entrypoints) and their Engrams."""
+    """The EngramTemplates (Python entrypoints) and their Engrams."""
     docs: list[Doc] = []
     for name, fn, description in (
         ("bench-step", "step", "Returns n + 1."),
         ("bench-join", "join", "Sums a list of numbers."),
+        ("bench-wait-sync", "wait_sync", "Blocks `seconds` in time.sleep, returns n + 1."),
+        ("bench-wait-async", "wait_async", "Awaits asyncio.sleep(`seconds`), returns n + 1."),
     ):
         docs.append(
             {
@@ -142,7 +156,7 @@ def catalog() -> list[Doc]:
                 },
             }
         )
-    for name in ("step", "join"):
+    for name in ("step", "join", "wait-sync", "wait-async"):
         docs.append(
             {
                 "apiVersion": "bubustack.io/v1alpha1",
@@ -163,6 +177,8 @@ WORKLOADS: list[Workload] = [
     Workload("W3-20x10", "W3", "w3-lattice-20x10", 200, lambda: lattice(20, 10), doubles="W3-10x10"),
     Workload("W4-200", "W4", "w4-chain-3", 3, short_chain, runs=200),
     Workload("W4-400", "W4", "w4-chain-3", 3, short_chain, runs=400, doubles="W4-200"),
+    Workload("W6-sync", "W6", "w6-wait-sync-200", 200, lambda: waits(200, "sync")),
+    Workload("W6-async", "W6", "w6-wait-async-200", 200, lambda: waits(200, "async")),
 ]
 """Every measured workload; W4-200 and W4-400 share one Story file."""
 

@@ -26,6 +26,7 @@ from bobrapet.controllers.refs import namespace_of
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.snapshot import ChildRunView, StepRunView
+from bobrapet.engine.steprun import is_waiting_for_capacity
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.client import Resource
@@ -39,7 +40,8 @@ ANNOTATION_CANCEL = runmeta.CANCEL_REQUESTED
 
 BY_RUN = "by-run"
 BY_PARENT = "by-parent"
-#: StepRuns whose phase is Running (capacity counting without scanning every StepRun).
+#: StepRuns whose phase is Running, or claimed and waiting for an execution slot (capacity
+#: counting without scanning every StepRun: admitted steps count against the limits).
 RUNNING = "running"
 
 
@@ -64,7 +66,8 @@ def _parent_of(run: Resource) -> list[Hashable]:
 
 
 def _running(step_run: Resource) -> list[Hashable]:
-    return [True] if (step_run.get("status") or {}).get("phase") == "Running" else []
+    status = step_run.get("status") or {}
+    return [True] if status.get("phase") == "Running" or is_waiting_for_capacity(status) else []
 
 
 def step_runs(manager: Manager) -> ObjectCache:

@@ -40,6 +40,7 @@ from bobrapet.engine.context import QUEUED_PREFIX
 from bobrapet.engine.plan import NewChildRun, NewStepRun, Plan
 from bobrapet.engine.scheduling import queue_name, queue_priority
 from bobrapet.engine.snapshot import Capacity, Snapshot
+from bobrapet.engine.steprun import WAITING_FOR_CAPACITY, is_waiting_for_capacity
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -430,11 +431,14 @@ def _child_trigger(obj: Resource) -> Hashable:
     """What of a child matters to its run: leaving the quiet phases, retries, deletion.
 
     Pending -> Running is not a trigger here: :func:`_started_running` reports it late
-    (debounced), so a short step costs no extra reconcile and status write.
+    (debounced), so a short step costs no extra reconcile and status write. A StepRun that
+    waits for an execution slot (``WaitingForCapacity``) is one, so the run shows why.
     """
     metadata = obj.get("metadata") or {}
     status = obj.get("status") or {}
     phase = status.get("phase")
+    if is_waiting_for_capacity(status):  # shown in the run's stepStates: why the step waits
+        phase = WAITING_FOR_CAPACITY
     return (
         None if phase in _QUIET_PHASES else phase,
         status.get("retries"),

@@ -2,9 +2,10 @@
 
 Invariants:
 
-* :class:`Capacity` counts StepRuns whose phase is ``Running``; the engine adds its own
-  StepRuns that were launched but are not Running yet (and those it launches in this plan),
-  so two reconciles never overshoot a limit.
+* :class:`Capacity` counts StepRuns whose phase is ``Running`` or that wait, claimed, for an
+  execution slot (reason ``WaitingForCapacity``); the engine adds its own StepRuns that were
+  launched but are neither yet (and those it launches in this plan), so two reconciles never
+  overshoot a limit.
 * A ready engram step beyond a limit is held ``Pending`` with a message starting with
   ``"Queued due to "`` — that prefix is what marks the step as queued (not started).
 * Limits are checked story first, then queue, then global; 0 means unlimited.
@@ -20,6 +21,7 @@ from bobrapet.api import runmeta
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.steprun import WAITING_FOR_CAPACITY
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -59,7 +61,10 @@ def _own_not_running(ctx: Context) -> int:
     return sum(
         1
         for view in ctx.snap.step_runs.values()
-        if view.phase != "Running" and view.phase not in TERMINAL_PHASES and not view.deleting
+        if view.phase != "Running"
+        and view.phase not in TERMINAL_PHASES
+        and not view.deleting
+        and view.reason != WAITING_FOR_CAPACITY
     )
 
 
