@@ -27,6 +27,10 @@ Per-step isolation with concurrency (the engine and the user's code only see the
   the worker's own stdout/stderr while several run; subprocesses started without ``env=``
   see the worker's base environment.
 
+A class engram's instance (one per worker, entrypoint and config) may serve several steps at
+once, like a web handler: per-step state belongs in local variables. An async engram that
+blocks (``time.sleep`` in ``async def``) holds up the other async steps of its worker.
+
 The step's ``workdir`` is first on ``sys.path``. Imports only the standard library,
 ``bobrapet.sdk`` and the user's modules (asyncio only once an async step runs); exits on EOF
 of the request pipe (without waiting for steps still running).
@@ -135,6 +139,11 @@ class _StreamProxy(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
+
+    @property
+    def buffer(self) -> Any:
+        """The binary stream under the current target (``sys.stdout.buffer.write(b"...")``)."""
+        return self._target().buffer
 
 
 _DELETED = None  # marks a variable the step deleted from its overlay
