@@ -203,3 +203,17 @@ async def test_reserve_then_wait_then_on_started(make_request) -> None:
         assert ex.capacity == (0, 256)
     finally:
         await ex.close()
+
+
+async def test_a_reserved_attempt_canceled_before_run_does_not_run(make_request) -> None:
+    ex = LocalExecutor(workers=1, python_path=[str(HERE)])
+    await ex.start()
+    try:
+        request = make_request("r", f"{C}:sleep_sync", inputs={"seconds": 0})
+        assert ex.reserve(request) is True
+        await ex.cancel("r")
+        assert ex.capacity[0] == 0  # the slot is free again
+        result = await ex.run(request)
+        assert result.message == "canceled" and not request.log_path.exists()
+    finally:
+        await ex.close()

@@ -387,7 +387,7 @@ class LocalExecutor:
         attempt.canceled = True
         attempt.wake.set()
         if attempt.reserved and not attempt.running:
-            self.release(key)
+            self._unplace(attempt)  # its run() (if it comes) finds it canceled
         elif attempt.process is not None:
             await terminate_group(attempt.process, self._grace)
 
