@@ -461,11 +461,11 @@ TARGETS: list[Check] = [
 ]
 WORKER_RSS_LIMIT = 60.0
 
-#: W6 (issue 7): I/O-bound steps overlap by default; the peak RSS of engine + workers is reported.
+#: W6 (issue 7): I/O-bound steps overlap by default (engine wall, like the other targets); the
+#: ``bobrapet run`` wall (start-up included) and the peak RSS of engine + workers are reported.
 W6_TARGETS: list[Check] = [
-    (wid, f"{mode} wall (s)", lambda r, m=mode: _get(r, m, "wall_s"), "<=", 2.5)
+    (wid, "engine wall (s)", lambda r: _get(r, "engine", "wall_s"), "<=", 2.5)
     for wid in ("W6-sync", "W6-async")
-    for mode in ("engine", "command")
 ]
 
 
@@ -507,10 +507,21 @@ def targets(rows: dict[str, dict[str, Any]], doubled: list[dict[str, Any]]) -> l
 
 
 def w6_memory(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """W6: peak RSS of the engine plus all its workers (reported; the issue sets no limit)."""
+    """W6: the ``bobrapet run`` wall and the peak RSS of the engine plus all its workers
+    (reported; the issue sets no limit on them)."""
     out: list[dict[str, Any]] = []
     for wid in ("W6-sync", "W6-async"):
         if wid in rows:
+            wall = _get(rows[wid], "command", "wall_s")
+            out.append(
+                {
+                    "workload": wid,
+                    "what": "`bobrapet run` wall, start-up included (s)",
+                    "value": wall,
+                    "target": "report",
+                    "ok": None,
+                }
+            )
             value = _get(rows[wid], "engine", "total_rss_mb") or _get(rows[wid], "command", "total_rss_mb")
             out.append(
                 {
