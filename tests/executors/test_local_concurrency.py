@@ -159,7 +159,7 @@ async def test_a_crash_fails_every_step_in_flight_on_that_worker(make_request) -
         crasher = make_request("crasher", f"{C}:crash", inputs={"after": 0.3})
         results = await asyncio.gather(ex.run(sleeper), ex.run(crasher))
         assert [(r.phase, r.exit_code) for r in results] == [("Failed", 7), ("Failed", 7)]
-        assert "worker" in sleeper.log_path.read_text()  # the step log says why it ended
+        assert "while running 2 steps" in sleeper.log_path.read_text()  # the step log says why it ended
         assert (
             await ex.run(make_request("next", f"{C}:sleep_sync", inputs={"seconds": 0}))
         ).phase == "Succeeded"

@@ -578,7 +578,8 @@ class LocalExecutor:
                     started_at=started, finished_at=finished, exit_code=code, signals=pending.signals
                 )
             message = text if text.startswith("killed") else f"worker {text}"
-            _append_log(request.log_path, f"bobrapet: worker {worker.pid} {text}\n")
+            shared = f" while running {worker.lost} steps, all failed with it" if worker.lost > 1 else ""
+            _append_log(request.log_path, f"bobrapet: worker {worker.pid} {text}{shared}\n")
             return failed(
                 message, started_at=started, finished_at=finished, exit_code=code, signals=pending.signals
             )

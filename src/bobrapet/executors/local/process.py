@@ -70,6 +70,8 @@ class WorkerProcess:
         self.abandoned: set[str] = set()
         self._answered = asyncio.Event()  # set whenever a request is answered (or the worker died)
         self.returncode: int | None = None
+        #: Requests still in flight when the worker died (they all failed with it).
+        self.lost = 0
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -162,6 +164,7 @@ class WorkerProcess:
                     self._ready.set()
             self.returncode = await self.proc.wait()
         finally:
+            self.lost = len(self.inflight)
             self._closed.set()
             self._ready.set()
             for pending in self.inflight.values():
