@@ -8,7 +8,6 @@ return ``n + 1`` (W6). Referenced from ``bench/workloads/catalog.yaml`` as
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -32,5 +31,7 @@ def wait_sync(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 async def wait_async(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """W6: a step that awaits ``seconds`` (default 1) as an async I/O call would."""
+    import asyncio  # here: the other workloads' workers stay as small as before
+
     await asyncio.sleep(float(inputs.get("seconds", 1)))
     return {"n": inputs.get("n", 0) + 1}

@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import faulthandler
-import inspect
 import io
 import logging
 import os
@@ -369,7 +368,7 @@ class Worker:
         except BaseException as exc:  # every failure becomes the step's result
             self._finish(step, ctx, self._failure_of(exc))
             return
-        if inspect.isawaitable(output):
+        if hasattr(output, "__await__"):  # an async engram (cheaper than importing inspect)
             self._run_async(step, ctx, output)
             return
         self._finish(step, ctx, self._output_frame(step, output))
