@@ -130,12 +130,26 @@ def short_chain() -> list[Doc]:
     return [story]
 
 
+def waits(width: int, variant: str) -> list[Doc]:
+    """W6: ``width`` independent steps that each wait 1 s (``sync``: time.sleep, ``async``:
+    asyncio.sleep); what is measured is how far I/O-bound steps overlap by default."""
+    steps = [
+        {"name": f"w{i}", "ref": {"name": f"wait-{variant}"}, "with": {"n": i, "seconds": 1}}
+        for i in range(width)
+    ]
+    desc = f"W6 I/O fan-out: {width} independent steps that each wait 1 s ({variant})"
+    output = {"n": f"{{{{ steps.w{width - 1}.output.n }}}}"}
+    return [_story(f"w6-wait-{variant}-{width}", desc, steps, output)]
+
+
 def catalog() -> list[Doc]:
-    """The two EngramTemplates (Python entrypoints) and their Engrams."""
+    """The EngramTemplates (Python entrypoints) and their Engrams."""
     docs: list[Doc] = []
     for name, fn, description in (
         ("bench-step", "step", "Returns n + 1."),
         ("bench-join", "join", "Sums a list of numbers."),
+        ("bench-wait-sync", "wait_sync", "Blocks `seconds` in time.sleep, returns n + 1."),
+        ("bench-wait-async", "wait_async", "Awaits asyncio.sleep(`seconds`), returns n + 1."),
     ):
         docs.append(
             {
@@ -150,7 +164,7 @@ def catalog() -> list[Doc]:
                 },
             }
         )
-    for name in ("step", "join"):
+    for name in ("step", "join", "wait-sync", "wait-async"):
         docs.append(
             {
                 "apiVersion": "bubustack.io/v1alpha1",
@@ -174,6 +188,8 @@ WORKLOADS: list[Workload] = [
     # W5: W1 and W2 at 10x and 4x; their cost per step must stay that of W1-100 / W2-202.
     Workload("W5-1000", "W5", "w5-chain-1000", 1000, lambda: chain(1000, "W5"), scales="W1-100", shape="W1"),
     Workload("W5-802", "W5", "w5-fanout-800", 802, lambda: fan_out(800, "W5"), scales="W2-202", shape="W2"),
+    Workload("W6-sync", "W6", "w6-wait-sync-200", 200, lambda: waits(200, "sync")),
+    Workload("W6-async", "W6", "w6-wait-async-200", 200, lambda: waits(200, "async")),
 ]
 """Every measured workload; W4-200 and W4-400 share one Story file."""
 

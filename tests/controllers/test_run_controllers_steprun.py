@@ -12,6 +12,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.steprun import StepRunReconciler, _Attempt
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.request import ExecutionRequest
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request
 from bobrapet.store.sqlite import SqliteClient
@@ -23,6 +24,12 @@ class FakeExecutor:
 
     async def cancel(self, key: str) -> None:
         self.canceled.append(key)
+
+    def reserve(self, request: ExecutionRequest) -> bool:
+        return True
+
+    def release(self, key: str) -> None:
+        return None
 
 
 def _step_run(name: str, status: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:

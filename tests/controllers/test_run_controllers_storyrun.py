@@ -38,6 +38,12 @@ class EchoExecutor:
     async def cancel(self, key: str) -> None:
         return None
 
+    def reserve(self, request: ExecutionRequest) -> bool:
+        return True
+
+    def release(self, key: str) -> None:
+        return None
+
 
 @pytest.fixture
 async def engine(client: SqliteClient, tmp_path: Path) -> AsyncIterator[Manager]:

@@ -37,6 +37,24 @@ def test_story_concurrency_queues_ready_steps() -> None:
     assert world.drive() == "Succeeded"
 
 
+def test_a_step_run_waiting_for_an_execution_slot_counts_against_the_story_limit() -> None:
+    """Counted once: by the controller's capacity index (as if Running), not again as launched."""
+    world = World({"steps": [e("a"), e("b"), e("c")], "policy": {"concurrency": 2}})
+    world.reconcile()
+    world.reconcile()
+    assert sorted(world.step_runs) == ["a", "b"]
+    world.step_runs["a"] = replace(world.step_runs["a"], phase="Pending", reason="WaitingForCapacity")
+    world.step_runs["b"] = replace(world.step_runs["b"], phase="Running")
+    world.capacity = Capacity(story_running=2)
+    p = world.reconcile()
+    assert p.create_step_runs == []
+    assert world.state("c")["message"] == "Queued due to story concurrency limit (2 running, limit 2)"
+    world.capacity = Capacity(story_running=1)  # "b" finished; "a" still waits for a slot
+    world.succeed("b")
+    p = world.reconcile()
+    assert [s.step_id for s in p.create_step_runs] == ["c"]
+
+
 def test_queue_global_limits_and_priority() -> None:
     config = EngineConfig(queues={"default": QueueConfig(concurrency=1)}, global_concurrency=5)
     world = World({"steps": [e("a"), e("b")]}, config=config)

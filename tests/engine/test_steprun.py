@@ -18,17 +18,21 @@ from bobrapet.engine.steprun import (
     CANCELED_MESSAGE,
     SUCCEEDED_MESSAGE,
     TIMEOUT_MESSAGE,
+    WAITING_FOR_CAPACITY,
     InputRejected,
     StepOutcome,
     blocked,
     claimed,
     complete,
     debug_enabled,
+    holds_claim,
+    is_waiting_for_capacity,
     launch_failed,
     missing_requirement,
     prepare_input,
     retry_wait,
     step_timeout,
+    waiting_for_capacity,
 )
 
 NOW = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
@@ -277,6 +281,24 @@ def test_claimed_fresh_status() -> None:
     assert _cond(out, "Progressing")["status"] == "True"
     assert _cond(out, "Degraded")["status"] == "False"
     assert "observedGeneration" not in out
+
+
+def test_waiting_for_capacity_is_a_pending_claim_that_has_not_started() -> None:
+    status = {"phase": "Pending", "retries": 1, "nextRetryAt": "2026-01-01T00:00:09Z", "conditions": []}
+    out = waiting_for_capacity(
+        status, holder="engine-1", message="Waiting for a free execution slot", now=NOW
+    )
+    _valid(out)
+    assert (out["phase"], out["podName"], out["retries"]) == ("Pending", "engine-1", 1)
+    assert "startedAt" not in out and "nextRetryAt" not in out  # it has not started
+    ready = _cond(out, "Ready")
+    assert (ready["reason"], ready["message"]) == (WAITING_FOR_CAPACITY, "Waiting for a free execution slot")
+    assert _cond(out, "Progressing")["status"] == "True"
+    assert is_waiting_for_capacity(out) and holds_claim(out, "engine-1") and not holds_claim(out, "other")
+    running = claimed(out, holder="engine-1", now=NOW)
+    assert running["phase"] == "Running" and running["startedAt"] == "2026-01-01T00:00:10Z"
+    assert not is_waiting_for_capacity(running) and holds_claim(running, "engine-1")
+    assert not is_waiting_for_capacity(status) and not holds_claim(status, "engine-1")
 
 
 def test_claimed_keeps_started_at_and_clears_retry_bookkeeping() -> None:

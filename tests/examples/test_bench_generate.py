@@ -53,7 +53,8 @@ def test_workload_has_the_shape_of_workloads_md(workload: generate.Workload) -> 
     steps = story["spec"]["steps"]
     assert story["metadata"]["name"] == workload.story
     assert len(steps) == workload.steps
-    assert all(s["ref"]["name"] in {"step", "join"} for s in steps)
+    refs = {"wait-sync", "wait-async"} if workload.family == "W6" else {"step", "join"}
+    assert all(s["ref"]["name"] in refs for s in steps)
     names = [s["name"] for s in steps]
     assert len(set(names)) == len(names)
     if workload.kind == "W1":  # a strict chain reading the previous output
@@ -65,6 +66,8 @@ def test_workload_has_the_shape_of_workloads_md(workload: generate.Workload) -> 
         assert join["needs"] == names[1:-1]
         assert len(join["with"]["values"]) == workload.steps - 2
         assert all(s["needs"] == ["root"] for s in steps[1:-1])
+    if workload.family == "W6":  # independent steps that each wait 1 s
+        assert all("needs" not in s and s["with"]["seconds"] == 1 for s in steps)
     if workload.kind == "W3":  # every step needs the whole previous layer
         width = 10
         for i, step in enumerate(steps[width:], start=width):
@@ -98,3 +101,8 @@ def test_w5_is_w1_and_w2_at_scale() -> None:
     assert scaled["W5-802"].steps - 2 == 4 * (by_id["W2-202"].steps - 2)
     for w in scaled.values():
         assert w.kind == by_id[w.scales or ""].kind
+
+
+async def test_the_w6_engrams_wait_and_count() -> None:
+    assert engrams.wait_sync({"n": 1, "seconds": 0}, None) == {"n": 2}
+    assert await engrams.wait_async({"n": 2, "seconds": 0}, None) == {"n": 3}

@@ -99,7 +99,8 @@ async def test_cancel_running_python_step(executor: LocalExecutor, make_request)
 async def test_cancel_queued_step(make_request) -> None:
     from pathlib import Path
 
-    ex = LocalExecutor(workers=1, python_path=[str(Path(__file__).resolve().parent)], kill_grace=0.2)
+    here = str(Path(__file__).resolve().parent)
+    ex = LocalExecutor(workers=1, python_path=[here], kill_grace=0.2, slots_per_worker=1)
     try:
         running = asyncio.ensure_future(ex.run(make_request("busy", f"{E}:hang", timeout=30)))
         queued = asyncio.ensure_future(ex.run(make_request("queued", f"{E}:echo")))

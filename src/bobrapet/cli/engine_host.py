@@ -10,6 +10,7 @@ StepRun attempts are claimed with compare-and-swap writes and an engine's lease 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from bobrapet.controllers.registry import setup_all
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
+from bobrapet.executors.local.executor import DEFAULT_MAX_STEPS, DEFAULT_SLOTS_PER_WORKER
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
@@ -39,8 +41,30 @@ __all__ = ["LOG_DIR", "EngineHost", "is_terminal"]
 PROGRESS_INTERVAL = 0.05
 
 
+#: Environment variables bounding concurrent steps (see :class:`LocalExecutor`).
+SLOTS_VARIABLE = "BOBRAPET_WORKER_SLOTS"
+MAX_STEPS_VARIABLE = "BOBRAPET_MAX_STEPS"
+
+
 def default_workers() -> int:
     return max(2, os.cpu_count() or 2)
+
+
+def limit_from_env(name: str, default: int) -> int:
+    """A positive integer from the environment variable ``name`` (``default`` when unset).
+
+    A bad value ends the process with exit code 2 and a message naming the variable.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        print(
+            f"error: {name} must be a positive integer (got {text!r}); unset it for the default {default}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return int(text)
 
 
 def is_terminal(run: dict[str, Any] | None) -> bool:
@@ -62,10 +86,15 @@ class EngineHost:
         config: EngineConfig | None = None,
         workdir: Path | None = None,
         scope: RunScope | None = None,
+        slots_per_worker: int | None = None,
+        max_steps: int | None = None,
     ) -> None:
         self.plane = plane
         self.scope = scope
         self.workers = workers or default_workers()
+        #: Steps one worker runs at once / steps running at once in this engine.
+        self.slots_per_worker = slots_per_worker or limit_from_env(SLOTS_VARIABLE, DEFAULT_SLOTS_PER_WORKER)
+        self.max_steps = max_steps or limit_from_env(MAX_STEPS_VARIABLE, DEFAULT_MAX_STEPS)
         self.config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
         self.workdir = workdir or Path.cwd()
         self.manager: Manager | None = None
@@ -79,7 +108,12 @@ class EngineHost:
         home = self.plane.home
         self.lease = EngineLease(home / "engines")
         self.lease.acquire()
-        self.executor = LocalExecutor(workers=self.workers, python_path=[str(self.workdir)])
+        self.executor = LocalExecutor(
+            workers=self.workers,
+            python_path=[str(self.workdir)],
+            slots_per_worker=self.slots_per_worker,
+            max_steps=self.max_steps,
+        )
         await self.executor.start()
         env = ExecutionEnv(
             executor=self.executor,

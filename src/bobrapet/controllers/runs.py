@@ -26,7 +26,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.story_snapshots import StorySnapshots
-from bobrapet.engine import ChildRunView, StepRunView, compile_graph, compose_dns1123
+from bobrapet.engine import ChildRunView, StepRunView, compile_graph, compose_dns1123, is_waiting_for_capacity
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.client import Resource
@@ -40,7 +40,8 @@ ANNOTATION_CANCEL = runmeta.CANCEL_REQUESTED
 
 BY_RUN = "by-run"
 BY_PARENT = "by-parent"
-#: StepRuns whose phase is Running (capacity counting without scanning every StepRun).
+#: StepRuns whose phase is Running, or claimed and waiting for an execution slot (capacity
+#: counting without scanning every StepRun: admitted steps count against the limits).
 RUNNING = "running"
 
 
@@ -65,7 +66,8 @@ def _parent_of(run: Resource) -> list[Hashable]:
 
 
 def _running(step_run: Resource) -> list[Hashable]:
-    return [True] if (step_run.get("status") or {}).get("phase") == "Running" else []
+    status = step_run.get("status") or {}
+    return [True] if status.get("phase") == "Running" or is_waiting_for_capacity(status) else []
 
 
 def step_runs(manager: Manager) -> ObjectCache:

@@ -5,16 +5,19 @@ One attempt of a StepRun is executed by exactly one engine process:
 1. inputs are resolved with the same template variables the StoryRun engine uses
    (:func:`bobrapet.engine.run_variables`), ``requires`` checked, the EngramTemplate's
    input schema applied; any failure is written to the StepRun with a reason code;
-2. the engine *claims* the attempt by writing ``phase: Running`` and
-   ``podName: <engine id>`` with the resourceVersion it read (compare-and-swap: a
-   concurrent claim by another engine makes this write fail with ``Conflict``);
+2. the engine *claims* the attempt by writing ``podName: <engine id>`` with the
+   resourceVersion it read (compare-and-swap: a concurrent claim by another engine makes
+   this write fail with ``Conflict``): ``phase: Running`` when the executor had a free slot
+   for it (reserved before the write), else ``Pending`` with reason ``WaitingForCapacity``
+   and ``Running`` is written when the executor starts it (``on_started``), so a step is
+   ``Running`` only while its code runs;
 3. the attempt runs on the local executor in a background task (never inside a reconcile);
 4. its outcome is turned into the StepRun's status by :func:`bobrapet.engine.steprun.complete`
    (success, failure, timeout, or a scheduled retry) and written — unless another engine
    took the attempt over meanwhile.
 
-A ``Running`` StepRun claimed by an engine whose lease is gone (the process died) is
-claimed again and re-executed; while that engine lives, the StepRun is only re-checked
+A ``Running`` (or waiting-for-capacity) StepRun claimed by an engine whose lease is gone
+(the process died) is claimed again and re-executed; while that engine lives, the StepRun is only re-checked
 every :data:`TAKEOVER_CHECK` seconds.
 """
 
@@ -50,7 +53,9 @@ from bobrapet.engine import (
     complete,
     debug_enabled,
     engram_version_mismatch,
+    holds_claim,
     input_near_limit,
+    is_waiting_for_capacity,
     launch_failed,
     missing_requirement,
     outcome_events,
@@ -59,6 +64,7 @@ from bobrapet.engine import (
     run_variables,
     step_timeout,
     template_seed,
+    waiting_for_capacity,
 )
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.request import ExecutionRequest, build_env
@@ -97,10 +103,14 @@ def _find_step(story: Story | None, step_id: str) -> Step | None:
 class _Attempt:
     """A launched attempt: what is needed to record its outcome."""
 
-    def __init__(self, key: str, template: Resource | None, step: Step | None) -> None:
+    def __init__(
+        self, key: str, template: Resource | None, step: Step | None, stored: Resource | None = None
+    ) -> None:
         self.key = key
         self.template = template
         self.step = step
+        #: The StepRun as this engine last wrote it (the claim, then the Running write).
+        self.stored: Resource = stored or {}
         self.task: asyncio.Task[None] | None = None
 
 
@@ -146,7 +156,7 @@ class StepRunReconciler:
         scope = self.env.scope
         if scope is not None and not (admitted := scope.admits_step_run(step_run, self.caches.story_runs)):
             return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
-        if phase == "Running":
+        if phase == "Running" or is_waiting_for_capacity(status):
             holder = status.get("podName")
             if holder and holder != self.env.lease.id and EngineLease.is_alive(self.env.lease_dir, holder):
                 return Result(requeue_after=TAKEOVER_CHECK)
@@ -250,8 +260,6 @@ class StepRunReconciler:
             await self._fail(step_run, exc.reason, exc.message, now)
             return Result()
 
-        claimed_status = claimed(status, holder=self.env.lease.id, now=now)
-        stored = await self.client.update_status({**step_run, "status": claimed_status})
         timeout = step_timeout(step_run, story, self.config, step=step, engram=engram, template=template)
         debug = debug_enabled(engram, step, step_run)
         started = now
@@ -270,7 +278,7 @@ class StepRunReconciler:
             debug=debug,
             max_inline_size=self.config.max_inline_step_input,
         )
-        attempt_key = f"{namespace}/{name}#{int(claimed_status.get('retries') or 0)}"
+        attempt_key = f"{namespace}/{name}#{int(status.get('retries') or 0)}"
         request = ExecutionRequest(
             key=attempt_key,
             entrypoint=str(entrypoint) if entrypoint else None,
@@ -284,18 +292,35 @@ class StepRunReconciler:
             debug=debug,
             secrets=secrets,
         )
-        retries = int(claimed_status.get("retries") or 0)
+        ready = self.env.executor.reserve(request)
+        holder = self.env.lease.id
+        if ready:
+            claim = claimed(status, holder=holder, now=now)
+        else:
+            used, total = self.env.executor.capacity
+            message = (
+                f"Waiting for a free execution slot on {holder} ({used}/{total} steps running); "
+                "it starts as running steps finish"
+            )
+            claim = waiting_for_capacity(status, holder=holder, message=message, now=now)
+        try:
+            stored = await self.client.update_status({**step_run, "status": claim})
+        except BaseException:
+            self.env.executor.release(request.key)
+            raise
         steplog.begin_attempt(
             request.log_path,
-            attempt=retries + 1,
+            attempt=int(status.get("retries") or 0) + 1,
             at=now,
             inputs=inputs,
             template=template,
             secret_values=secrets.redaction_terms(),
         )
-        attempt = _Attempt(attempt_key, template, step)
+        attempt = _Attempt(attempt_key, template, step, stored)
         self.attempts[(namespace, name)] = attempt
-        attempt.task = asyncio.create_task(self._execute(stored, request, attempt), name=attempt_key)
+        attempt.task = asyncio.create_task(
+            self._execute(stored, request, attempt, waiting=not ready), name=attempt_key
+        )
         return Result()
 
     def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
@@ -311,20 +336,53 @@ class StepRunReconciler:
         )
 
     # -- executing ------------------------------------------------------------------------------
-    async def _execute(self, claimed_obj: Resource, request: ExecutionRequest, attempt: _Attempt) -> None:
+    async def _execute(
+        self, claimed_obj: Resource, request: ExecutionRequest, attempt: _Attempt, *, waiting: bool = False
+    ) -> None:
+        """Run the attempt and record its outcome; ``waiting``: the claim said WaitingForCapacity."""
+        attempt.stored = attempt.stored or claimed_obj
         metadata = claimed_obj["metadata"]
         key = (str(metadata.get("namespace") or ""), str(metadata["name"]))
         try:
             try:
-                result = await self.env.executor.run(request)
-                await self._record(claimed_obj, result, attempt)
+                if waiting:
+                    result = await self.env.executor.run(
+                        request, on_started=lambda: self._mark_running(attempt)
+                    )
+                else:
+                    result = await self.env.executor.run(request)
+                await self._record(attempt.stored, result, attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an engine bug must not leave the step Running forever
                 log.exception("executing %s failed", request.key)
-                await self._record_until_written(claimed_obj, self._engine_error(exc), attempt)
+                await self._record_until_written(attempt.stored, self._engine_error(exc), attempt)
         finally:
-            self.attempts.pop(key, None)
+            if self.attempts.get(key) is attempt:
+                del self.attempts[key]
+
+    async def _mark_running(self, attempt: _Attempt) -> bool:
+        """The attempt got its slot: write ``Running`` unless the claim was lost meanwhile."""
+        metadata = attempt.stored["metadata"]
+        current: Resource | None = attempt.stored
+        for _ in range(10):
+            if current is None:
+                try:
+                    current = await self.client.get(STEP_RUN, metadata["name"], metadata.get("namespace"))
+                except NotFound:
+                    return False
+            status = current.get("status") or {}
+            if not is_waiting_for_capacity(status) or status.get("podName") != self.env.lease.id:
+                return False
+            running = claimed(status, holder=self.env.lease.id, now=self.clock.now())
+            try:
+                attempt.stored = await self.client.update_status({**current, "status": running})
+                return True
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+                current = None
+        return False
 
     def _engine_error(self, exc: Exception) -> StepOutcome:
         now = self.clock.now()
@@ -363,7 +421,7 @@ class StepRunReconciler:
                 except NotFound:
                     return
             status = current.get("status") or {}
-            if status.get("podName") != self.env.lease.id or status.get("phase") != "Running":
+            if not holds_claim(status, self.env.lease.id):
                 return
             new_status = complete(
                 current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),

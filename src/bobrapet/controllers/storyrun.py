@@ -39,6 +39,7 @@ from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
 from bobrapet.controllers.story_snapshots import RunStory
 from bobrapet.engine import (
+    WAITING_FOR_CAPACITY,
     Capacity,
     EngineConfig,
     NewChildRun,
@@ -47,6 +48,7 @@ from bobrapet.engine import (
     Snapshot,
     StoryPin,
     effective_priority,
+    is_waiting_for_capacity,
     make_plan,
     queue_name,
     queue_priority,
@@ -458,11 +460,14 @@ def _child_trigger(obj: Resource) -> Hashable:
     """What of a child matters to its run: leaving the quiet phases, retries, deletion.
 
     Pending -> Running is not a trigger here: :func:`_started_running` reports it late
-    (debounced), so a short step costs no extra reconcile and status write.
+    (debounced), so a short step costs no extra reconcile and status write. A StepRun that
+    waits for an execution slot (``WaitingForCapacity``) is one, so the run shows why.
     """
     metadata = obj.get("metadata") or {}
     status = obj.get("status") or {}
     phase = status.get("phase")
+    if is_waiting_for_capacity(status):  # shown in the run's stepStates: why the step waits
+        phase = WAITING_FOR_CAPACITY
     return (
         None if phase in _QUIET_PHASES else phase,
         status.get("retries"),

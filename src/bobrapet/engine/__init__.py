@@ -19,17 +19,21 @@ from bobrapet.engine.secrets import SecretProblem, effective_bindings, resolve_s
 from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot, StepRunView
 from bobrapet.engine.step_events import input_near_limit, outcome_events
 from bobrapet.engine.steprun import (
+    WAITING_FOR_CAPACITY,
     InputRejected,
     StepOutcome,
     blocked,
     claimed,
     complete,
     debug_enabled,
+    holds_claim,
+    is_waiting_for_capacity,
     launch_failed,
     missing_requirement,
     prepare_input,
     retry_wait,
     step_timeout,
+    waiting_for_capacity,
 )
 from bobrapet.engine.story_pin import StoryPin, canonical_json, content_hash, pin_for, snapshot_name
 from bobrapet.engine.storyrun import plan
@@ -40,6 +44,7 @@ from bobrapet.engine.variables import run_inputs, run_variables, template_seed
 make_plan = plan
 
 __all__ = [
+    "WAITING_FOR_CAPACITY",
     "Capacity",
     "ChildRunView",
     "EngineConfig",
@@ -66,7 +71,9 @@ __all__ = [
     "effective_bindings",
     "effective_priority",
     "engram_version_mismatch",
+    "holds_claim",
     "input_near_limit",
+    "is_waiting_for_capacity",
     "launch_failed",
     "make_plan",
     "missing_requirement",
@@ -85,4 +92,5 @@ __all__ = [
     "step_timeout",
     "sub_story_refs",
     "template_seed",
+    "waiting_for_capacity",
 ]

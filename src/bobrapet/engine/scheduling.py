@@ -2,9 +2,10 @@
 
 Invariants:
 
-* :class:`Capacity` counts StepRuns whose phase is ``Running``; the engine adds its own
-  StepRuns that were launched but are not Running yet (and those it launches in this plan),
-  so two reconciles never overshoot a limit.
+* :class:`Capacity` counts StepRuns whose phase is ``Running`` or that wait, claimed, for an
+  execution slot (reason ``WaitingForCapacity``); the engine adds its own StepRuns that were
+  launched but are neither yet (and those it launches in this plan), so two reconciles never
+  overshoot a limit.
 * A ready engram step beyond a limit is held ``Pending`` with reason ``Queued``
   (:attr:`StepReason.QUEUED`) — that reason, not the "Queued due to …" message, is what
   marks the step as queued (not started).
@@ -21,6 +22,7 @@ from bobrapet.api import runmeta
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
+from bobrapet.engine.steprun import WAITING_FOR_CAPACITY
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -60,7 +62,10 @@ def _own_not_running(ctx: Context) -> int:
     return sum(
         1
         for view in ctx.snap.step_runs.values()
-        if view.phase != "Running" and not is_terminal_phase(view.phase) and not view.deleting
+        if view.phase != "Running"
+        and not is_terminal_phase(view.phase)
+        and not view.deleting
+        and view.reason != WAITING_FOR_CAPACITY
     )
 
 

@@ -59,6 +59,9 @@ SUCCEEDED_MESSAGE: Final = "Step completed successfully."
 CANCELED_MESSAGE: Final = "Step canceled."
 TIMEOUT_MESSAGE: Final = "Step execution timed out. Check the step timeout configuration and the step logs."
 POST_EXECUTION_FALSE: Final = "post-execution condition evaluated to false"
+#: Condition reason of a claimed StepRun waiting for an execution slot (phase ``Pending``).
+#: Not in the reference's vocabulary: the Go operator hands every step to a Job at once.
+WAITING_FOR_CAPACITY: Final = "WaitingForCapacity"
 
 
 #: What one execution produced: the executor's result is the engine's input as it is.
@@ -272,6 +275,42 @@ def claimed(
     out.pop("duration", None)
     message = f"Running on {holder}" + (f" ({attempt_note})" if attempt_note else "")
     return _set_phase(out, "Running", Reason.SCHEDULED, message, now=now, generation=generation)
+
+
+def waiting_for_capacity(
+    status: Mapping[str, Any] | None,
+    *,
+    holder: str,
+    message: str,
+    now: datetime,
+    generation: int | None = None,
+) -> dict[str, Any]:
+    """Claimed by ``holder`` but waiting for a free execution slot: phase ``Pending``,
+    reason ``WaitingForCapacity``. ``startedAt`` stays unset: the step has not started;
+    :func:`claimed` moves it to ``Running`` when its code starts."""
+    out = _copy_status(status)
+    out["podName"] = holder
+    out.pop("nextRetryAt", None)
+    out.pop("finishedAt", None)
+    out.pop("duration", None)
+    return _set_phase(out, "Pending", WAITING_FOR_CAPACITY, message, now=now, generation=generation)
+
+
+def is_waiting_for_capacity(status: Mapping[str, Any] | None) -> bool:
+    """Whether ``status`` is a claim waiting for an execution slot (see :func:`waiting_for_capacity`)."""
+    if not isinstance(status, Mapping) or status.get("phase") != "Pending" or not status.get("podName"):
+        return False
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == READY:
+            return condition.get("reason") == WAITING_FOR_CAPACITY
+    return False
+
+
+def holds_claim(status: Mapping[str, Any] | None, holder: str) -> bool:
+    """Whether ``holder`` holds the current attempt: ``Running`` or waiting for capacity there."""
+    if not isinstance(status, Mapping) or status.get("podName") != holder:
+        return False
+    return status.get("phase") == "Running" or is_waiting_for_capacity(status)
 
 
 def launch_failed(

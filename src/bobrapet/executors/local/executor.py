@@ -1,12 +1,36 @@
 """LocalExecutor: runs Engram steps on this machine (warm Python workers, command subprocesses).
 
-Invariants:
+Capacity (steps that wait on I/O overlap by default; CPU-bound steps spread over processes):
+
+* the pool keeps ``workers`` warm processes (retired ones aside); each runs up to
+  ``slots_per_worker`` steps at once -- sync engrams in threads, async engrams as tasks on
+  the worker's event loop (see :mod:`bobrapet.executors.local.worker`);
+* at most ``max_steps`` attempts (Python and command engrams together) hold a slot at once;
+  this, with the per-worker cap, bounds threads, tasks and memory;
+* a Python attempt is placed on the least-loaded live worker with a free slot (ties: the
+  most recently used, for warm caches), so N CPU-bound steps land on N different processes
+  while there are N; attempts that find no slot wait FIFO (per kind: Python, command) and are
+  placed as slots free up;
+* :meth:`LocalExecutor.reserve` takes a slot now if one is free (``False``: the attempt will
+  wait), so a caller can record "Running" before :meth:`run`; :meth:`release` gives back a
+  reservation that will not run; ``run(request, on_started)`` awaits ``on_started()`` once the
+  attempt has its slot, right before its code starts (``False``: nothing runs, the attempt is
+  reported canceled).
+
+Failure semantics:
+
 * user code never runs in the engine process; ``run`` never raises for engram failures;
-* at most ``workers`` Python steps run at once, one per worker; waiting requests are served
-  FIFO; the most recently used idle worker is reused first (warm caches);
-* a worker that died, timed out, was canceled or served ``max_tasks_per_worker`` steps is
-  discarded and replaced in the background, so the pool stays at ``workers`` processes;
-* at most ``workers`` command engrams run at once (a separate limit);
+* timeout or cancel of an attempt alone on its worker: the worker is killed and replaced at
+  once. Of an attempt sharing its worker: the worker is asked to cancel it (an async step is
+  cancelled) and Timeout/canceled is reported at once; if the step has not ended after
+  ``kill_grace`` (a sync step cannot be interrupted inside a thread) the worker is *retired*:
+  it takes no new work, a replacement is spawned, and it is stopped once its other steps
+  have finished or their own timeouts have passed;
+* a worker that dies (segfault, ``os._exit``, kill) fails *every* attempt in flight on it
+  with its exit status (128+N for signal N; the retryable crash class): the price of sharing
+  a process between steps. Its replacement is spawned at once;
+* a worker that served ``max_tasks_per_worker`` steps is retired;
+* at most ``max_steps`` command engrams run at once (they share the total cap);
 * ``cancel(key)`` stops that attempt wherever it is (queued or running): result Failed
   "canceled".
 """
@@ -19,16 +43,18 @@ import itertools
 import logging
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.command import run_command
 from bobrapet.executors.local.killing import terminate_group
-from bobrapet.executors.local.process import WorkerProcess, WorkerReply, worker_env
+from bobrapet.executors.local.process import InFlight, WorkerProcess, worker_env
 from bobrapet.executors.local.secrets import SecretMountError, redacted
 from bobrapet.executors.local.secrets import mounted as secret_mounts
 from bobrapet.executors.local.secrets import sweep_stale as sweep_stale_secrets
@@ -38,6 +64,14 @@ from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Steps one worker process runs at once (threads for sync engrams, tasks for async ones).
+DEFAULT_SLOTS_PER_WORKER = 128
+#: Steps (Python and command) running at once in one engine.
+DEFAULT_MAX_STEPS = 256
+
+#: Called once an attempt that had to wait has its slot; ``False`` means "do not run it".
+OnStarted = Callable[[], Awaitable[bool]]
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -45,17 +79,22 @@ def _now() -> datetime:
 
 @dataclass
 class _Attempt:
-    """Book-keeping for one in-flight ``run`` call."""
+    """Book-keeping for one attempt from ``reserve``/``run`` until its slot is given back."""
 
     key: str
+    python: bool
     canceled: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    placed: asyncio.Future[None] | None = None  # set while it waits for a slot
+    holds_slot: bool = False
+    reserved: bool = False
+    running: bool = False
     worker: WorkerProcess | None = None
     process: asyncio.subprocess.Process | None = None
 
 
 class LocalExecutor:
-    """A warm pool of Python worker processes plus command-engram subprocesses."""
+    """A warm pool of concurrent Python worker processes plus command-engram subprocesses."""
 
     def __init__(
         self,
@@ -64,16 +103,27 @@ class LocalExecutor:
         python_path: Sequence[str] = (),
         max_tasks_per_worker: int | None = None,
         kill_grace: float = 0.5,
+        slots_per_worker: int = DEFAULT_SLOTS_PER_WORKER,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if slots_per_worker < 1:
+            raise ValueError("slots_per_worker must be at least 1")
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
         self._size = workers
+        self._slots_per_worker = slots_per_worker
+        self._max_steps = max_steps
         self._env = worker_env([str(p) for p in python_path])
         self._max_tasks = max_tasks_per_worker
         self._grace = kill_grace
-        self._idle: asyncio.LifoQueue[WorkerProcess | None] = asyncio.LifoQueue()
-        self._workers: set[WorkerProcess] = set()
-        self._command_slots = asyncio.Semaphore(workers)
+        self._active: list[WorkerProcess] = []  # workers taking new work
+        self._workers: set[WorkerProcess] = set()  # every live worker (retired ones included)
+        self._spawning = 0
+        self._spawn_error: Exception | None = None
+        self._used = 0
+        self._queue: deque[_Attempt] = deque()
         self._attempts: dict[str, _Attempt] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._outputs: Path | None = None
@@ -85,78 +135,268 @@ class LocalExecutor:
 
     async def start(self) -> None:
         """Spawn the warm pool (returns once the processes exist; they import in parallel)."""
+        spawns = self._begin()
+        await asyncio.gather(*spawns)
+
+    def _begin(self) -> list[asyncio.Task[None]]:
         if self._started:
-            return
+            return []
         self._started = True
         sweep_stale_secrets()
         self._outputs = Path(tempfile.mkdtemp(prefix="bobrapet-outputs-"))
-        spawned = await asyncio.gather(*(self._spawn() for _ in range(self._size)), return_exceptions=True)
-        for worker in spawned:
-            if isinstance(worker, BaseException):
-                log.error("cannot start a worker: %s", worker)
-                self._idle.put_nowait(None)
-            else:
-                self._idle.put_nowait(worker)
+        return [self._spawn_soon() for _ in range(self._size)]
 
     async def close(self) -> None:
         """Stop every worker and subprocess; in-flight runs finish as Failed."""
         self._closed = True
-        # replacements in flight are short (stop + spawn) and shut their fresh worker down
+        for attempt in list(self._queue):
+            if attempt.placed is not None and not attempt.placed.done():
+                attempt.placed.cancel()
+        self._queue.clear()
+        for task in list(self._background):
+            task.cancel()
         await asyncio.gather(*list(self._background), return_exceptions=True)
         stops = [terminate_group(a.process, self._grace) for a in self._attempts.values() if a.process]
         stops += [w.shutdown(self._grace) for w in list(self._workers)]
         await asyncio.gather(*stops, return_exceptions=True)
         self._workers.clear()
+        self._active.clear()
         if self._outputs is not None:
             shutil.rmtree(self._outputs, ignore_errors=True)
 
     @property
     def pids(self) -> list[int]:
-        """Pids of the live worker processes."""
+        """Pids of the live worker processes (retired ones included)."""
         return sorted(w.pid for w in self._workers if w.alive)
 
-    async def wait_ready(self) -> list[float]:
-        """Wait until every worker has started; seconds each took from spawn to ready.
+    @property
+    def capacity(self) -> tuple[int, int]:
+        """(slots in use, total slots): how many attempts may hold a slot at once."""
+        return self._used, self._max_steps
 
-        Only for use before any step was run (it reads the workers' first frame).
-        """
+    async def wait_ready(self) -> list[float]:
+        """Wait until every worker that has not run a step yet has started; seconds each took."""
         fresh = [w for w in self._workers if w.tasks == 0]
         await asyncio.gather(*(w.wait_ready() for w in fresh))
         return [w.ready_after for w in fresh if w.ready_after is not None]
 
+    def _background_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # ----------------------------------------------------------------- the pool
+
+    def _spawn_soon(self) -> asyncio.Task[None]:
+        """Start spawning one worker (counted in ``_spawning`` at once)."""
+        self._spawning += 1
+        return self._background_task(self._spawn_one())
+
+    async def _spawn_one(self) -> None:
+        try:
+            worker = await WorkerProcess.spawn(self._env, threads=self._slots_per_worker)
+        except Exception as exc:  # reported to the Python attempts waiting for a worker
+            self._spawning -= 1
+            log.error("cannot start a worker: %s", exc)
+            self._spawn_error = exc
+            self._dispatch()
+            return
+        except BaseException:
+            self._spawning -= 1
+            raise
+        self._spawning -= 1
+        if self._closed:
+            await worker.shutdown(self._grace)
+            return
+        self._spawn_error = None
+        self._workers.add(worker)
+        self._active.append(worker)
+        self._background_task(self._watch(worker))
+        self._dispatch()
+
+    async def _watch(self, worker: WorkerProcess) -> None:
+        """Forget ``worker`` once its process is gone; keep the pool at ``workers``."""
+        await worker.wait_closed()
+        self._workers.discard(worker)
+        if worker in self._active:
+            self._active.remove(worker)
+        self._ensure_pool()
+        self._dispatch()
+
+    def _ensure_pool(self) -> None:
+        if self._closed or not self._started:
+            return
+        missing = self._size - len(self._active) - self._spawning
+        for _ in range(max(0, missing)):
+            self._spawn_soon()
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        """No new work for ``worker``; stop it once its steps are done or their timeouts passed."""
+        if worker.retired:
+            return
+        worker.retired = True
+        if worker in self._active:
+            self._active.remove(worker)
+        self._ensure_pool()
+
+        async def stop_when_done() -> None:
+            live = [p.deadline for k, p in worker.inflight.items() if k not in worker.abandoned]
+            wait = max(0.0, max(live, default=0.0) - time.monotonic()) + self._grace
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.wait_settled(), wait)
+            if worker.inflight:
+                await worker.stop(self._grace)  # abandoned steps are still running: kill them
+            else:
+                await worker.shutdown(self._grace)
+
+        self._background_task(stop_when_done())
+
+    # ----------------------------------------------------------------- slots
+
+    def _worker_cap(self) -> int:
+        """Slots a worker may fill now: all of them, or while workers are still being
+        spawned, its fair share of the Python demand (so the first one up does not take all)."""
+        if not self._spawning:
+            return self._slots_per_worker
+        demand = sum(w.assigned for w in self._active) + sum(1 for a in self._queue if a.python) + 1
+        share = -(-demand // (len(self._active) + self._spawning))
+        return max(1, min(self._slots_per_worker, share))
+
+    def _pick_worker(self) -> WorkerProcess | None:
+        best: WorkerProcess | None = None
+        cap = self._worker_cap()
+        for worker in self._active:
+            if not worker.alive or worker.assigned >= cap:
+                continue
+            if best is None or (worker.assigned, -worker.last_used) < (best.assigned, -best.last_used):
+                best = worker
+        return best
+
+    def _place(self, attempt: _Attempt) -> bool:
+        """Give ``attempt`` a slot (and a worker) if one is free now."""
+        if self._used >= self._max_steps:
+            return False
+        if attempt.python:
+            worker = self._pick_worker()
+            if worker is None:
+                return False
+            worker.assigned += 1
+            worker.last_used = time.monotonic()
+            attempt.worker = worker
+        self._used += 1
+        attempt.holds_slot = True
+        return True
+
+    def _unplace(self, attempt: _Attempt) -> None:
+        """Give ``attempt``'s slot back and place waiting attempts."""
+        if not attempt.holds_slot:
+            return
+        attempt.holds_slot = False
+        self._used -= 1
+        if attempt.worker is not None:
+            attempt.worker.assigned -= 1
+            attempt.worker = None
+        self._dispatch()
+
+    def _waiting(self, python: bool) -> bool:
+        return any(a.python == python for a in self._queue)
+
+    def _dispatch(self) -> None:
+        """Place waiting attempts in FIFO order (per kind) while slots are free."""
+        blocked: set[bool] = set()
+        for attempt in list(self._queue):
+            placed = attempt.placed
+            if placed is None or placed.done():
+                self._queue.remove(attempt)
+                continue
+            if attempt.python in blocked:
+                continue
+            if self._place(attempt):
+                self._queue.remove(attempt)
+                placed.set_result(None)
+                continue
+            blocked.add(attempt.python)
+            if attempt.python and not self._active and not self._spawning and self._spawn_error:
+                self._queue.remove(attempt)
+                placed.set_exception(self._spawn_error)
+                blocked.discard(True)
+            if len(blocked) == 2:
+                break
+
+    async def _acquire(self, attempt: _Attempt) -> bool:
+        """Wait for a slot; False when the attempt was canceled first. Raises when no worker can start."""
+        if attempt.holds_slot:
+            return True
+        self._ensure_pool()
+        if not self._waiting(attempt.python) and self._place(attempt):
+            return True
+        placed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        attempt.placed = placed
+        self._queue.append(attempt)
+        self._dispatch()
+        won, _ = await self._until_canceled(attempt, placed, lambda _: self._unplace(attempt))
+        attempt.placed = None
+        return won
+
+    def reserve(self, request: ExecutionRequest) -> bool:
+        """Take a slot for ``request`` now if one is free (then :meth:`run` starts it at once)."""
+        if self._closed or not self._started or request.key in self._attempts:
+            return False
+        attempt = _Attempt(request.key, python=request.command is None)
+        if self._waiting(attempt.python) or not self._place(attempt):
+            return False
+        attempt.reserved = True
+        self._attempts[request.key] = attempt
+        return True
+
+    def release(self, key: str) -> None:
+        """Give back the reservation of ``key`` (its ``run`` will not be called)."""
+        attempt = self._attempts.get(key)
+        if attempt is not None and attempt.reserved and not attempt.running:
+            del self._attempts[key]
+            self._unplace(attempt)
+
     # ----------------------------------------------------------------- running
 
-    async def run(self, request: ExecutionRequest) -> ExecutionResult:
-        """Run one attempt to completion; engram failures come back as results."""
+    async def run(self, request: ExecutionRequest, on_started: OnStarted | None = None) -> ExecutionResult:
+        """Run one attempt to completion; engram failures come back as results.
+
+        ``on_started`` (for an attempt that was not reserved) is awaited once the attempt has
+        a slot, before its code starts; when it returns False nothing runs.
+        """
         if self._closed:
             raise RuntimeError("LocalExecutor is closed")
-        if request.key in self._attempts:
+        attempt = self._attempts.get(request.key)
+        if attempt is not None and (attempt.running or not attempt.reserved):
             raise ValueError(f"attempt {request.key!r} is already running")
-        if not self._started:
-            await self.start()
-        attempt = _Attempt(request.key)
-        self._attempts[request.key] = attempt
+        self._begin()  # without waiting: attempts are served in the order they come
+        if attempt is None:
+            attempt = _Attempt(request.key, python=request.command is None)
+            self._attempts[request.key] = attempt
+        attempt.running = True
         try:
             with secret_mounts(request) as mounted:
                 if mounted.command is not None:
-                    result = await self._run_command(mounted, attempt)
+                    result = await self._run_command(mounted, attempt, on_started)
                 else:
-                    result = await self._run_python(mounted, attempt)
+                    result = await self._run_python(mounted, attempt, on_started)
             return redacted(result, request)
         except SecretMountError as exc:
             return failed(str(exc), started_at=_now(), finished_at=_now())
         finally:
-            del self._attempts[request.key]
+            if self._attempts.get(request.key) is attempt:
+                del self._attempts[request.key]
 
     async def cancel(self, key: str) -> None:
-        """Cancel attempt ``key`` (queued or running); unknown keys are ignored."""
+        """Cancel attempt ``key`` (reserved, queued or running); unknown keys are ignored."""
         attempt = self._attempts.get(key)
         if attempt is None or attempt.canceled:
             return
         attempt.canceled = True
         attempt.wake.set()
-        if attempt.worker is not None:
-            await attempt.worker.stop(self._grace)
+        if attempt.reserved and not attempt.running:
+            self._unplace(attempt)  # its run() (if it comes) finds it canceled
         elif attempt.process is not None:
             await terminate_group(attempt.process, self._grace)
 
@@ -184,20 +424,21 @@ class LocalExecutor:
                 undo(task.result())
         return (True, task.result()) if won else (False, None)
 
+    async def _started_ok(self, attempt: _Attempt, on_started: OnStarted | None) -> bool:
+        if attempt.canceled:
+            return False
+        if on_started is not None and not await on_started():
+            return False
+        return not attempt.canceled
+
     # ----------------------------------------------------------------- commands
 
-    async def _run_command(self, request: ExecutionRequest, attempt: _Attempt) -> ExecutionResult:
+    async def _run_command(
+        self, request: ExecutionRequest, attempt: _Attempt, on_started: OnStarted | None
+    ) -> ExecutionResult:
         queued_at = _now()
-        if self._command_slots.locked():
-            won, _ = await self._until_canceled(
-                attempt, self._command_slots.acquire(), lambda _: self._command_slots.release()
-            )
-            if not won:
-                return canceled(started_at=queued_at, finished_at=_now())
-        else:
-            await self._command_slots.acquire()
         try:
-            if attempt.canceled:
+            if not await self._acquire(attempt) or not await self._started_ok(attempt, on_started):
                 return canceled(started_at=queued_at, finished_at=_now())
             assert self._outputs is not None
             output_path = self._outputs / f"{next(self._counter)}.json"
@@ -207,11 +448,13 @@ class LocalExecutor:
 
             return await run_command(request, output_path, self._grace, started, lambda: attempt.canceled)
         finally:
-            self._command_slots.release()
+            self._unplace(attempt)
 
     # ----------------------------------------------------------------- python engrams
 
-    async def _run_python(self, request: ExecutionRequest, attempt: _Attempt) -> ExecutionResult:
+    async def _run_python(
+        self, request: ExecutionRequest, attempt: _Attempt, on_started: OnStarted | None
+    ) -> ExecutionResult:
         queued_at = _now()
         try:
             frame = protocol.encode(
@@ -229,57 +472,126 @@ class LocalExecutor:
                 }
             )
         except (TypeError, ValueError) as exc:
+            self._unplace(attempt)
             return failed(
                 f"inputs are not JSON-serializable: {exc}",
                 started_at=queued_at,
                 finished_at=_now(),
                 error_type="serialization_error",
             )
-        worker = await self._take_worker(attempt)
-        if worker is None:
-            return canceled(started_at=queued_at, finished_at=_now())
-        if isinstance(worker, BaseException):
-            return failed(f"cannot start a worker: {worker}", started_at=queued_at, finished_at=_now())
-        if attempt.canceled:  # canceled while a fresh worker was being spawned
-            self._release(worker)
-            return canceled(started_at=queued_at, finished_at=_now())
-        attempt.worker = worker
-        started = _now()
+        settled_later = False
         try:
-            reply = await worker.run(frame, request.timeout, self._grace)
-        except TimeoutError:
-            self._replace(worker)
-            return timed_out(request.timeout, started_at=started, finished_at=_now())
-        except BaseException:
-            self._replace(worker)
-            raise
+            worker = await self._worker_for(attempt, on_started)
+            if worker is None:
+                return canceled(started_at=queued_at, finished_at=_now())
+            if isinstance(worker, Exception):
+                return failed(f"cannot start a worker: {worker}", started_at=queued_at, finished_at=_now())
+            started = _now()
+            pending = worker.send(request.key, frame, request.timeout)
+            if self._max_tasks is not None and worker.tasks >= self._max_tasks:
+                self._retire(worker)
+            try:
+                replied = await self._reply_or_wake(attempt, pending, request.timeout)
+            except BaseException:  # the caller was canceled (engine shutdown): stop the step
+                settled_later = await self._abandon(worker, attempt, pending)
+                raise
+            if replied:
+                return self._python_result(request, attempt, worker, pending, started)
+            settled_later = await self._abandon(worker, attempt, pending)
+            finished = _now()
+            if attempt.canceled:
+                code = -1 if settled_later else exit_status(worker.returncode or worker.proc.returncode)[0]
+                return canceled(
+                    started_at=started, finished_at=finished, exit_code=code, signals=pending.signals
+                )
+            return timed_out(
+                request.timeout, started_at=started, finished_at=finished, signals=pending.signals
+            )
         finally:
-            attempt.worker = None
-        return self._python_result(request, attempt, worker, reply, started)
+            if not settled_later:
+                self._unplace(attempt)
+
+    async def _worker_for(
+        self, attempt: _Attempt, on_started: OnStarted | None
+    ) -> WorkerProcess | Exception | None:
+        """A live worker with a slot held for ``attempt`` (None: canceled)."""
+        reported = False
+        while True:
+            try:
+                if not await self._acquire(attempt):
+                    return None
+            except Exception as exc:
+                return exc
+            if not reported:
+                reported = True
+                if not await self._started_ok(attempt, on_started):
+                    return None
+            worker = attempt.worker
+            if worker is not None and worker.alive:
+                return worker
+            self._unplace(attempt)  # the worker died meanwhile: take another slot
+
+    async def _reply_or_wake(self, attempt: _Attempt, pending: InFlight, timeout: float) -> bool:
+        """True when the reply came; False on timeout or cancellation."""
+        wake = asyncio.ensure_future(attempt.wake.wait())
+        try:
+            await asyncio.wait((pending.reply, wake), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+        return pending.reply.done()
+
+    async def _abandon(self, worker: WorkerProcess, attempt: _Attempt, pending: InFlight) -> bool:
+        """Stop an attempt whose result is no longer wanted; True when its slot is given back later.
+
+        Alone on its worker: the worker is killed (and replaced). Sharing it: the worker is
+        asked to cancel the step; a background task gives the slot back once the step ended,
+        retiring the worker if it has not ended within the kill grace.
+        """
+        if pending.reply.done():
+            return False
+        if set(worker.inflight) <= {attempt.key} | worker.abandoned:
+            await worker.stop(self._grace)
+            return False
+        worker.abandoned.add(attempt.key)
+        worker.cancel(attempt.key)
+
+        async def settle() -> None:
+            try:
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending.reply), self._grace)
+                except TimeoutError:
+                    self._retire(worker)
+                    await pending.reply
+            finally:
+                self._unplace(attempt)
+
+        self._background_task(settle())
+        return True
 
     def _python_result(
         self,
         request: ExecutionRequest,
         attempt: _Attempt,
         worker: WorkerProcess,
-        reply: WorkerReply,
+        pending: InFlight,
         started: datetime,
     ) -> ExecutionResult:
         finished = _now()
-        if reply.frame is None:
-            self._replace(worker)
-            code, text = exit_status(reply.returncode)
+        frame = pending.reply.result()
+        if frame is None:
+            code, text = exit_status(
+                worker.returncode if worker.returncode is not None else worker.proc.returncode
+            )
             if attempt.canceled:
                 return canceled(
-                    started_at=started, finished_at=finished, exit_code=code, signals=reply.signals
+                    started_at=started, finished_at=finished, exit_code=code, signals=pending.signals
                 )
             message = text if text.startswith("killed") else f"worker {text}"
-            _append_log(request.log_path, f"bobrapet: worker {worker.pid} {text}\n")
+            shared = f" while running {worker.lost} steps, all failed with it" if worker.lost > 1 else ""
+            _append_log(request.log_path, f"bobrapet: worker {worker.pid} {text}{shared}\n")
             return failed(
-                message, started_at=started, finished_at=finished, exit_code=code, signals=reply.signals
+                message, started_at=started, finished_at=finished, exit_code=code, signals=pending.signals
             )
-        self._release(worker)
-        frame = reply.frame
         phase = frame.get("phase")
         succeeded = phase == "Succeeded"
         return ExecutionResult(
@@ -289,71 +601,10 @@ class LocalExecutor:
             exit_class=frame.get("exitClass"),
             error=frame.get("error"),
             message=frame.get("message"),
-            signals=reply.signals,
+            signals=pending.signals,
             started_at=started,
             finished_at=finished,
         )
-
-    async def _take_worker(self, attempt: _Attempt) -> WorkerProcess | BaseException | None:
-        """An idle live worker; None if canceled while queued; the exception if none could start."""
-        if not self._idle.empty():
-            slot = self._idle.get_nowait()
-        else:
-            won, slot = await self._until_canceled(attempt, self._idle.get(), self._idle.put_nowait)
-            if not won:
-                return None
-        if attempt.canceled:
-            self._idle.put_nowait(slot)
-            return None
-        if slot is not None and slot.alive:
-            return slot
-        if slot is not None:
-            self._workers.discard(slot)
-        try:
-            return await self._spawn()
-        except BaseException as exc:
-            self._idle.put_nowait(None)  # keep the pool size: the next taker tries again
-            if not isinstance(exc, Exception):
-                raise
-            return exc
-
-    async def _spawn(self) -> WorkerProcess:
-        worker = await WorkerProcess.spawn(self._env)
-        self._workers.add(worker)
-        return worker
-
-    def _release(self, worker: WorkerProcess) -> None:
-        if self._closed:
-            return
-        if self._max_tasks is not None and worker.tasks >= self._max_tasks:
-            self._replace(worker, retire=True)
-        else:
-            self._idle.put_nowait(worker)
-
-    def _replace(self, worker: WorkerProcess, retire: bool = False) -> None:
-        """Discard ``worker`` and put a fresh one in the pool (in the background)."""
-        self._workers.discard(worker)
-        if self._closed:
-            return
-
-        async def replace() -> None:
-            if retire:
-                await worker.shutdown(self._grace)
-            else:
-                await worker.stop(self._grace)
-            try:
-                fresh: WorkerProcess | None = await self._spawn()
-            except Exception as exc:  # the next taker retries and reports it
-                log.error("cannot start a replacement worker: %s", exc)
-                fresh = None
-            if self._closed and fresh is not None:
-                await fresh.shutdown(self._grace)
-                return
-            self._idle.put_nowait(fresh)
-
-        task = asyncio.get_running_loop().create_task(replace())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def _append_log(path: Path, text: str) -> None:

@@ -2,10 +2,12 @@
 
 Invariants: the worker is spawned as ``sys.executable -m bobrapet.executors.local.worker`` in a
 new session, with one pipe per direction (only those two fds are inherited); the engine
-never reads the worker's stdout. ``run`` sends one request and returns a ``WorkerReply``:
-the worker's result frame, or ``died`` with the exit status when the reply pipe hit EOF
-(crash, ``os._exit``, kill). Signals streamed by the worker are collected in order.
-A timeout raises ``TimeoutError`` after the worker has been stopped.
+never reads the worker's stdout. Several requests may be in flight on one worker: a reader
+task routes each frame to its request by ``key`` (signals are collected in order); each
+:meth:`WorkerProcess.send` returns an :class:`InFlight` whose ``reply`` future resolves to the
+worker's result frame, or to ``None`` when the worker died first (EOF on the reply pipe:
+crash, ``os._exit``, kill; ``returncode`` is then set). A garbled or oversized frame makes
+the stream unusable: the worker is stopped and every in-flight request gets ``None``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ WORKER_MODULE = "bobrapet.executors.local.worker"
 
 
 @dataclass
-class WorkerReply:
-    """What came back for one request."""
+class InFlight:
+    """One request sent to a worker and not answered yet."""
 
-    frame: dict[str, Any] | None
+    key: str
+    deadline: float  # monotonic time at which the request's timeout expires
+    reply: asyncio.Future[dict[str, Any] | None]
     signals: list[dict[str, Any]] = field(default_factory=list)
-    returncode: int | None = None  # set when the worker died instead of replying
 
 
 def worker_env(python_path: Sequence[str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -46,7 +49,7 @@ def worker_env(python_path: Sequence[str], base: Mapping[str, str] | None = None
 
 
 class WorkerProcess:
-    """One spawned worker and its frame pipes."""
+    """One spawned worker, its frame pipes and the requests in flight on it."""
 
     def __init__(
         self, proc: asyncio.subprocess.Process, reader: asyncio.StreamReader, writer: asyncio.WriteTransport
@@ -56,7 +59,24 @@ class WorkerProcess:
         self._writer = writer
         self.tasks = 0
         self.spawned_at = time.monotonic()
+        self.last_used = 0.0
         self.ready_after: float | None = None  # seconds from spawn to the worker's ready frame
+        self.inflight: dict[str, InFlight] = {}
+        #: Slots held by attempts placed on this worker (in flight or about to be sent).
+        self.assigned = 0
+        #: A retired worker takes no new work; it is stopped once its requests are done.
+        self.retired = False
+        #: Keys in flight whose result nobody waits for any more (timed out, canceled).
+        self.abandoned: set[str] = set()
+        self._answered = asyncio.Event()  # set whenever a request is answered (or the worker died)
+        self.returncode: int | None = None
+        #: Requests still in flight when the worker died (they all failed with it).
+        self.lost = 0
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = asyncio.Event()
+        self._reading = asyncio.get_running_loop().create_task(self._read_frames())
 
     @property
     def pid(self) -> int:
@@ -64,14 +84,15 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        return self.proc.returncode is None and not self._writer.is_closing()
+        return self.proc.returncode is None and not self._writer.is_closing() and not self._closed.is_set()
 
     @classmethod
-    async def spawn(cls, env: Mapping[str, str]) -> WorkerProcess:
+    async def spawn(cls, env: Mapping[str, str], threads: int | None = None) -> WorkerProcess:
         """Start a worker (returns once the process exists, without waiting for its imports)."""
         loop = asyncio.get_running_loop()
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
+        extra = [str(threads)] if threads is not None else []
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -79,6 +100,7 @@ class WorkerProcess:
                 WORKER_MODULE,
                 str(to_worker_r),
                 str(from_worker_w),
+                *extra,
                 pass_fds=(to_worker_r, from_worker_w),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
@@ -111,49 +133,89 @@ class WorkerProcess:
             return None  # EOF (possibly mid-frame): the worker is gone
         return protocol.decode(line)
 
-    async def wait_ready(self) -> None:
-        """Wait for the worker's ready frame (only meaningful before the first request)."""
-        if self.ready_after is None:
-            frame = await self._next_frame()
-            if frame is not None and frame.get("op") == protocol.READY:
-                self.ready_after = time.monotonic() - self.spawned_at
-
-    async def run(self, request: bytes, timeout: float, grace: float) -> WorkerReply:
-        """Send one encoded run request; wait for the result, the worker's death or the timeout."""
-        self.tasks += 1
-        reply = WorkerReply(frame=None)
-        self._writer.write(request)
+    async def _read_frames(self) -> None:
+        """Route every frame to its request until EOF; then fail what is still in flight."""
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    try:
-                        frame = await self._next_frame()
-                    except (ValueError, asyncio.LimitOverrunError):
-                        await self.stop(grace)  # an oversized or garbled frame: the stream is unusable
-                        reply.returncode = self.proc.returncode
-                        return reply
-                    if frame is None:
-                        reply.returncode = await self.proc.wait()
-                        return reply
-                    op = frame.get("op")
-                    if op == protocol.SIGNAL:
-                        reply.signals.append(frame["event"])
-                    elif op == protocol.RESULT:
-                        reply.frame = frame
-                        return reply
-                    elif op == protocol.READY and self.ready_after is None:
+            while True:
+                try:
+                    frame = await self._next_frame()
+                except (ValueError, asyncio.LimitOverrunError):
+                    self._writer.close()  # an oversized or garbled frame: the stream is unusable
+                    await terminate_group(self.proc, 0.0)
+                    frame = None
+                if frame is None:
+                    break
+                op = frame.get("op")
+                if op == protocol.RESULT:
+                    pending = self.inflight.pop(str(frame.get("key")), None)
+                    if pending is not None and not pending.reply.done():
+                        pending.reply.set_result(frame)
+                    self.abandoned.discard(str(frame.get("key")))
+                    self._answered.set()
+                    if not self.inflight:
+                        self._idle.set()
+                elif op == protocol.SIGNAL:
+                    pending = self.inflight.get(str(frame.get("key")))
+                    if pending is not None:
+                        pending.signals.append(frame["event"])
+                elif op == protocol.READY:
+                    if self.ready_after is None:
                         self.ready_after = time.monotonic() - self.spawned_at
-        except TimeoutError:
-            await self.stop(grace)
-            raise
-        except BaseException:
-            await self.stop(grace)  # canceled mid-step: the worker's state is unknown
-            raise
+                    self._ready.set()
+            self.returncode = await self.proc.wait()
+        finally:
+            self.lost = len(self.inflight)
+            self._closed.set()
+            self._ready.set()
+            for pending in self.inflight.values():
+                if not pending.reply.done():
+                    pending.reply.set_result(None)
+            self.inflight.clear()
+            self._idle.set()
+            self._answered.set()
+
+    async def wait_ready(self) -> None:
+        """Wait for the worker's ready frame (or its death)."""
+        await self._ready.wait()
+
+    async def wait_idle(self) -> None:
+        """Wait until no request is in flight (or the worker died)."""
+        await self._idle.wait()
+
+    async def wait_settled(self) -> None:
+        """Wait until every request in flight is abandoned (or the worker died)."""
+        while self.inflight and not set(self.inflight) <= self.abandoned:
+            self._answered.clear()
+            await self._answered.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the reply pipe hit EOF and the process was reaped."""
+        await self._closed.wait()
+
+    def send(self, key: str, request: bytes, timeout: float) -> InFlight:
+        """Send one encoded run request; its reply arrives on the returned ``InFlight``."""
+        self.tasks += 1
+        self.last_used = time.monotonic()
+        pending = InFlight(key, time.monotonic() + timeout, asyncio.get_running_loop().create_future())
+        if not self.alive:
+            pending.reply.set_result(None)
+            return pending
+        self.inflight[key] = pending
+        self._idle.clear()
+        self._writer.write(request)
+        return pending
+
+    def cancel(self, key: str) -> None:
+        """Ask the worker to cancel ``key`` (effective for async steps only)."""
+        if self.alive and key in self.inflight:
+            self._writer.write(protocol.encode({"op": protocol.CANCEL, "key": key}))
 
     async def stop(self, grace: float) -> int | None:
         """Kill the worker's process group (SIGTERM, SIGKILL after ``grace``)."""
         self._writer.close()
-        return await terminate_group(self.proc, grace)
+        code = await terminate_group(self.proc, grace)
+        await self._reaped()
+        return code
 
     async def shutdown(self, grace: float) -> None:
         """Ask an idle worker to exit (EOF on its request pipe), killing it if it lingers."""
@@ -161,3 +223,13 @@ class WorkerProcess:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), grace)
         await terminate_group(self.proc, grace)
+        await self._reaped()
+
+    async def _reaped(self) -> None:
+        """Wait for the reader to see EOF (a descendant may hold the pipe: then stop reading)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed.wait()), 1.0)
+        except TimeoutError:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading

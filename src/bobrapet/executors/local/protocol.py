@@ -2,8 +2,11 @@
 
 Invariants: one frame = one compact JSON object terminated by ``\\n`` (JSON never contains a
 raw newline), so frames are read with ``readline``. Parent -> worker: ``{"op": "run", ...}``.
-Worker -> parent: ``{"op": "ready"}`` once after start, ``{"op": "signal", "event": {...}}``
-while a step runs (emission order), then exactly one ``{"op": "result", ...}`` per run.
+Parent -> worker also ``{"op": "cancel", "key": ...}`` (stop that step if it can be stopped).
+Worker -> parent: ``{"op": "ready"}`` once after start, ``{"op": "signal", "key": ..., "event":
+{...}}`` while a step runs (emission order per step), then exactly one ``{"op": "result", "key":
+..., ...}`` per run request. Several steps may be in flight on one worker; frames of different
+steps interleave, each carries its step's ``key``.
 Standard library only (imported by warm workers).
 """
 
@@ -14,6 +17,7 @@ from typing import Any
 
 READY = "ready"
 RUN = "run"
+CANCEL = "cancel"
 SIGNAL = "signal"
 RESULT = "result"
 

@@ -1,24 +1,54 @@
-"""A warm worker process: ``python -m bobrapet.executors.local.worker <read-fd> <write-fd>``.
+"""A warm worker process: ``python -m bobrapet.executors.local.worker <read-fd> <write-fd> [threads]``.
 
-Invariants: runs one step at a time, talking to the engine only over the two inherited pipe
-fds (never over stdout); while a step runs, fds 1 and 2 are redirected (``dup2``) to that
-step's log file so ``print`` and C-level output land in the step log, and are restored after
-the step; the ``BUBU_*`` env of the request is set for the step and restored afterwards; the
-step's ``workdir`` is first on ``sys.path``. Every run request gets exactly one result frame
-(user exceptions, init failures and non-JSON outputs included). Imports only the standard
-library, ``bobrapet.sdk`` and the user's modules; exits on EOF of the request pipe.
+A worker runs several steps at once (the engine decides how many: its per-worker slot cap):
+
+* the main thread reads run/cancel requests from the request pipe; every run request is
+  handed to a thread pool (at most ``threads`` threads, default 128), where the entrypoint
+  is resolved and called; a *sync* engram runs in that thread to its end; an *async* engram
+  (the call returned an awaitable) is awaited as a task on the worker's event loop (one
+  thread, started on first use), so many async steps wait on I/O side by side and the pool
+  thread is free again at once;
+* every run request gets exactly one result frame carrying its ``key`` (user exceptions,
+  init failures, non-JSON outputs and cancellation included); signal frames carry the key
+  of the step that emitted them;
+* a cancel request cancels the step's task when it is async; a sync step cannot be stopped
+  inside a process (the engine retires the worker instead).
+
+Per-step isolation with concurrency (the engine and the user's code only see their own step):
+
+* ``sys.stdout``/``sys.stderr`` are proxies writing to the log file of the step whose code
+  is running (a context variable, inherited by the step's asyncio tasks and by
+  :func:`contextvars.copy_context`-run callables, not by plain new threads); the SDK logger
+  writes through them; ``ctx.logger.debug`` records are kept only for steps with debug on;
+* ``os.environ`` is an overlay: ``os.environ``/``os.getenv`` see the step's ``BUBU_*`` and
+  request variables (and the step's own writes) on top of the worker's base environment;
+* C-level output (fds 1 and 2: extension modules, ``os.write``, the faulthandler trace of a
+  crash) goes to the step log while the step is the only one running in the worker, and to
+  the worker's own stdout/stderr while several run; subprocesses started without ``env=``
+  see the worker's base environment.
+
+A class engram's instance (one per worker, entrypoint and config) may serve several steps at
+once, like a web handler: per-step state belongs in local variables. An async engram that
+blocks (``time.sleep`` in ``async def``) holds up the other async steps of its worker.
+
+The step's ``workdir`` is first on ``sys.path``. Imports only the standard library,
+``bobrapet.sdk`` and the user's modules (asyncio only once an async step runs); exits on EOF
+of the request pipe (without waiting for steps still running).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import faulthandler
 import io
 import logging
 import os
 import sys
 import threading
-from typing import Any
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TextIO
 
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.loader import EntrypointCache, EntrypointError
@@ -26,6 +56,8 @@ from bobrapet.sdk.context import LOGGER_NAME, Context
 from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
 from bobrapet.sdk.redact import redact, redaction_terms
+
+DEFAULT_THREADS = 128
 
 
 class _Channel:
@@ -50,54 +82,207 @@ class _Channel:
                 view = view[os.write(self._write_fd, view) :]
 
 
-class _StepIO:
-    """Redirects fds 1/2 to a step log and restores the worker's own afterwards."""
+class _Step:
+    """One step running in this worker: its log, its environment overlay, its debug flag."""
 
-    def __init__(self) -> None:
-        self._saved_out = os.dup(1)
-        self._saved_err = os.dup(2)
+    def __init__(
+        self, key: str, log_fd: int, env: dict[str, str], debug: bool, terms: tuple[str, ...] = ()
+    ) -> None:
+        self.key = key
+        #: Secret texts of this step, redacted from its tracebacks and debug previews.
+        self.terms = terms
+        self.log_fd = log_fd
+        self.log: TextIO = open(log_fd, "a", encoding="utf-8", errors="replace", closefd=False, buffering=1)  # noqa: SIM115
+        self.env: dict[str, str | None] = dict(env)
+        self.debug = debug
+        self.task: Any = None  # the concurrent future of an async step's task
+        self.lock = threading.Lock()
+        self.finished = False
 
-    def redirect(self, log_path: str) -> None:
-        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._flush()
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.log.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.log.close()
+        with contextlib.suppress(OSError):
+            os.close(self.log_fd)
 
-    def restore(self) -> None:
-        self._flush()
-        os.dup2(self._saved_out, 1)
-        os.dup2(self._saved_err, 2)
+
+#: The step whose code runs in the current thread/task (None: worker code).
+_CURRENT: contextvars.ContextVar[_Step | None] = contextvars.ContextVar("bobrapet_step", default=None)
+
+
+class _StreamProxy(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr``: writes go to the current step's log, else to ``base``."""
+
+    def __init__(self, base: TextIO) -> None:
+        self._base = base
+
+    def _target(self) -> TextIO:
+        step = _CURRENT.get()
+        return step.log if step is not None else self._base
+
+    def write(self, text: str) -> int:
+        self._target().write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._target().flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        step = _CURRENT.get()
+        return step.log_fd if step is not None else self._base.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def buffer(self) -> Any:
+        """The binary stream under the current target (``sys.stdout.buffer.write(b"...")``)."""
+        return self._target().buffer
+
+
+_DELETED = None  # marks a variable the step deleted from its overlay
+
+
+class _EnvironOverlay(os._Environ):  # type: ignore[type-arg]
+    """``os.environ`` of a worker: the current step's variables over the worker's base env.
+
+    Reads see the step's values first; writes and deletions made while a step runs stay in
+    that step's overlay; outside a step, reads and writes go to the base environment.
+    """
+
+    def __init__(self, base: os._Environ[str]) -> None:
+        super().__init__(base._data, base.encodekey, base.decodekey, base.encodevalue, base.decodevalue)  # type: ignore[attr-defined]
 
     @staticmethod
-    def _flush() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+    def _overlay() -> dict[str, str | None] | None:
+        step = _CURRENT.get()
+        return step.env if step is not None else None
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is _DELETED:
+                raise KeyError(key)
+            return value
+        base: str = super().__getitem__(key)
+        return base
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            super().__setitem__(key, value)
+            return
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"str expected, not {type(value).__name__}")
+        overlay[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is None:
+            super().__delitem__(key)
+            return
+        if key not in self:
+            raise KeyError(key)
+        overlay[key] = _DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay()
+        if overlay is None:
+            yield from super().__iter__()
+            return
+        for key in list(super().__iter__()):
+            if key not in overlay:
+                yield key
+        for key, value in list(overlay.items()):
+            if value is not _DELETED:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+class _DebugFilter(logging.Filter):
+    """Drops DEBUG records of steps without debug (the SDK logger is shared by all steps)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO:
+            return True
+        step = _CURRENT.get()
+        return step is not None and step.debug
 
 
 def _make_logger() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_DebugFilter())
     logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
     return logger
 
 
-def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    return saved
+class _FdRouter:
+    """Points fds 1/2 at the log of the only running step, at the worker's own otherwise."""
 
+    def __init__(self) -> None:
+        self._saved_out = os.dup(1)
+        self._saved_err = os.dup(2)
+        self._lock = threading.Lock()
+        self._running: dict[str, _Step] = {}
+        self._solo: str | None = None
 
-def _restore_env(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
+    def enter(self, step: _Step) -> None:
+        with self._lock:
+            self._running[step.key] = step
+            self._route()
+
+    def leave(self, step: _Step) -> None:
+        with self._lock:
+            self._running.pop(step.key, None)
+            self._route()
+
+    def _route(self) -> None:
+        solo = next(iter(self._running)) if len(self._running) == 1 else None
+        if solo == self._solo:
+            return
+        _flush_base()
+        if solo is None:
+            os.dup2(self._saved_out, 1)
+            os.dup2(self._saved_err, 2)
         else:
-            os.environ[key] = value
+            fd = self._running[solo].log_fd
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+        self._solo = solo
+
+
+def _flush_base() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
 
 
 def _put_first_on_path(directory: str) -> None:
@@ -105,12 +290,6 @@ def _put_first_on_path(directory: str) -> None:
         if directory in sys.path:
             sys.path.remove(directory)
         sys.path.insert(0, directory)
-
-
-def _print_traceback(terms: tuple[str, ...]) -> None:
-    import traceback
-
-    sys.stderr.write(redact(traceback.format_exc(), terms))
 
 
 def _failure(error: dict[str, Any], exit_code: int = 1, exit_class: str | None = None) -> dict[str, Any]:
@@ -125,91 +304,192 @@ def _failure(error: dict[str, Any], exit_code: int = 1, exit_class: str | None =
     }
 
 
-class Worker:
-    """Executes run requests one at a time."""
+def _canceled() -> dict[str, Any]:
+    return _failure(error_wire("execution_error", "canceled", exit_code=1, code="Canceled", retryable=False))
 
-    def __init__(self, channel: _Channel) -> None:
+
+class Worker:
+    """Executes run requests concurrently (threads for sync engrams, a loop for async ones)."""
+
+    def __init__(self, channel: _Channel, threads: int = DEFAULT_THREADS) -> None:
         self._channel = channel
-        self._io = _StepIO()
         self._cache = EntrypointCache()
+        self._resolve_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="step")
+        self._router = _FdRouter()
+        self._steps: dict[str, _Step] = {}
+        self._steps_lock = threading.Lock()
+        self._loop: Any = None
+        self._loop_lock = threading.Lock()
         self._logger = _make_logger()
 
     def serve(self) -> None:
         self._channel.send({"op": protocol.READY, "pid": os.getpid()})
         while (request := self._channel.receive()) is not None:
-            if request.get("op") == protocol.RUN:
-                self._channel.send_bytes(self.run(request))
+            op = request.get("op")
+            if op == protocol.RUN:
+                self.start(request)
+            elif op == protocol.CANCEL:
+                self.cancel(str(request.get("key")))
 
-    def run(self, request: dict[str, Any]) -> bytes:
-        """Run one step and return its encoded result frame."""
+    # ------------------------------------------------------------------ starting a step
+
+    def start(self, request: dict[str, Any]) -> None:
+        """Open the step's log and hand the step to the thread pool (never blocks on user code)."""
+        key = str(request.get("key"))
+        log_path = str(request["log"])
         try:
-            self._io.redirect(request["log"])
+            os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
-            message = f"cannot open the step log {request['log']!r}: {exc}"
-            return protocol.encode(_failure(error_wire("execution_error", message, exit_code=1)))
-        saved_env = _apply_env(request.get("env") or {})
-        _put_first_on_path(request.get("workdir") or "")
-        try:
-            frame = self._execute(request)
-            try:
-                return protocol.encode(frame)
-            except (TypeError, ValueError, RecursionError) as exc:
-                message = f"output is not JSON-serializable: {type(exc).__name__}: {exc}"
-                print(message, file=sys.stderr)
-                return protocol.encode(_failure(error_wire("serialization_error", message, exit_code=1)))
-        finally:
-            self._io.restore()
-            _restore_env(saved_env)
+            message = f"cannot open the step log {log_path!r}: {exc}"
+            self._send_result(key, _failure(error_wire("execution_error", message, exit_code=1)))
+            return
+        env = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
+        terms = redaction_terms(request.get("secrets") or {})
+        step = _Step(key, fd, env, bool(request.get("debug")), terms)
+        with self._steps_lock:
+            self._steps[key] = step
+        self._router.enter(step)
+        context = contextvars.copy_context()
+        context.run(_CURRENT.set, step)
+        self._pool.submit(context.run, self._call, step, request)
 
-    def _execute(self, request: dict[str, Any]) -> dict[str, Any]:
-        debug = bool(request.get("debug"))
-        self._logger.setLevel(logging.DEBUG if debug else logging.INFO)
-        config = request.get("config") or {}
-        secrets = request.get("secrets") or {}
-        terms = redaction_terms(secrets)
-        inputs = request.get("inputs")
-        ctx = Context(
-            config=config,
-            secrets=secrets,
-            logger=self._logger,
-            debug=debug,
-            on_signal=lambda event: self._channel.send({"op": protocol.SIGNAL, "event": event}),
-        )
+    def _call(self, step: _Step, request: dict[str, Any]) -> None:
+        """In a pool thread, inside the step's context: resolve, call; finish or go async."""
+        _put_first_on_path(request.get("workdir") or "")
+        ctx = self._context(step, request)
         try:
-            if debug:
-                self._logger.debug("inputs: %s", preview(inputs, terms=terms))
-            target = self._cache.resolve(request["entrypoint"], config, secrets)
-            output = target(inputs, ctx)
-            if hasattr(output, "__await__"):
+            if step.debug:
+                self._logger.debug("inputs: %s", preview(request.get("inputs"), terms=step.terms))
+            with self._resolve_lock:
+                target = self._cache.resolve(request["entrypoint"], ctx.config, ctx.secrets)
+            output = target(request.get("inputs"), ctx)
+        except BaseException as exc:  # every failure becomes the step's result
+            self._finish(step, ctx, self._failure_of(exc, step.terms))
+            return
+        if hasattr(output, "__await__"):  # an async engram (cheaper than importing inspect)
+            self._run_async(step, ctx, output)
+            return
+        self._finish(step, ctx, self._output_frame(step, output))
+
+    def _context(self, step: _Step, request: dict[str, Any]) -> Context:
+        def signal(event: dict[str, Any]) -> None:
+            self._channel.send({"op": protocol.SIGNAL, "key": step.key, "event": event})
+
+        return Context(
+            config=request.get("config") or {},
+            secrets=request.get("secrets") or {},
+            logger=self._logger,
+            debug=step.debug,
+            on_signal=signal,
+        )
+
+    # ------------------------------------------------------------------ async steps
+
+    def _event_loop(self) -> Any:
+        with self._loop_lock:
+            if self._loop is None:
                 import asyncio
 
-                output = asyncio.run(output)
-            if output is None:
-                output = {}
-            if not isinstance(output, dict):
-                message = (
-                    f"the engram returned {type(output).__name__}, not a dict: return a JSON object "
-                    'such as {"result": value}'
-                )
-                print(message, file=sys.stderr)
-                return _failure(error_wire("serialization_error", message, exit_code=1))
-            if debug:
-                self._logger.debug("output: %s", preview(output, terms=terms))
-            return {"op": protocol.RESULT, "phase": "Succeeded", "output": output, "exitCode": 0}
-        except StructuredError as exc:
-            _print_traceback(terms)
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="steps-loop", daemon=True)
+                thread.start()
+                self._loop = loop
+            return self._loop
+
+    def _run_async(self, step: _Step, ctx: Context, awaitable: Any) -> None:
+        import asyncio
+
+        async def await_step() -> None:
+            try:
+                output = await awaitable
+            except asyncio.CancelledError:
+                self._finish(step, ctx, _canceled())
+                return
+            except BaseException as exc:
+                self._finish(step, ctx, self._failure_of(exc, step.terms))
+                return
+            self._finish(step, ctx, self._output_frame(step, output))
+
+        # The task is created from this thread's context: the step's (see Task and contextvars).
+        with step.lock:
+            step.task = asyncio.run_coroutine_threadsafe(await_step(), self._event_loop())
+
+    def cancel(self, key: str) -> None:
+        """Cancel ``key`` if it is an async step still running (a sync step cannot be stopped)."""
+        with self._steps_lock:
+            step = self._steps.get(key)
+        if step is None:
+            return
+        with step.lock:
+            task = step.task
+        if task is not None:
+            task.cancel()
+
+    # ------------------------------------------------------------------ results
+
+    def _output_frame(self, step: _Step, output: Any) -> dict[str, Any]:
+        if output is None:
+            output = {}
+        if not isinstance(output, dict):
+            message = (
+                f"the engram returned {type(output).__name__}, not a dict: return a JSON object "
+                'such as {"result": value}'
+            )
+            print(message, file=sys.stderr)
+            return _failure(error_wire("serialization_error", message, exit_code=1))
+        if step.debug:
+            self._logger.debug("output: %s", preview(output, terms=step.terms))
+        return {"op": protocol.RESULT, "phase": "Succeeded", "output": output, "exitCode": 0}
+
+    @staticmethod
+    def _failure_of(exc: BaseException, terms: tuple[str, ...]) -> dict[str, Any]:
+        """The result frame of an exception raised by the step (printed to the step log)."""
+        if isinstance(exc, StructuredError):
+            _print_traceback_of(exc, terms)
             return _failure(exc.to_wire(1), 1, exc.exit_class)
-        except EntrypointError as exc:
-            _print_traceback(terms)
+        if isinstance(exc, EntrypointError):
+            _print_traceback_of(exc, terms)
             return _failure(error_wire(exc.error_type, str(exc), exit_code=1))
-        except SystemExit as exc:
+        if isinstance(exc, SystemExit):
             code = exc.code if isinstance(exc.code, int) and exc.code > 0 else 1
             return _failure(error_wire("execution_error", f"SystemExit: {exc.code}", exit_code=code), code)
-        except BaseException as exc:
-            _print_traceback(terms)
-            return _failure(error_wire("execution_error", f"{type(exc).__name__}: {exc}", exit_code=1))
-        finally:
-            ctx.close()
+        _print_traceback_of(exc, terms)
+        return _failure(error_wire("execution_error", f"{type(exc).__name__}: {exc}", exit_code=1))
+
+    def _finish(self, step: _Step, ctx: Context, frame: dict[str, Any]) -> None:
+        """Send the step's one result frame, then release its log and env."""
+        ctx.close()
+        with step.lock:
+            if step.finished:
+                return
+            step.finished = True
+        try:
+            data = protocol.encode({**frame, "key": step.key})
+        except (TypeError, ValueError, RecursionError) as exc:
+            message = f"output is not JSON-serializable: {type(exc).__name__}: {exc}"
+            print(message, file=sys.stderr)
+            data = protocol.encode(
+                {**_failure(error_wire("serialization_error", message, exit_code=1)), "key": step.key}
+            )
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        self._router.leave(step)
+        with self._steps_lock:
+            self._steps.pop(step.key, None)
+        step.close()
+        self._channel.send_bytes(data)
+
+    def _send_result(self, key: str, frame: dict[str, Any]) -> None:
+        self._channel.send({**frame, "key": key})
+
+
+def _print_traceback_of(exc: BaseException, terms: tuple[str, ...]) -> None:
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exception(exc)), terms))
 
 
 def _die_with_engine() -> None:
@@ -233,17 +513,31 @@ def _die_with_engine() -> None:
         os._exit(1)
 
 
+def _isolate(environ: Mapping[str, str]) -> None:
+    """Install the per-step stream proxies and the ``os.environ`` overlay."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, io.TextIOWrapper) and name == "stdout":
+            stream.reconfigure(line_buffering=True)
+        setattr(sys, name, _StreamProxy(stream))
+    if isinstance(environ, os._Environ) and not isinstance(environ, _EnvironOverlay):
+        os.environ = _EnvironOverlay(environ)  # noqa: B003 - same data, per-step overlay on top
+
+
 def main(argv: list[str]) -> int:
     """Entry point: serve run requests until the engine closes the request pipe."""
-    if len(argv) != 3:
-        print("usage: python -m bobrapet.executors.local.worker <read-fd> <write-fd>", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print(
+            "usage: python -m bobrapet.executors.local.worker <read-fd> <write-fd> [threads]", file=sys.stderr
+        )
         return 2
-    faulthandler.enable()  # a segfault's Python traceback goes to fd 2, i.e. the step log
+    faulthandler.enable(all_threads=True)  # a crash's traceback goes to fd 2 (the step log when solo)
     _die_with_engine()
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    Worker(_Channel(int(argv[1]), int(argv[2]))).serve()
-    return 0
+    _isolate(os.environ)
+    threads = int(argv[3]) if len(argv) == 4 else DEFAULT_THREADS
+    Worker(_Channel(int(argv[1]), int(argv[2])), threads).serve()
+    _flush_base()
+    os._exit(0)  # steps still running in threads must not delay the exit
 
 
 if __name__ == "__main__":
