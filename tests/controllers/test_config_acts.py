@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
+from bobrapet.api.phases import StepReason
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.storyrun import StoryRunReconciler
-from bobrapet.engine.context import QUEUED_PREFIX
 from bobrapet.engine.operator_config import parse_settings
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
@@ -32,7 +32,12 @@ def _reconciler(
 
 
 def _queued_run(since: str) -> dict[str, Any]:
-    state = {"phase": "Pending", "message": f"{QUEUED_PREFIX} for capacity", "startedAt": since}
+    state = {
+        "phase": "Pending",
+        "reason": StepReason.QUEUED,
+        "message": "Queued due to capacity",
+        "startedAt": since,
+    }
     return {
         "metadata": {"name": "r", "namespace": "default", "uid": "u"},
         "status": {"stepStates": {"a": state}},
