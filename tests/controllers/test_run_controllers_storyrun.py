@@ -177,3 +177,50 @@ async def test_engine_stopped_mid_attempt_is_taken_over_by_the_next(
     second_lease.release()
     assert final["status"]["phase"] == "Succeeded", json.dumps(final["status"], indent=1)
     assert len(echo.keys) == 1
+
+
+class SpyAdmission:
+    """The real admission, recording which path each created object took."""
+
+    def __init__(self, client: SqliteClient) -> None:
+        self.client = client
+        self.full: list[str] = []
+        self.short: list[str] = []
+
+    async def __call__(
+        self, obj: dict[str, Any], old: dict[str, Any] | None, *, subresource: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        from bobrapet.api.admission import admit
+
+        if old is None:
+            self.full.append(obj["kind"])
+        result = await admit(obj, old, self.client.lookup, subresource=subresource)
+        return result.object, result.warnings
+
+    def admit_trusted(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+        from bobrapet.api.admission import admit_trusted
+
+        result = admit_trusted(obj)
+        if result is None:
+            return None
+        self.short.append(obj["kind"])
+        return result.object, result.warnings
+
+
+async def test_engine_built_step_runs_take_the_short_admission_path(
+    client: SqliteClient, engine: Manager
+) -> None:
+    spy = SpyAdmission(client)
+    client.admission = spy
+    await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+    await client.create(engram("e"))
+    await client.create(story("leaf", [step("only", "e", with_={"who": "leaf"})]))
+    sub = {"storyRef": {"name": "leaf"}}
+    await client.create(
+        story("s", [step("a", "e", with_={"who": "s"}), step("b", type="executeStory", with_=sub)])
+    )
+    await client.create(story_run("x", "s"))
+    assert (await _finished(engine, client, "x"))["status"]["phase"] == "Succeeded"
+    assert spy.short == ["StepRun", "StepRun"]  # x-a and the child run's step
+    # users' objects and the child StoryRun (inputs vs the child Story's schema) in full
+    assert spy.full.count("StoryRun") == 2 and "StepRun" not in spy.full

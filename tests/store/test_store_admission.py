@@ -206,3 +206,49 @@ async def test_status_admission_is_opt_in(db_path: Path) -> None:
         with pytest.raises(Invalid, match="unknown phase"):
             await client.update_status(dict(updated, status={"phase": "Bogus"}))
         assert checker.subresources == [None, "status", "status"]
+
+
+class TrustingRecorder(Recorder):
+    """A Recorder that also offers the short path for engine-built objects (Stories here)."""
+
+    def __init__(self, short: bool = True) -> None:
+        super().__init__()
+        self.short = short
+        self.trusted: list[dict[str, Any]] = []
+
+    def admit_trusted(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+        self.trusted.append(copy.deepcopy(obj))
+        if not self.short:
+            return None
+        obj["metadata"].setdefault("labels", {})["short"] = "yes"
+        obj["metadata"]["uid"] = "admission-must-not-change-this"
+        obj["status"] = {"phase": "admission-must-not-set-this"}
+        return obj, ["short warning"]
+
+
+async def test_trusted_create_takes_the_short_path(db_path: Path, clock: FakeClock) -> None:
+    recorder = TrustingRecorder()
+    async with SqliteClient(db_path, admission=recorder, clock=clock) as client:
+        warnings: list[str] = []
+        created = await client.create(story("a"), trusted=True, warnings=warnings)
+        assert recorder.calls == [] and len(recorder.trusted) == 1
+        assert recorder.trusted[0]["metadata"]["uid"] == created["metadata"]["uid"]
+        assert created["metadata"]["labels"] == {"short": "yes"}
+        assert "status" not in created  # system metadata and status stay the store's
+        assert warnings == ["short warning"]
+        assert await client.get(STORY, "a") == created
+        # without the marker (what every user-facing path sends) admission runs in full
+        await client.create(story("b"))
+        assert len(recorder.calls) == 1 and len(recorder.trusted) == 1
+
+
+async def test_trusted_create_falls_back_to_full_admission(db_path: Path, clock: FakeClock) -> None:
+    declining = TrustingRecorder(short=False)
+    async with SqliteClient(db_path, admission=declining, clock=clock) as client:
+        created = await client.create(story("a"), trusted=True)
+        assert len(declining.trusted) == 1 and len(declining.calls) == 1
+        assert created["metadata"]["labels"] == {"defaulted": "yes"}
+    plain = Recorder()  # an admission without a short path
+    async with SqliteClient(db_path, admission=plain, clock=clock) as client:
+        await client.create(story("b"), trusted=True)
+        assert len(plain.calls) == 1

@@ -221,3 +221,72 @@ async def test_since_newer_than_the_store_is_expired(tmp_path: Path) -> None:
             await take(replaced.watch(STORY, since=bookmark_rv), 1)
         assert info.value.code == 410
         assert "re-list" in info.value.message
+
+
+async def joined(stream: AsyncIterator[WatchEvent], client: SqliteClient, kind_name: str) -> None:
+    """Start ``stream`` and let it join the client's feed (it consumes one seed event)."""
+    await client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "seed-"}})
+    if kind_name == "story":
+        await client.create(story(f"seed-{id(stream)}"))
+    else:
+        await client.create(step_run(f"seed-{id(stream)}", "x"))
+    assert len(await take(stream, 1)) == 1
+
+
+async def test_watches_of_every_kind_share_one_change_log_reader(client: SqliteClient) -> None:
+    stories, steps = client.watch(STORY), client.watch(STEP_RUN)
+    await joined(stories, client, "story")
+    await joined(steps, client, "steprun")
+    await asyncio.sleep(0.01)
+    reads = client.feed.reads
+    for i in range(5):
+        await client.create(story(f"a{i}"))
+        await client.create(step_run(f"s{i}", "x"))
+        await asyncio.sleep(0)
+    assert summary(await take(stories, 5)) == [("ADDED", f"a{i}") for i in range(5)]
+    assert summary(await take(steps, 5)) == [("ADDED", f"s{i}") for i in range(5)]
+    # one query per wake-up for both kinds (a reader per kind would need one per kind and write)
+    assert client.feed.reads - reads <= 5
+
+
+async def test_a_watch_catching_up_joins_the_running_feed_without_gaps(client: SqliteClient) -> None:
+    live = client.watch(STORY)
+    await joined(live, client, "story")
+    start = await client.resource_version()
+    for i in range(600):  # more than one batch of the change log
+        await client.create(story(f"s{i:03d}"))
+    late = client.watch(STORY, since=start)
+    first = await take(late, 1)  # reading its backlog while the feed moves on
+    for i in range(600, 610):
+        await client.create(story(f"s{i:03d}"))
+        await asyncio.sleep(0)
+    rest = await take(late, 609)
+    names = [n for _, n in summary(first + rest)]
+    assert names == [f"s{i:03d}" for i in range(610)]
+    assert [n for _, n in summary(await take(live, 610))] == names
+    await client.create(story("after"))
+    assert summary(await take(late, 1)) == summary(await take(live, 1)) == [("ADDED", "after")]
+
+
+async def test_a_joined_watch_expires_when_the_feed_falls_behind_the_pruning(db_path: Path) -> None:
+    async with SqliteClient(db_path, event_retention=5, prune_every=1) as small:
+        stream = small.watch(STORY)
+        await joined(stream, small, "story")
+        for i in range(20):  # no await yields here: the feed cannot read in between
+            await small.create(story(f"s{i}"))
+        with pytest.raises(StatusError, match="too old resource version") as info:
+            await take(stream, 1)
+        assert info.value.code == 410
+
+
+async def test_the_feed_stops_when_no_watch_is_left(client: SqliteClient) -> None:
+    stream = client.watch(STORY)
+    await joined(stream, client, "story")
+    assert client.feed.running
+    await stream.aclose()  # type: ignore[attr-defined]
+    await client.create(story("wake"))
+    await asyncio.sleep(0.05)
+    assert not client.feed.running
+    again = client.watch(STORY)
+    await client.create(story("next"))
+    assert summary(await take(again, 1)) == [("ADDED", "next")]

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from bobrapet.api.errors import Cause
 from bobrapet.api.kinds import Kind
-from bobrapet.api.types.base import DNS_LABEL_PATTERN
-from bobrapet.api.types.catalog import ENTRYPOINT_PATTERN
+from bobrapet.api.types.base import DNS_LABEL_PATTERN, ENTRYPOINT_PATTERN
 
 __all__ = ["check", "describe_value", "wire_fields"]
 

@@ -44,6 +44,13 @@ class StoreAdmission:
         result = await admit(obj, old, self.lookup, self.config, subresource=subresource)
         return result.object, result.warnings
 
+    def admit_trusted(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+        """The short path for an engine-built object (``None``: admit it fully)."""
+        from bobrapet.api.admission import admit_trusted
+
+        result = admit_trusted(obj, self.config)
+        return None if result is None else (result.object, result.warnings)
+
 
 class ControlPlane:
     """The store of one home directory, with admission, and its controllers on demand."""

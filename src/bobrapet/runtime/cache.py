@@ -101,20 +101,24 @@ class ObjectCache:
         return found
 
     def _index_one(self, name: str, key: tuple[str, str], obj: Resource | None) -> None:
+        indexed = self._indexed[name]
+        old: frozenset[Hashable] = indexed.get(key, frozenset())
+        values: frozenset[Hashable] = frozenset() if obj is None else frozenset(self._index_funcs[name](obj))
+        if values == old:
+            return  # the common case: an event that changes no indexed value
         index = self._indexes[name]
-        for value in self._indexed[name].pop(key, frozenset()):
+        for value in old - values:
             keys = index.get(value)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del index[value]
-        if obj is None:
-            return
-        values = frozenset(self._index_funcs[name](obj))
+        for value in values - old:
+            index.setdefault(value, set()).add(key)
         if values:
-            self._indexed[name][key] = values
-            for value in values:
-                index.setdefault(value, set()).add(key)
+            indexed[key] = values
+        else:
+            indexed.pop(key, None)
 
     def _reindex(self, key: tuple[str, str], obj: Resource | None) -> None:
         for name in self._index_funcs:

@@ -46,12 +46,22 @@ class Client(Protocol):
         ...
 
     async def create(
-        self, obj: Resource, *, dry_run: bool = False, warnings: builtins.list[str] | None = None
+        self,
+        obj: Resource,
+        *,
+        dry_run: bool = False,
+        warnings: builtins.list[str] | None = None,
+        trusted: bool = False,
     ) -> Resource:
         """Admit and store a new object (AlreadyExists, Invalid).
 
         Admission warnings are appended to ``warnings`` when a list is given.
         ``dry_run`` admits and returns the would-be object without storing it.
+        ``trusted``: the engine built ``obj`` from admitted objects (a StepRun of an admitted
+        Story); a backend that admits objects itself may then skip the checks that cannot
+        fail for such an object (``bobrapet.api.admission.trusted``). Only controllers pass
+        it, for the children they create; user input (manifests, the HTTP API) never does.
+        A backend without that short path admits the object fully.
         """
         ...
 

@@ -17,10 +17,41 @@ problem, ``field`` a path such as ``spec.steps[1].needs[0]``) or
 
 Pass ``subresource="status"`` for status writes (only status rules apply).
 :class:`MemoryLookup` is a dict-backed Lookup for tests and offline validation.
+:func:`admit_trusted` is the short path for objects the engine built itself
+(see :mod:`.trusted`).
+
+The names are loaded on first use: importing the package (or its light modules such as
+:mod:`.lookup`, which the store imports) does not load every kind's rules, jsonschema and
+the template analyser; commands that never write start faster.
 """
 
-from bobrapet.api.admission.config import AdmissionConfig
-from bobrapet.api.admission.lookup import Lookup, MemoryLookup
-from bobrapet.api.admission.pipeline import Admitted, admit
+from __future__ import annotations
 
-__all__ = ["AdmissionConfig", "Admitted", "Lookup", "MemoryLookup", "admit"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bobrapet.api.admission.config import AdmissionConfig
+    from bobrapet.api.admission.lookup import Lookup, MemoryLookup
+    from bobrapet.api.admission.pipeline import Admitted, admit
+    from bobrapet.api.admission.trusted import admit_trusted
+
+__all__ = ["AdmissionConfig", "Admitted", "Lookup", "MemoryLookup", "admit", "admit_trusted"]
+
+_HOMES = {
+    "AdmissionConfig": "config",
+    "Lookup": "lookup",
+    "MemoryLookup": "lookup",
+    "Admitted": "pipeline",
+    "admit": "pipeline",
+    "admit_trusted": "trusted",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -39,6 +39,11 @@ from pydantic_core import PydanticCustomError
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 """RFC 1123 label: lower-case alphanumerics and ``-``, alphanumeric at both ends."""
 
+ENTRYPOINT_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
+"""``package.module:callable`` (the callable may be a dotted attribute path)."""
+
 PRESERVE_UNKNOWN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 
 

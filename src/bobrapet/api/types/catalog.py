@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from bobrapet.api.types.base import Condition, Duration, JSONObject, Resource, WireModel, conditions_field
+from bobrapet.api.types.base import (
+    ENTRYPOINT_PATTERN,
+    Condition,
+    Duration,
+    JSONObject,
+    Resource,
+    WireModel,
+    conditions_field,
+)
 from bobrapet.api.types.enums import (
     BackoffStrategy,
     ImagePullPolicy,
@@ -22,11 +30,6 @@ from bobrapet.api.types.enums import (
     WorkloadMode,
 )
 from bobrapet.api.types.shared import RBACPolicy, StoragePolicy, TriggerDeliveryPolicy
-
-ENTRYPOINT_PATTERN = (
-    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
-)
-"""``package.module:callable`` (the callable may be a dotted attribute path)."""
 
 
 class SecretDefinition(WireModel):

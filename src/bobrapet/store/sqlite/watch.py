@@ -1,10 +1,14 @@
 """Watching the change log, across processes.
 
-Every committed write appends rows to ``events`` (see :mod:`.writer`). A watch
-polls that table every ``poll_interval`` seconds, so changes committed by
-another process on the same file are seen within one interval; writes made by
-any client of the same file *in this process* wake watchers at once through
-the module-level :class:`Notifier` registry.
+Every committed write appends rows to ``events`` (see :mod:`.writer`). Each client has
+one :class:`ChangeFeed`: a single reader of that table for all of the client's watches,
+whatever their kinds (one query per wake-up, not one per watched kind). It polls every
+``poll_interval`` seconds, so changes committed by another process on the same file are
+seen within one interval; writes made by any client of the same file *in this process*
+wake it at once through the module-level :class:`Notifier` registry. A watch first reads
+the events between its ``since`` and the feed's position itself, then joins the feed,
+which hands it every later event of its kind (and namespace). The feed runs only while
+some watch has joined it.
 
 Invariants:
 
@@ -32,6 +36,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bobrapet.api.errors import BadRequest, StatusError
 from bobrapet.api.kinds import Kind
@@ -129,25 +134,178 @@ def _meta(conn: sqlite3.Connection, key: str) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
 
+Row = tuple[int, str, str]  # (rv, type, data)
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    """One watch that has joined its client's feed."""
+
+    kind_key: str
+    namespace: str | None
+    #: Highest resourceVersion handed to (or read by) this watch.
+    last: int
+    rows: list[Row] = field(default_factory=list)
+    error: BaseException | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wants(self, kind_key: str, namespace: str) -> bool:
+        return kind_key == self.kind_key and (self.namespace is None or namespace == self.namespace)
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.ready.set()
+
+
+class ChangeFeed:
+    """The one change-log reader of a client: reads new events of every kind once, fans them out.
+
+    Invariants: ``position`` only grows; every joined subscriber has ``last <= position``
+    when it joins and receives exactly the events with ``rv > last`` of its kind and
+    namespace, in resourceVersion order; a feed failure (SQLite error, pruned events)
+    fails every joined subscriber, never skips silently.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        *,
+        poll_interval: float,
+        is_closed: Callable[[], bool],
+    ) -> None:
+        self.conn = conn
+        self.key = key
+        self.poll_interval = poll_interval
+        self.is_closed = is_closed
+        self.position = 0
+        self.reads = 0
+        self._subscribers: set[_Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._waiter: _Waiter | None = None
+
+    @property
+    def running(self) -> bool:
+        """The reader task is alive (some watch has joined)."""
+        return self._task is not None and not self._task.done()
+
+    def horizon(self) -> int:
+        """The resourceVersion up to which a joining watch must read the log itself."""
+        if self._task is None or self._task.done():
+            self.position = max(self.position, _meta(self.conn, "rv"))
+        return self.position
+
+    def join(self, subscriber: _Subscriber) -> None:
+        """Hand ``subscriber`` every event after ``subscriber.last`` (``<= horizon()``)."""
+        loop = asyncio.get_running_loop()
+        if self._task is not None and (self._task.done() or self._task.get_loop() is not loop):
+            # the reader belonged to an event loop that is gone (a client moved to a new loop)
+            for stale in self._subscribers:
+                stale.fail(
+                    StatusError("the watch's event loop ended; watch again", "ServiceUnavailable", 503)
+                )
+            self._subscribers.clear()
+            self._task = None
+        self._subscribers.add(subscriber)
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name=f"change-feed {self.key}")
+        elif self._waiter is not None:
+            self._waiter.wake(None)  # look again: writes of the new kind may have been ignored
+
+    def leave(self, subscriber: _Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    async def _run(self) -> None:
+        waiter = self._waiter = Notifier.subscribe(self.key)
+        loop = asyncio.get_running_loop()
+        try:
+            while self._subscribers:
+                if self.is_closed():
+                    for subscriber in self._subscribers:
+                        subscriber.ready.set()
+                    return
+                waiter.reset()
+                high = _meta(self.conn, "rv")
+                rows: list[tuple[int, str, str, str, str]] = []
+                if high > self.position:
+                    self.reads += 1
+                    # only the watched kinds' rows (their data is most of what a read costs)
+                    kinds = sorted({subscriber.kind_key for subscriber in self._subscribers})
+                    sql = (
+                        "SELECT rv, kind, namespace, type, data FROM events WHERE rv > ? AND rv <= ? "
+                        f"AND kind IN ({','.join('?' * len(kinds))}) ORDER BY rv LIMIT ?"
+                    )
+                    rows = self.conn.execute(sql, (self.position, high, *kinds, BATCH)).fetchall()
+                    compacted = _meta(self.conn, "compacted")
+                    if self.position < compacted:
+                        error = expired(self.position, compacted)
+                        for subscriber in self._subscribers:
+                            subscriber.fail(error)
+                        self._subscribers.clear()
+                        self.position = high
+                        return
+                    self._fan_out(rows)
+                    self.position = rows[-1][0] if len(rows) == BATCH else high
+                if len(rows) == BATCH:
+                    await asyncio.sleep(0)  # let the watchers drain what they got
+                    continue
+                # Sleep until a watched kind is written in-process, or the poll interval
+                # passes (writes of other processes are only seen by polling).
+                deadline = loop.time() + self.poll_interval
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        while True:
+                            await waiter.event.wait()
+                            if self.is_closed() or self._relevant(waiter):
+                                break
+                            waiter.event.clear()
+        except sqlite3.Error as exc:
+            error = store_error(self.key, exc)
+            for subscriber in self._subscribers:
+                subscriber.fail(error)
+            self._subscribers.clear()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = self._waiter = None
+            Notifier.unsubscribe(self.key, waiter)
+
+    def _relevant(self, waiter: _Waiter) -> bool:
+        return waiter.kinds is None or any(s.kind_key in waiter.kinds for s in self._subscribers)
+
+    def _fan_out(self, rows: list[tuple[int, str, str, str, str]]) -> None:
+        subscribers = self._subscribers
+        for rv, kind_key, namespace, type_, data in rows:
+            for subscriber in subscribers:
+                if rv > subscriber.last and subscriber.wants(kind_key, namespace):
+                    subscriber.rows.append((rv, type_, data))
+                    subscriber.last = rv
+                    subscriber.ready.set()
+
+
+def _event(type_: str, data: str) -> WatchEvent:
+    event_type: EventType = "DELETED" if type_ == "DELETED" else ("ADDED" if type_ == "ADDED" else "MODIFIED")
+    return WatchEvent(event_type, json.loads(data))
+
+
 async def watch_events(
-    conn: sqlite3.Connection,
-    key: str,
+    feed: ChangeFeed,
     kind: Kind,
     namespace: str | None,
     start: int,
     *,
     replay: bool,
-    poll_interval: float,
-    is_closed: Callable[[], bool],
 ) -> AsyncIterator[WatchEvent]:
     """Yield events for ``kind``/``namespace`` after resourceVersion ``start`` until the client closes.
 
     With ``replay`` (``since="0"``) and a pruned change log, the current objects come first
     as ``ADDED``; with a complete log the history after 0 is replayed instead.
     """
+    conn = feed.conn
+    is_closed = feed.is_closed
     kind_key = kind.qualified_plural
     ns_filter = namespace if kind.namespaced and namespace else None
-    waiter = Notifier.subscribe(key)
+    subscriber: _Subscriber | None = None
     try:
         if is_closed():
             return
@@ -178,44 +336,49 @@ async def watch_events(
                     reason="Expired",
                     code=410,
                 )
+        # Catch up on our own up to the feed's position, then join it. Reading the last batch
+        # and joining happen without an await in between, so no event is missed or repeated.
         sql = "SELECT rv, type, data FROM events WHERE rv > ? AND rv <= ? AND kind = ?"
         if ns_filter is not None:
             sql += " AND namespace = ?"
         sql += f" ORDER BY rv LIMIT {BATCH}"
-        loop = asyncio.get_running_loop()
-        while not is_closed():
-            waiter.reset()
-            high = _meta(conn, "rv")
-            rows: list[tuple[int, str, str]] = []
+        while subscriber is None:
+            if is_closed():
+                return
+            high = feed.horizon()
+            rows: list[Row] = []
             if high > last:
-                params: tuple[object, ...] = (last, high, kind_key)
+                params: tuple[Any, ...] = (last, high, kind_key)
                 if ns_filter is not None:
                     params += (ns_filter,)
                 rows = conn.execute(sql, params).fetchall()
                 compacted = _meta(conn, "compacted")
                 if last < compacted:
                     raise expired(last, compacted)
-                last = rows[-1][0] if len(rows) == BATCH else high
+            if len(rows) == BATCH:
+                last = rows[-1][0]
+            else:
+                last = max(last, high)
+                subscriber = _Subscriber(kind_key, ns_filter, last)
+                feed.join(subscriber)
             for _rv, type_, data in rows:
-                event_type: EventType = (
-                    "DELETED" if type_ == "DELETED" else ("ADDED" if type_ == "ADDED" else "MODIFIED")
-                )
-                yield WatchEvent(event_type, json.loads(data))
+                yield _event(type_, data)
                 if is_closed():
                     return
-            if len(rows) == BATCH:
+        while not is_closed():
+            if not subscriber.rows:
+                if subscriber.error is not None:
+                    raise subscriber.error
+                subscriber.ready.clear()
+                await subscriber.ready.wait()
                 continue
-            # Sleep until this kind is written in-process, or the poll interval passes (writes
-            # of other processes are only seen by polling); other kinds' writes do not wake us.
-            deadline = loop.time() + poll_interval
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
-                    while True:
-                        await waiter.event.wait()
-                        if waiter.relevant(kind_key) or is_closed():
-                            break
-                        waiter.event.clear()
+            pending, subscriber.rows = subscriber.rows, []
+            for _rv, type_, data in pending:
+                yield _event(type_, data)
+                if is_closed():
+                    return
     except sqlite3.Error as exc:
-        raise store_error(key, exc) from exc
+        raise store_error(feed.key, exc) from exc
     finally:
-        Notifier.unsubscribe(key, waiter)
+        if subscriber is not None:
+            feed.leave(subscriber)

@@ -137,8 +137,13 @@ class WriteTxn:
         head = dumps({k: v for k, v in new.items() if k != "status"})
         data = f'{head[:-1]},"status":{status_text}}}'
         self.conn.execute("UPDATE objects SET rv = ?, data = ? WHERE oid = ?", (rv, data, oid))
-        old = {**new, **old_fields} if old_fields else {k: v for k, v in new.items() if k != "status"}
-        self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
+        # a status write changes no label or spec field: only the status entries can differ
+        self._write_index(
+            kind,
+            oid,
+            index_entries(kind, old_fields, status_only=True),
+            index_entries(kind, new, status_only=True),
+        )
         self._event(rv, kind, namespace_key(kind, new), "MODIFIED", data)
 
     def row_by_oid(self, oid: int) -> tuple[Kind, Obj] | None:
