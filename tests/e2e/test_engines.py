@@ -81,7 +81,7 @@ def test_two_engines_share_the_work_and_each_executes_steps(project: Project) ->
     ``wide`` run alone (its ``hold`` step blocks until released); once the second engine is
     up and the store is quiet, the first is frozen (SIGSTOP: alive, its lease held, so none
     of its claims can be taken over) while a second run is created, which only the second
-    engine can then execute. The first is resumed and finishes ``wide``.
+    engine (``wait --all``) can then execute. The first is resumed and finishes ``wide``.
     """
     release = project.root / "release"
     wide = [f"p{i}" for i in range(6)]
@@ -98,7 +98,7 @@ def test_two_engines_share_the_work_and_each_executes_steps(project: Project) ->
     second: subprocess.Popen[str] | None = None
     try:
         _wait_for(lambda: _finished(project, wide) and project.count("hold", "start") == 1, "wide's steps")
-        second = project.popen("wait", "wide", "-o", "json")
+        second = project.popen("wait", "--all", "-o", "json")  # drives `more` when it appears
         leases = project.home / "engines"
         _wait_for(lambda: len(list(leases.glob("*.lock"))) == 2, "the second engine's lease")
         _wait_for(lambda: _store_quiet(project), "a quiet store")
@@ -120,7 +120,10 @@ def test_two_engines_share_the_work_and_each_executes_steps(project: Project) ->
     assert first.returncode == 0, err1
     assert second.returncode == 0, err2
     assert json.loads(out1)["status"]["phase"] == "Succeeded"
-    assert json.loads(out2)["status"]["phase"] == "Succeeded"
+    assert {r["metadata"]["name"]: r["status"]["phase"] for r in json.loads(out2)["items"]} == {
+        "wide": "Succeeded",
+        "more": "Succeeded",
+    }
     done = project.cli("get", "storyrun", "more", "-o", "json")
     assert json.loads(done.stdout)["status"]["phase"] == "Succeeded", done.stdout
     events = project.events()
