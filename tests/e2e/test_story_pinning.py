@@ -86,8 +86,10 @@ def test_an_edit_during_a_run_does_not_change_it_and_redrive_keeps_its_story(pro
     assert described.returncode == 0, described.stderr
     assert "Story:        default/edited (generation 1," in described.stdout, described.stdout
 
-    # A redrive re-runs the run's own Story (a, b), not the current one (a, c).
-    assert project.cli("redrive", "r1").returncode == 0
+    # A redrive re-runs the run's own Story (a, b), not the current one (a, c), and says so.
+    redriven = project.cli("redrive", "r1")
+    assert redriven.returncode == 0, redriven.stderr
+    assert "now at generation 2" in redriven.stderr and "--latest" in redriven.stderr, redriven.stderr
     again = project.cli("wait", "r1", "-o", "json", timeout=90)
     assert again.returncode == 0, again.stderr
     run = json.loads(again.stdout)
@@ -99,7 +101,8 @@ def test_an_edit_during_a_run_does_not_change_it_and_redrive_keeps_its_story(pro
     # --latest opts into the current Story.
     latest = project.cli("redrive", "r1", "--latest")
     assert latest.returncode == 0, latest.stderr
-    assert "current Story" in latest.stdout
+    assert "current Story" in latest.stdout + latest.stderr
+    assert "now at generation" not in latest.stderr
     third = project.cli("wait", "r1", "-o", "json", timeout=90)
     assert third.returncode == 0, third.stderr
     run = json.loads(third.stdout)

@@ -25,8 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bobrapet.api.errors import StatusError
-from bobrapet.api.kinds import STORY_RUN
+from bobrapet.api.errors import NotFound, StatusError
+from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.runmeta import REDRIVE_FROM_STEP, REDRIVE_LATEST, REDRIVE_TOKEN
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
@@ -150,6 +150,8 @@ async def _redrive(
                     f"steps: {', '.join(steps)}",
                     EXIT_USAGE,
                 )
+        if not latest and (note := await _edited_since(plane, current)) is not None:
+            state.err.print(note, markup=False, highlight=False)
         key = REDRIVE_FROM_STEP if from_step else REDRIVE_TOKEN
         value = f"{from_step}:{new_token()}" if from_step else new_token()
 
@@ -168,3 +170,25 @@ async def _redrive(
                 state.err.print(line, markup=False, highlight=False)
             raise typer.Exit(EXIT_REJECTED) from None
         return key, value
+
+
+async def _edited_since(plane: ControlPlane, run_obj: dict[str, Any]) -> str | None:
+    """A note when the run's Story was edited after the run recorded its copy: a redrive
+    runs the copy, so an edit meant as a fix needs ``--latest``."""
+    pinned = ((run_obj.get("status") or {}).get("storySnapshot") or {}).get("generation")
+    ref = (run_obj.get("spec") or {}).get("storyRef") or {}
+    namespace = str(ref.get("namespace") or run_obj["metadata"].get("namespace") or "default")
+    if not isinstance(pinned, int) or not ref.get("name"):
+        return None
+    try:
+        story = await plane.client.get(STORY, str(ref["name"]), namespace)
+    except NotFound:
+        return None
+    current = story["metadata"].get("generation")
+    if not isinstance(current, int) or current == pinned:
+        return None
+    return (
+        f"note: storyrun/{run_obj['metadata']['name']} runs story/{ref['name']} as it was at generation "
+        f"{pinned}; the Story is now at generation {current}. A redrive keeps the run's copy: to run "
+        "the edited Story, redrive from the start with --latest."
+    )
