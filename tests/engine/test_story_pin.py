@@ -109,7 +109,7 @@ def test_the_pin_is_recorded_once_when_the_run_starts() -> None:
     first = world.reconcile()
     assert first.store_story == PIN
     assert world.status[STATUS_KEY] == PIN.to_status()
-    assert [n.annotations for n in first.create_step_runs] == [{runmeta.STORY_SNAPSHOT: PIN.hash}]
+    assert [n.annotations.get(runmeta.STORY_SNAPSHOT) for n in first.create_step_runs] == [PIN.hash]
     world.succeed("a")
     second = world.reconcile()
     assert second.store_story is None  # recorded already
