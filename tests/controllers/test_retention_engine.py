@@ -33,6 +33,12 @@ class EchoExecutor:
     async def cancel(self, key: str) -> None:
         return None
 
+    def reserve(self, request: ExecutionRequest) -> bool:
+        return True
+
+    def release(self, key: str) -> None:
+        return None
+
 
 CONFIG = EngineConfig(child_ttl_seconds=0.5, retention_seconds=1.0, requeue_base_delay=600.0)
 

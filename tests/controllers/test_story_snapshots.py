@@ -49,6 +49,12 @@ class EchoExecutor:
     async def cancel(self, key: str) -> None:
         return None
 
+    def reserve(self, request: ExecutionRequest) -> bool:
+        return True
+
+    def release(self, key: str) -> None:
+        return None
+
 
 class Engine:
     """Managers with every controller and an echo executor, started and stopped at will."""
