@@ -215,7 +215,7 @@ class StepRunReconciler:
             attempt=decision.attempt,
             at=decision.now,
             inputs=request.inputs,
-            template=dict(decision.template),
+            template=decision.template,
             secret_values=request.secrets.redaction_terms(),
         )
         attempt = Attempt(request.key, decision.template, decision.step, stored)
