@@ -398,3 +398,35 @@ def test_request_and_map_objects() -> None:
     assert list(enqueue_object(WatchEvent("DELETED", {"metadata": {"name": "a", "namespace": "n"}}))) == [
         Request("n", "a")
     ]
+
+
+class _Runnable:
+    def __init__(self, name: str, log: list[str]) -> None:
+        self._name = name
+        self.log = log
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        self.log.append(f"start {self._name}")
+
+    async def stop(self) -> None:
+        self.log.append(f"stop {self._name}")
+
+
+async def test_runnables_start_before_and_stop_after_the_controllers(client: SqliteClient) -> None:
+    """A runnable (e.g. the engine's attempt runner) lives exactly as long as the manager runs."""
+    log: list[str] = []
+    manager = Manager(client, settle=0.01)
+    runnable = _Runnable("work", log)
+    assert manager.add_runnable(runnable) is runnable
+    assert manager.runnable("work") is runnable
+    with pytest.raises(ValueError, match="already registered"):
+        manager.add_runnable(_Runnable("work", log))
+    async with manager:
+        assert log == ["start work"]
+        with pytest.raises(RuntimeError, match="before the manager starts"):
+            manager.add_runnable(_Runnable("late", log))
+    assert log == ["start work", "stop work"]

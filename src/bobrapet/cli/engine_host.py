@@ -28,9 +28,9 @@ from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
 from bobrapet.controllers.registry import setup_all
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
-from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.executor import DEFAULT_MAX_STEPS, DEFAULT_SLOTS_PER_WORKER
 from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.protocol import Executor
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 
@@ -41,7 +41,7 @@ __all__ = ["LOG_DIR", "EngineHost", "is_terminal"]
 PROGRESS_INTERVAL = 0.05
 
 
-#: Environment variables bounding concurrent steps (see :class:`LocalExecutor`).
+#: Environment variables bounding concurrent steps (see :class:`~bobrapet.executors.local.LocalExecutor`).
 SLOTS_VARIABLE = "BOBRAPET_WORKER_SLOTS"
 MAX_STEPS_VARIABLE = "BOBRAPET_MAX_STEPS"
 
@@ -88,6 +88,7 @@ class EngineHost:
         scope: RunScope | None = None,
         slots_per_worker: int | None = None,
         max_steps: int | None = None,
+        executor_factory: Callable[[], Executor] | None = None,
     ) -> None:
         self.plane = plane
         self.scope = scope
@@ -97,8 +98,10 @@ class EngineHost:
         self.max_steps = max_steps or limit_from_env(MAX_STEPS_VARIABLE, DEFAULT_MAX_STEPS)
         self.config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
         self.workdir = workdir or Path.cwd()
+        #: Builds the executor (default: the local worker pool, :meth:`local_executor`).
+        self.executor_factory = executor_factory or self.local_executor
         self.manager: Manager | None = None
-        self.executor: LocalExecutor | None = None
+        self.executor: Executor | None = None
         self.lease: EngineLease | None = None
         self._step_runs: ObjectCache | None = None
         self._story_runs: ObjectCache | None = None
@@ -108,12 +111,7 @@ class EngineHost:
         home = self.plane.home
         self.lease = EngineLease(home / "engines")
         self.lease.acquire()
-        self.executor = LocalExecutor(
-            workers=self.workers,
-            python_path=[str(self.workdir)],
-            slots_per_worker=self.slots_per_worker,
-            max_steps=self.max_steps,
-        )
+        self.executor = self.executor_factory()
         await self.executor.start()
         env = ExecutionEnv(
             executor=self.executor,
@@ -134,6 +132,17 @@ class EngineHost:
             raise
         return self
 
+    def local_executor(self) -> Executor:
+        """The warm local worker pool sized by this host's limits."""
+        from bobrapet.executors.local import LocalExecutor
+
+        return LocalExecutor(
+            workers=self.workers,
+            python_path=[str(self.workdir)],
+            slots_per_worker=self.slots_per_worker,
+            max_steps=self.max_steps,
+        )
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -145,11 +154,9 @@ class EngineHost:
     async def _close(self) -> None:
         if self.manager is not None:
             if self.manager.started:
-                step_controller = self.manager.controller("steprun")
+                # Stops the controllers, then the attempt runner (a runnable): local attempts
+                # are canceled, their StepRuns stay claimed until another engine takes over.
                 await self.manager.stop(grace=1.0)
-                shutdown = getattr(step_controller.reconciler, "shutdown", None)
-                if shutdown is not None:
-                    await shutdown()
             self.manager = None
         if self.executor is not None:
             await self.executor.close()

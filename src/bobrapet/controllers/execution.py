@@ -1,7 +1,8 @@
 """What the run controllers need to execute steps in this process's engine.
 
 An :class:`ExecutionEnv` exists only in engine processes (``bobrapet run``/``wait``);
-commands that merely write objects (``apply``) register no run controllers.
+commands that merely write objects (``apply``) register no run controllers. Controllers see
+the executor through the :class:`~bobrapet.executors.protocol.Executor` protocol only.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from pathlib import Path
 
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine import EngineConfig
-from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.logpath import LOG_DIR, step_log_path
+from bobrapet.executors.protocol import Executor
 
 __all__ = ["LEASE_DIR", "LOG_DIR", "ExecutionEnv"]
 
@@ -22,7 +23,8 @@ LEASE_DIR = "engines"
 
 @dataclass
 class ExecutionEnv:
-    executor: LocalExecutor
+    #: Runs the attempts (the local worker pool, or any other :class:`Executor`).
+    executor: Executor
     lease: EngineLease
     #: The home directory: step logs live under ``<home>/logs/<namespace>/<steprun>.log``.
     home: Path

@@ -1,4 +1,5 @@
-"""The pure StoryRun engine: ``plan(snapshot) -> Plan``.
+"""The pure engine: ``plan(snapshot) -> Plan`` for a StoryRun, ``decide_launch(gathered)`` for a
+StepRun attempt.
 
 Nothing in this package performs I/O or reads a clock: controllers gather a
 :class:`Snapshot`, call :func:`plan`, and apply the returned :class:`Plan`.
@@ -8,6 +9,18 @@ This module is the engine's public face: controllers import the engine only from
 submodules directly).
 """
 
+from bobrapet.engine.attempt import (
+    BLOCKED_RETRY,
+    MISSING_REFERENCE_RETRY,
+    LaunchAttempt,
+    LaunchBlocked,
+    LaunchDecision,
+    LaunchFailed,
+    LaunchInput,
+    decide_launch,
+    find_step,
+    launch_secret_names,
+)
 from bobrapet.engine.config import EngineConfig, QueueConfig
 from bobrapet.engine.dag import Graph, compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
@@ -44,6 +57,8 @@ from bobrapet.engine.variables import run_inputs, run_variables, template_seed
 make_plan = plan
 
 __all__ = [
+    "BLOCKED_RETRY",
+    "MISSING_REFERENCE_RETRY",
     "WAITING_FOR_CAPACITY",
     "Capacity",
     "ChildRunView",
@@ -51,6 +66,11 @@ __all__ = [
     "Event",
     "Graph",
     "InputRejected",
+    "LaunchAttempt",
+    "LaunchBlocked",
+    "LaunchDecision",
+    "LaunchFailed",
+    "LaunchInput",
     "NewChildRun",
     "NewStepRun",
     "Plan",
@@ -68,13 +88,16 @@ __all__ = [
     "compose_dns1123",
     "content_hash",
     "debug_enabled",
+    "decide_launch",
     "effective_bindings",
     "effective_priority",
     "engram_version_mismatch",
+    "find_step",
     "holds_claim",
     "input_near_limit",
     "is_waiting_for_capacity",
     "launch_failed",
+    "launch_secret_names",
     "make_plan",
     "missing_requirement",
     "outcome_events",

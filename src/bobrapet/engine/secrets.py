@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bobrapet.api.conditions import Reason
-from bobrapet.executors.secrets import SECRET_ENV_PREFIX, SecretFiles, StepSecrets
+from bobrapet.execution.secrets import SECRET_ENV_PREFIX, SecretFiles, StepSecrets
 
 DEFAULT_MOUNT_ROOT = "/etc/bubu/secrets"
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")

@@ -46,7 +46,7 @@ from bobrapet.engine.exit_class import (
 )
 from bobrapet.engine.retry import duration_seconds, may_retry, policy_is_explicit, retry_delay
 from bobrapet.engine.timefmt import aware, format_time, parse_time
-from bobrapet.executors.request import ExecutionResult
+from bobrapet.execution.request import ExecutionResult
 from bobrapet.templating import evaluate_condition
 
 MAX_FAILURE_MESSAGE_BYTES: Final = 8192

@@ -14,13 +14,16 @@
    and reads current state;
 3. starts the workers, and a periodic resync (re-list + re-queue) when configured.
 
+Runnables (:meth:`Manager.add_runnable`, long-lived work such as an engine's running step
+attempts) are started before the controllers and stopped after them.
+
 Kinds whose :meth:`Manager.cache` (or :meth:`Manager.projection`) was requested are listed
 at start too (filling the caches) and their watch applies every event to the caches before
 controllers see it.
 
 A manager runs once (after ``stop()`` build a new one). ``stop(grace)`` stops taking new
 keys, gives in-flight reconciles ``grace`` seconds and cancels the rest; watches are
-closed. ``idle()`` resolves when every queue is empty, no
+closed; then the runnables are stopped. ``idle()`` resolves when every queue is empty, no
 reconcile is in flight, no error back-off is pending and no watch event arrived for
 ``settle`` seconds (events of a status write travel through the store asynchronously;
 the settle window lets them land). Keys scheduled by ``Result(requeue_after=...)`` are
@@ -41,6 +44,7 @@ from bobrapet.runtime.cache import ObjectCache, Transform
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.informer import GapHandler, Informer, bookmark, max_version, newer_version
+from bobrapet.runtime.runnable import Runnable
 from bobrapet.store.client import Client, Resource
 
 log = logging.getLogger("bobrapet.runtime.manager")
@@ -66,6 +70,7 @@ class Manager:
         self.settle = settle
         self.grace = grace
         self._controllers: dict[str, Controller] = {}
+        self._runnables: dict[str, Runnable] = {}
         self._informers: dict[Kind, Informer] = {}
         self._caches: dict[tuple[Kind, str], ObjectCache] = {}
         self._resync_task: asyncio.Task[None] | None = None
@@ -85,6 +90,19 @@ class Manager:
         controller.queue.add_listener(self._touch)
         self._controllers[controller.name] = controller
         return controller
+
+    def add_runnable(self, runnable: Runnable) -> Runnable:
+        """Register ``runnable`` (before :meth:`start`): started before the controllers,
+        stopped after them (see :mod:`bobrapet.runtime.runnable`)."""
+        if self._started:
+            raise RuntimeError("runnables must be added before the manager starts")
+        if runnable.name in self._runnables:
+            raise ValueError(f"a runnable named {runnable.name!r} is already registered")
+        self._runnables[runnable.name] = runnable
+        return runnable
+
+    def runnable(self, name: str) -> Runnable:
+        return self._runnables[name]
 
     def cache(self, kind: Kind) -> ObjectCache:
         """The shared in-memory cache of ``kind`` (request it before :meth:`start`).
@@ -151,6 +169,8 @@ class Manager:
             raise RuntimeError("a stopped manager cannot start again; create a new Manager")
         self._started = True
         self._changed = asyncio.Event()
+        for runnable in self._runnables.values():
+            await runnable.start()
         by_primary: dict[Kind, list[Controller]] = {}
         for controller in self._controllers.values():
             by_primary.setdefault(controller.kind, []).append(controller)
@@ -229,6 +249,7 @@ class Manager:
             self._resync_task = None
         await asyncio.gather(*(informer.stop() for informer in self._informers.values()))
         await asyncio.gather(*(c.stop(grace) for c in self._controllers.values()))
+        await asyncio.gather(*(r.stop() for r in self._runnables.values()))
         self._informers.clear()
         self._started = False
         self._stopped = True

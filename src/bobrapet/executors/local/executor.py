@@ -1,5 +1,7 @@
 """LocalExecutor: runs Engram steps on this machine (warm Python workers, command subprocesses).
 
+One implementation of the :class:`bobrapet.executors.protocol.Executor` seam.
+
 Capacity (steps that wait on I/O overlap by default; CPU-bound steps spread over processes):
 
 * the pool keeps ``workers`` warm processes (retired ones aside); each runs up to
@@ -59,6 +61,7 @@ from bobrapet.executors.local.secrets import SecretMountError, redacted
 from bobrapet.executors.local.secrets import mounted as secret_mounts
 from bobrapet.executors.local.secrets import sweep_stale as sweep_stale_secrets
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
+from bobrapet.executors.protocol import OnStarted
 from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,6 @@ T = TypeVar("T")
 DEFAULT_SLOTS_PER_WORKER = 128
 #: Steps (Python and command) running at once in one engine.
 DEFAULT_MAX_STEPS = 256
-
-#: Called once an attempt that had to wait has its slot; ``False`` means "do not run it".
-OnStarted = Callable[[], Awaitable[bool]]
 
 
 def _now() -> datetime:

@@ -1,0 +1,229 @@
+"""The attempt runner: owns the StepRun attempts this engine executes, records their outcomes.
+
+The StepRun reconciler claims an attempt and hands it over (:meth:`AttemptRunner.submit`);
+the runner runs it on the executor in a background task (never inside a reconcile) and
+turns its :class:`~bobrapet.execution.request.ExecutionResult` into the StepRun's status with
+:func:`bobrapet.engine.complete` (success, failure, timeout, or a scheduled retry).
+
+Invariants:
+
+* at most one attempt per StepRun runs here (keyed by namespace and name);
+* an attempt that waited for capacity writes ``Running`` when its code starts, unless the
+  claim was lost meanwhile (then nothing runs);
+* an outcome is written only while this engine still holds the claim (another engine may
+  have taken the attempt over or finished it); a failing write is retried with back-off
+  (nobody else would finish a StepRun a live engine holds); an engine error while running
+  is recorded as a failed attempt, never left ``Running``;
+* the runner is a manager runnable: :meth:`AttemptRunner.stop` (engine exit, after the
+  controllers stopped) cancels the local attempts; their StepRuns stay claimed until
+  another engine takes them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from bobrapet.api.errors import NotFound
+from bobrapet.api.kinds import STEP_RUN
+from bobrapet.api.types.story import Step
+from bobrapet.controllers.events import EventRecorder, EventSpec
+from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.engine import (
+    StepOutcome,
+    claimed,
+    complete,
+    holds_claim,
+    is_waiting_for_capacity,
+    outcome_events,
+)
+from bobrapet.execution.request import ExecutionRequest
+from bobrapet.runtime.clock import Clock
+from bobrapet.runtime.retry import is_conflict
+from bobrapet.store.client import Client, Resource
+
+__all__ = ["MAX_RECORD_RETRY", "RECORD_RETRY", "Attempt", "AttemptRunner"]
+
+log = logging.getLogger("bobrapet.controllers.attempts")
+
+NAME = "steprun-attempts"
+RECORD_RETRY = 0.05
+MAX_RECORD_RETRY = 5.0
+
+
+class Attempt:
+    """A launched attempt: what is needed to record its outcome."""
+
+    def __init__(
+        self,
+        key: str,
+        template: Mapping[str, Any] | None,
+        step: Step | None,
+        stored: Resource | None = None,
+    ) -> None:
+        self.key = key
+        self.template = template
+        self.step = step
+        #: The StepRun as this engine last wrote it (the claim, then the Running write).
+        self.stored: Resource = stored or {}
+        self.task: asyncio.Task[None] | None = None
+
+
+class AttemptRunner:
+    """Runs claimed attempts on ``env.executor`` and records their outcomes (a runnable)."""
+
+    def __init__(self, client: Client, clock: Clock, env: ExecutionEnv, events: EventRecorder) -> None:
+        self.client = client
+        self.clock = clock
+        self.env = env
+        self.events = events
+        self.attempts: dict[tuple[str, str], Attempt] = {}
+        self._stopped = False
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    # -- runnable -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Nothing to prepare: attempts are handed over by the reconciler."""
+
+    async def stop(self) -> None:
+        """Cancel the local attempts (engine exit): their StepRuns stay claimed for takeover."""
+        self._stopped = True
+        tasks = [a.task for a in self.attempts.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- hand-over ------------------------------------------------------------------------------
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self.attempts
+
+    def submit(self, stored: Resource, request: ExecutionRequest, attempt: Attempt, *, waiting: bool) -> None:
+        """Run ``attempt`` (claimed by the write that returned ``stored``) in the background."""
+        if self._stopped:  # the engine is exiting: leave the claim for a takeover
+            self.env.executor.release(request.key)
+            return
+        metadata = stored["metadata"]
+        self.attempts[(str(metadata.get("namespace") or ""), str(metadata["name"]))] = attempt
+        attempt.task = asyncio.create_task(
+            self.execute(stored, request, attempt, waiting=waiting), name=attempt.key
+        )
+
+    async def cancel(self, key: tuple[str, str]) -> None:
+        """Stop the local attempt of StepRun ``key`` (namespace, name), if any."""
+        attempt = self.attempts.get(key)
+        if attempt is not None:
+            await self.env.executor.cancel(attempt.key)
+
+    # -- executing ------------------------------------------------------------------------------
+    async def execute(
+        self, claimed_obj: Resource, request: ExecutionRequest, attempt: Attempt, *, waiting: bool = False
+    ) -> None:
+        """Run the attempt and record its outcome; ``waiting``: the claim said WaitingForCapacity."""
+        attempt.stored = attempt.stored or claimed_obj
+        metadata = claimed_obj["metadata"]
+        key = (str(metadata.get("namespace") or ""), str(metadata["name"]))
+        try:
+            try:
+                if waiting:
+                    result = await self.env.executor.run(
+                        request, on_started=lambda: self._mark_running(attempt)
+                    )
+                else:
+                    result = await self.env.executor.run(request)
+                await self._record(attempt.stored, result, attempt)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an engine bug must not leave the step Running forever
+                log.exception("executing %s failed", request.key)
+                await self._record_until_written(attempt.stored, self._engine_error(exc), attempt)
+        finally:
+            if self.attempts.get(key) is attempt:
+                del self.attempts[key]
+
+    async def _mark_running(self, attempt: Attempt) -> bool:
+        """The attempt got its slot: write ``Running`` unless the claim was lost meanwhile."""
+        metadata = attempt.stored["metadata"]
+        current: Resource | None = attempt.stored
+        for _ in range(10):
+            if current is None:
+                try:
+                    current = await self.client.get(STEP_RUN, metadata["name"], metadata.get("namespace"))
+                except NotFound:
+                    return False
+            status = current.get("status") or {}
+            if not is_waiting_for_capacity(status) or status.get("podName") != self.env.lease.id:
+                return False
+            running = claimed(status, holder=self.env.lease.id, now=self.clock.now())
+            try:
+                attempt.stored = await self.client.update_status({**current, "status": running})
+                return True
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+                current = None
+        return False
+
+    def _engine_error(self, exc: Exception) -> StepOutcome:
+        now = self.clock.now()
+        return StepOutcome(
+            phase="Failed", output=None, exit_code=-1, exit_class="unknown", error=None,
+            message=f"engine error while executing the step: {exc}", signals=[],
+            started_at=now, finished_at=now,
+        )  # fmt: skip
+
+    async def _record_until_written(
+        self, claimed_obj: Resource, outcome: StepOutcome, attempt: Attempt
+    ) -> None:
+        """:meth:`_record`, retried with back-off: nobody else would ever finish a StepRun
+        this live engine holds, so giving up would leave it Running forever."""
+        delay = RECORD_RETRY
+        while True:
+            try:
+                await self._record(claimed_obj, outcome, attempt)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording the outcome of %s failed; retrying in %.2f s", attempt.key, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECORD_RETRY)
+
+    async def _record(self, claimed_obj: Resource, outcome: StepOutcome, attempt: Attempt) -> None:
+        """Write the attempt's outcome unless the StepRun was taken over or finished meanwhile."""
+        metadata = claimed_obj["metadata"]
+        current: Resource | None = claimed_obj
+        post = attempt.step.post_execution if attempt.step is not None else None
+        config = self.env.config
+        for _ in range(10):
+            if current is None:
+                try:
+                    current = await self.client.get(STEP_RUN, metadata["name"], metadata.get("namespace"))
+                except NotFound:
+                    return
+            status = current.get("status") or {}
+            if not holds_claim(status, self.env.lease.id):
+                return
+            new_status = complete(
+                current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
+                jitter_fraction=random.random(),
+                deterministic_templates=config.deterministic_templates,
+            )  # fmt: skip
+            try:
+                written = await self.client.update_status({**current, "status": new_status})
+            except Exception as exc:
+                if not is_conflict(exc):
+                    raise
+                current = None
+                continue
+            events = outcome_events(status, new_status, attempt.template)
+            if events:  # none for a normal success: no extra write on the hot path
+                await self.events.record_all(
+                    written, [EventSpec(e.type, e.reason, e.message) for e in events]
+                )
+            return

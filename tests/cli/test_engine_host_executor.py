@@ -1,0 +1,63 @@
+"""The engine host takes any Executor: a non-local executor plugs in without touching controllers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
+
+from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.engine_host import EngineHost
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
+from bobrapet.executors.protocol import Executor, OnStarted
+
+
+class RemoteLikeExecutor:
+    """Stands in for e.g. a Kubernetes Job executor: every attempt succeeds, echoing its inputs."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def start(self) -> None:
+        self.events.append("start")
+
+    async def close(self) -> None:
+        self.events.append("close")
+
+    @property
+    def capacity(self) -> tuple[int, int]:
+        return 0, 1
+
+    def reserve(self, request: ExecutionRequest) -> bool:
+        return True
+
+    def release(self, key: str) -> None:
+        return None
+
+    async def run(self, request: ExecutionRequest, on_started: OnStarted | None = None) -> ExecutionResult:
+        self.events.append(f"run {request.key}")
+        now = datetime.now(UTC)
+        return ExecutionResult("Succeeded", {"got": request.inputs["n"]}, 0, None, None, None, [], now, now)
+
+    async def cancel(self, key: str) -> None:
+        return None
+
+
+async def test_a_run_executes_on_the_executor_the_host_was_given(tmp_path: Path) -> None:
+    executor = RemoteLikeExecutor()
+
+    def factory() -> Executor:
+        return executor
+
+    plane = ControlPlane(tmp_path / "home")
+    async with plane:
+        await plane.client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+        await plane.client.create(engram("e"))
+        await plane.client.create(story("s", [step("a", "e", with_={"n": 7})]))
+        await plane.client.create(story_run("r", "s"))
+        async with EngineHost(plane, workdir=tmp_path, executor_factory=factory) as host:
+            assert host.executor is executor
+            final = await host.wait_for_run("default", "r", timeout=30)
+    assert final["status"]["phase"] == "Succeeded", final["status"]
+    assert executor.events == ["start", "run default/r-a#0", "close"]
