@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 app = typer.Typer(
     name="bobrapet",
-    help="Bobrapet: declarative workflows for AI and data pipelines (embedded or on Kubernetes).",
+    help="Bobrapet: declarative workflows for AI and data pipelines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
