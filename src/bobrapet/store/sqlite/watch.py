@@ -20,6 +20,8 @@ Invariants:
   with reason ``Expired`` (code 410) instead of silently skipping them — the
   caller must re-list. A ``since`` newer than the store's resourceVersion (a
   bookmark from a replaced state file) is ``Expired`` too;
+* ``PATCHED`` rows (status merge patches) are delivered as ``MODIFIED`` with the whole
+  object (see :mod:`.patched`);
 * SQLite failures end the stream with a ``StatusError`` (see :mod:`.errors`).
 """
 
@@ -37,6 +39,8 @@ from bobrapet.api.errors import BadRequest, StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.store.client import EventType, WatchEvent
 from bobrapet.store.sqlite.errors import store_error
+from bobrapet.store.sqlite.patched import PatchedObjects
+from bobrapet.store.sqlite.writer import PATCHED
 
 BATCH = 512
 
@@ -183,6 +187,7 @@ async def watch_events(
             sql += " AND namespace = ?"
         sql += f" ORDER BY rv LIMIT {BATCH}"
         loop = asyncio.get_running_loop()
+        patched = PatchedObjects(conn, kind_key)
         while not is_closed():
             waiter.reset()
             high = _meta(conn, "rv")
@@ -196,11 +201,20 @@ async def watch_events(
                 if last < compacted:
                     raise expired(last, compacted)
                 last = rows[-1][0] if len(rows) == BATCH else high
-            for _rv, type_, data in rows:
+            for rv, type_, data in rows:
+                if type_ == PATCHED:
+                    patched_obj = patched.resolve(rv, data)
+                    if patched_obj is not None:
+                        yield WatchEvent("MODIFIED", patched_obj)
+                    if is_closed():
+                        return
+                    continue
                 event_type: EventType = (
                     "DELETED" if type_ == "DELETED" else ("ADDED" if type_ == "ADDED" else "MODIFIED")
                 )
-                yield WatchEvent(event_type, json.loads(data))
+                obj = json.loads(data)
+                patched.seen(obj, deleted=event_type == "DELETED")
+                yield WatchEvent(event_type, obj)
                 if is_closed():
                     return
             if len(rows) == BATCH:
