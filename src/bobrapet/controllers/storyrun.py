@@ -295,7 +295,8 @@ class StoryRunReconciler:
             if any(current.get(k) != v for k, v in plan.annotations.items()):
                 run = self._remember(await self.client.update(_with_annotations(run, plan.annotations)))
         if (run.get("status") or {}) != status:
-            run = self._remember(await self.client.update_status({**run, "status": status}))
+            # Only what changed is written: a long run's status is large, a step event small.
+            run = self._remember(await self.client.patch_status({**run, "status": status}, run.get("status")))
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:

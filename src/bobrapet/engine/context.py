@@ -97,12 +97,19 @@ class Context:
         reason: str | None = None,
         sub_run: str | None = None,
         finished_at: str | None = None,
+        step_run: str | None = None,
     ) -> bool:
-        """Record a step state; return whether it changed."""
+        """Record a step state; return whether it changed.
+
+        A step that ``Succeeded`` with its detail on a StepRun (``step_run``) keeps only a
+        summary: phase, times and the StepRun's name (message and reason live on the StepRun).
+        """
         old = self.states.get(name)
         terminal = is_terminal_phase(phase)
         if old is not None and is_terminal_phase(old.get("phase")) and not terminal:
             return False
+        if step_run and phase == SUCCEEDED:
+            return self._summarize(name, old, step_run, finished_at)
         new: dict[str, Any] = {"phase": phase, "message": message}
         if reason:
             new["reason"] = reason
@@ -114,9 +121,26 @@ class Context:
         sub = sub_run or (old or {}).get("subStoryRunName")
         if sub:
             new["subStoryRunName"] = sub
+        return self._store(name, old, new)
+
+    def _summarize(
+        self, name: str, old: dict[str, Any] | None, step_run: str, finished_at: str | None
+    ) -> bool:
+        started = old.get("startedAt") if old is not None and not is_queued(old) else None
+        finished = (old or {}).get("finishedAt") or finished_at or self.now_str
+        new = {
+            "phase": SUCCEEDED,
+            "startedAt": started or self.now_str,
+            "finishedAt": finished,
+            "stepRun": step_run,
+        }
+        return self._store(name, old, new)
+
+    def _store(self, name: str, old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
         if old == new:
             return False
         self.states[name] = new
+        terminal = is_terminal_phase(new.get("phase"))
         if terminal and not is_terminal(old):
             self.progress = True
             if self._vars is not None:

@@ -3,7 +3,9 @@
 Invariants:
 
 * The step state copies the StepRun's phase and message on every plan; a StepRun that is
-  ``Pending`` with a retry scheduled stays non-terminal.
+  ``Pending`` with a retry scheduled stays non-terminal. A ``Succeeded`` step keeps a
+  summary only (phase, times, ``stepRun``): its detail lives on the StepRun, so a long
+  run's status grows by a few dozen bytes per finished step.
 * A StepRun found without a step state (a crash between create and status write) is
   adopted, never created twice; one being deleted (redrive) is waited for.
 * A started step whose StepRun is missing gets it created again (idempotent by name).
@@ -35,7 +37,7 @@ def mirror(ctx: Context, name: str, view: StepRunView) -> None:
     kept = old.get("phase") == phase and old.get("reason") != StepReason.QUEUED
     message = view.message or (old.get("message") if kept else None) or CREATED
     finished = format_time(view.finished_at) if view.finished_at is not None else None
-    ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished)
+    ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished, step_run=view.name)
 
 
 def _create(ctx: Context, node: Node) -> bool:

@@ -205,7 +205,10 @@ def _same(ctx: Context, key: str, value: Any) -> None:
 
 
 def summarize(ctx: Context) -> None:
-    """Counters, summary lists and allowedFailures from the step states."""
+    """Counters, summary lists and allowedFailures from the step states.
+
+    ``active`` is kept current; ``completed`` is written when the run is terminal only.
+    """
     states = ctx.states
     complete = failed_n = skipped = 0
     active: list[str] = []
@@ -230,7 +233,11 @@ def summarize(ctx: Context) -> None:
     ctx.status["stepsFailed"] = failed_n
     ctx.status["stepsSkipped"] = skipped
     _same(ctx, "active", active)
-    _same(ctx, "completed", done)
+    if is_terminal_phase(ctx.status.get("phase")):
+        # The legacy list of every finished step is written once, when the run ends: rewriting
+        # it on every step event would make each write of a long run grow with its length
+        # (stepStates already says which steps finished).
+        _same(ctx, "completed", done)
     allowed = allowed_failures(ctx)
     if allowed or ctx.old_status.get("allowedFailures"):
         _same(ctx, "allowedFailures", allowed)

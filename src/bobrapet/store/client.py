@@ -75,6 +75,12 @@ class Client(Protocol):
         """Replace status only (status subresource). Conflict on stale resourceVersion."""
         ...
 
+    async def patch_status(self, obj: Resource, base: Any) -> Resource:
+        """Replace status only, given that the stored status is ``base`` (the status at
+        ``obj``'s resourceVersion): a backend may send and store only the difference (a
+        merge patch). Conflict on stale resourceVersion, as :meth:`update_status`."""
+        ...
+
     async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> None:
         """Delete (or mark deleting when finalizers remain); cascades to owned objects."""
         ...

@@ -57,6 +57,11 @@ class StepState(WireModel):
     sub_story_run_name: str | None = Field(
         None, description="Child StoryRun started by an executeStory step.", max_length=253
     )
+    step_run: str | None = Field(
+        None,
+        description="StepRun holding the detail (message, output) of a step that succeeded.",
+        max_length=253,
+    )
 
 
 class StorySnapshotReference(WireModel):

@@ -41,7 +41,7 @@ from bobrapet.store.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from bobrapet.store.sqlite import gc
+from bobrapet.store.sqlite import gc, mergepatch
 from bobrapet.store.sqlite.errors import translated
 from bobrapet.store.sqlite.indexing import FIELD_PREFIX, LABEL_PREFIX, field_set, selectable_paths
 from bobrapet.store.sqlite.objectmeta import (
@@ -543,6 +543,51 @@ class SqliteClient:
                 return {**rest, "status": json.loads(stored_status)}
             new: Obj = {**rest, "metadata": dict(rest["metadata"]), "status": status}
             txn.replace_status(kind, oid, old_fields, new, status_text)
+        self._committed(txn)
+        return new
+
+    async def patch_status(self, obj: Obj, base: Any) -> Obj:
+        """Write ``obj.status``, storing and logging only how it differs from ``base``.
+
+        ``base`` must be the status stored at ``obj``'s ``metadata.resourceVersion`` (the
+        status of the object the caller read); the write is refused with Conflict otherwise,
+        exactly as :meth:`update_status` would refuse a stale resourceVersion, so a stale
+        ``base`` can never be patched into the wrong state. The merge patch is applied in
+        SQL and the change log holds only the patch; watchers still receive the whole object
+        (see :mod:`.patched`). Falls back to :meth:`update_status` when the difference is not
+        a merge patch (a changed value holding ``null``), when there is no resourceVersion
+        to check, or when status writes are admitted. Returns the object as written (its
+        ``status`` is the caller's object, not a copy).
+        """
+        kind = self._kind_of(obj)
+        meta = obj.get("metadata")
+        status = obj.get("status")
+        patch = mergepatch.diff(base if base is not None else {}, status)
+        if (
+            patch is None
+            or not kind.status_subresource
+            or not isinstance(meta, dict)
+            or not str(meta.get("resourceVersion") or "").isdigit()
+            or not isinstance(meta.get("name"), str)
+            or (self.admission is not None and self.admit_status)
+        ):
+            return await self.update_status(obj)
+        name = meta["name"]
+        namespace = self._namespace(kind, meta.get("namespace"))
+        if not patch:
+            return {**obj, "status": status}
+        patch_text = _json_text(patch, "status")
+        with self._txn() as txn:
+            found = txn.head_row(kind, namespace, name)
+            if found is None:
+                raise _not_found(kind, name)
+            oid, rv, uid = found
+            _check_preconditions(
+                kind, meta, {"metadata": {"name": name, "uid": uid, "resourceVersion": str(rv)}}
+            )
+            old: Obj = {**obj, "status": base}
+            new: Obj = {**obj, "metadata": dict(meta), "status": status}
+            txn.patch_status(kind, oid, old, new, patch_text)
         self._committed(txn)
         return new
 

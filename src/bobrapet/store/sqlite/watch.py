@@ -24,6 +24,8 @@ Invariants:
   with reason ``Expired`` (code 410) instead of silently skipping them — the
   caller must re-list. A ``since`` newer than the store's resourceVersion (a
   bookmark from a replaced state file) is ``Expired`` too;
+* ``PATCHED`` rows (status merge patches) are delivered as ``MODIFIED`` with the whole
+  object (see :mod:`.patched`);
 * SQLite failures end the stream with a ``StatusError`` (see :mod:`.errors`).
 """
 
@@ -42,6 +44,8 @@ from bobrapet.api.errors import BadRequest, StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.store.client import EventType, WatchEvent
 from bobrapet.store.sqlite.errors import store_error
+from bobrapet.store.sqlite.patched import PatchedObjects
+from bobrapet.store.sqlite.writer import PATCHED
 
 BATCH = 512
 
@@ -288,6 +292,17 @@ def _event(type_: str, data: str) -> WatchEvent:
     return WatchEvent(event_type, json.loads(data))
 
 
+def _deliver(patched: PatchedObjects, rv: int, type_: str, data: str) -> WatchEvent | None:
+    """The event of one change-log row; a ``PATCHED`` row becomes ``MODIFIED`` with the whole
+    object (``None``: its base is unknown and a later event of the object follows)."""
+    if type_ == PATCHED:
+        obj = patched.resolve(rv, data)
+        return None if obj is None else WatchEvent("MODIFIED", obj)
+    event = _event(type_, data)
+    patched.seen(event.object, deleted=event.type == "DELETED")
+    return event
+
+
 async def watch_events(
     feed: ChangeFeed,
     kind: Kind,
@@ -306,6 +321,7 @@ async def watch_events(
     kind_key = kind.qualified_plural
     ns_filter = namespace if kind.namespaced and namespace else None
     subscriber: _Subscriber | None = None
+    patched = PatchedObjects(conn, kind_key)
     try:
         if is_closed():
             return
@@ -322,7 +338,9 @@ async def watch_events(
             finally:
                 conn.execute("COMMIT")
             for (data,) in snapshot:
-                yield WatchEvent("ADDED", json.loads(data))
+                added = WatchEvent("ADDED", json.loads(data))
+                patched.seen(added.object)
+                yield added
         else:
             last = start
             compacted = _meta(conn, "compacted")
@@ -361,8 +379,9 @@ async def watch_events(
                 last = max(last, high)
                 subscriber = _Subscriber(kind_key, ns_filter, last)
                 feed.join(subscriber)
-            for _rv, type_, data in rows:
-                yield _event(type_, data)
+            for rv, type_, data in rows:
+                if (event := _deliver(patched, rv, type_, data)) is not None:
+                    yield event
                 if is_closed():
                     return
         while not is_closed():
@@ -373,8 +392,9 @@ async def watch_events(
                 await subscriber.ready.wait()
                 continue
             pending, subscriber.rows = subscriber.rows, []
-            for _rv, type_, data in pending:
-                yield _event(type_, data)
+            for rv, type_, data in pending:
+                if (event := _deliver(patched, rv, type_, data)) is not None:
+                    yield event
                 if is_closed():
                     return
     except sqlite3.Error as exc:

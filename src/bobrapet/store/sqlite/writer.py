@@ -7,7 +7,8 @@ Invariants kept by :class:`WriteTxn`:
 * every object write (insert, replace, remove) allocates exactly one new
   resourceVersion and appends exactly one ``events`` row with that version and
   the object state (``DELETED`` rows carry the last state, stamped with the
-  deletion's resourceVersion, as the Kubernetes watch cache does);
+  deletion's resourceVersion, as the Kubernetes watch cache does) — or, for a
+  status merge patch, a ``PATCHED`` row with only the patch (see :mod:`.patched`);
 * the ``idx``/``owners`` rows of an object always match its stored state;
 * nothing is visible to other connections until the ``with`` block exits
   normally; any exception inside it rolls everything back;
@@ -28,6 +29,8 @@ from bobrapet.store.sqlite.indexing import index_entries, owner_uids, selectable
 
 Obj = dict[str, Any]
 KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
+#: Change-log type of a status merge patch (watchers turn it into MODIFIED with the whole object).
+PATCHED = "PATCHED"
 
 
 def dumps(obj: Obj) -> str:
@@ -145,6 +148,39 @@ class WriteTxn:
             index_entries(kind, new, status_only=True),
         )
         self._event(rv, kind, namespace_key(kind, new), "MODIFIED", data)
+
+    def head_row(self, kind: Kind, namespace: str, name: str) -> tuple[int, int, str] | None:
+        """``(oid, resourceVersion, uid)`` of a stored object, without reading its JSON."""
+        found = self.conn.execute(
+            "SELECT oid, rv, uid FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+            (kind.qualified_plural, namespace, name),
+        ).fetchone()
+        return None if found is None else (int(found[0]), int(found[1]), str(found[2]))
+
+    def patch_status(self, kind: Kind, oid: int, old: Obj, new: Obj, patch_text: str) -> int:
+        """Apply the merge patch ``patch_text`` (of ``status``) to a stored object in SQL.
+
+        ``old``/``new`` are the object before and after (for the index entries; ``new``
+        gets the new resourceVersion). The change log gets a ``PATCHED`` row holding only
+        the object's identity, the base resourceVersion and the patch (see :mod:`.patched`),
+        so neither the row nor the log entry is re-encoded here: the bytes encoded and logged
+        are those of the change, not of the object.
+        """
+        base = old["metadata"]["resourceVersion"]
+        rv = self._next_rv(new)
+        self.conn.execute(
+            "UPDATE objects SET rv = ?, data = json_set(json_patch(data, json_object('status', json(?))), "
+            "'$.metadata.resourceVersion', ?) WHERE oid = ?",
+            (rv, patch_text, str(rv), oid),
+        )
+        self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
+        meta = new["metadata"]
+        ident = {"name": meta["name"], "resourceVersion": str(rv)}
+        if meta.get("namespace"):
+            ident["namespace"] = meta["namespace"]
+        head = dumps({"metadata": ident, "base": str(base)})
+        self._event(rv, kind, namespace_key(kind, new), PATCHED, f'{head[:-1]},"status":{patch_text}}}')
+        return rv
 
     def row_by_oid(self, oid: int) -> tuple[Kind, Obj] | None:
         found = self.conn.execute("SELECT kind, data FROM objects WHERE oid = ?", (oid,)).fetchone()
