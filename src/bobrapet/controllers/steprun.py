@@ -29,6 +29,7 @@ every :data:`TAKEOVER_CHECK` seconds.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -210,7 +211,8 @@ class StepRunReconciler:
         except BaseException:
             executor.release(request.key)
             raise
-        steplog.begin_attempt(
+        prelude = functools.partial(
+            steplog.begin_attempt,
             request.log_path,
             attempt=decision.attempt,
             at=decision.now,
@@ -218,7 +220,7 @@ class StepRunReconciler:
             template=decision.template,
             secret_values=request.secrets.redaction_terms(),
         )
-        attempt = Attempt(request.key, decision.template, decision.step, stored)
+        attempt = Attempt(request.key, decision.template, decision.step, stored, prelude)
         self.runner.submit(stored, request, attempt, waiting=not ready)
 
     def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
