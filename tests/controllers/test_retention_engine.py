@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
+from tests.controllers.fakes import EchoExecutor
 
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
@@ -18,26 +19,10 @@ from bobrapet.controllers.registry import setup_all
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
 pytestmark = pytest.mark.slow
-
-
-class EchoExecutor:
-    async def run(self, request: ExecutionRequest) -> ExecutionResult:
-        now = datetime.now(UTC)
-        return ExecutionResult("Succeeded", dict(request.inputs), 0, None, None, None, [], now, now)
-
-    async def cancel(self, key: str) -> None:
-        return None
-
-    def reserve(self, request: ExecutionRequest) -> bool:
-        return True
-
-    def release(self, key: str) -> None:
-        return None
 
 
 CONFIG = EngineConfig(child_ttl_seconds=0.5, retention_seconds=1.0, requeue_base_delay=600.0)

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
+from tests.controllers.fakes import EchoExecutor
 
 from bobrapet.api.kinds import STORY_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
@@ -23,26 +24,6 @@ from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class EchoExecutor:
-    """Every attempt succeeds at once with its inputs as output."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-
-    async def run(self, request: ExecutionRequest) -> ExecutionResult:
-        self.keys.append(request.key)
-        return ExecutionResult("Succeeded", dict(request.inputs), 0, None, None, None, [], NOW, NOW)
-
-    async def cancel(self, key: str) -> None:
-        return None
-
-    def reserve(self, request: ExecutionRequest) -> bool:
-        return True
-
-    def release(self, key: str) -> None:
-        return None
 
 
 @pytest.fixture
@@ -125,7 +106,7 @@ class HangingExecutor(EchoExecutor):
     """Attempts never finish (until the engine stops them)."""
 
     async def run(self, request: ExecutionRequest) -> ExecutionResult:
-        self.keys.append(request.key)
+        self.requests.append(request)
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
+from tests.controllers.fakes import EchoExecutor
 
 from bobrapet.api import runmeta
 from bobrapet.api.errors import NotFound
@@ -28,32 +29,11 @@ from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.story_pin import StoryPin, pin_for
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class EchoExecutor:
-    """Every attempt succeeds at once with its inputs as output."""
-
-    def __init__(self) -> None:
-        self.steps: list[str] = []
-
-    async def run(self, request: ExecutionRequest) -> ExecutionResult:
-        self.steps.append(str(request.inputs.get("who")))
-        return ExecutionResult("Succeeded", dict(request.inputs), 0, None, None, None, [], NOW, NOW)
-
-    async def cancel(self, key: str) -> None:
-        return None
-
-    def reserve(self, request: ExecutionRequest) -> bool:
-        return True
-
-    def release(self, key: str) -> None:
-        return None
 
 
 class Engine:
@@ -165,7 +145,7 @@ async def test_an_edit_while_a_run_waits_changes_neither_the_run_nor_its_step_ru
     run = await engine.finished("r")
     assert run["status"]["phase"] == "Succeeded", json.dumps(run["status"], indent=1)
     assert run["status"]["output"] == {"last": "b"}
-    assert engine.executor.steps == ["a", "b"]
+    assert [r.inputs.get("who") for r in engine.executor.requests] == ["a", "b"]
     assert set(run["status"]["stepStates"]) == {"a", "g", "b"}
     assert run["status"]["storySnapshot"] == pin.to_status()
     step_run = await client.get(STEP_RUN, "r-b", "default")
@@ -266,7 +246,7 @@ async def test_a_version_pin_is_checked_when_the_run_starts(client: SqliteClient
     assert failed["status"]["phase"] == "Failed"
     assert "has version '2', expected '1'" in failed["status"]["message"]
     assert "storySnapshot" not in failed["status"]
-    assert engine.executor.steps == []
+    assert [r.inputs.get("who") for r in engine.executor.requests] == []
 
 
 async def test_an_execute_story_child_pins_its_own_story(client: SqliteClient, engine: Engine) -> None:

@@ -32,9 +32,7 @@ from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import (
     check_output,
-    drive,
     exit_code,
-    failed_steps_with_logs,
     interrupted,
     output_option,
     parse_timeout,
@@ -43,6 +41,7 @@ from bobrapet.cli.commands.wait import (
     run_command_hint,
     story_of,
     timeout_option,
+    wait_for_run,
     workers_option,
 )
 from bobrapet.cli.embedded import ControlPlane
@@ -112,23 +111,11 @@ def redrive_command(
         return
     state.err.print(f"storyrun/{name} redrive requested {what}", markup=False, highlight=False)
     try:
-        final, logged = run(_drive(name, ns, seconds, timeout, workers))
+        final, logged = run(wait_for_run(name, ns, seconds, timeout, workers))
     except KeyboardInterrupt:
         raise interrupted(name, ns) from None
     print_result(final, output, logged)
     raise typer.Exit(exit_code(final))
-
-
-async def _drive(
-    name: str, namespace: str, timeout: float | None, timeout_text: str | None, workers: int | None
-) -> tuple[dict[str, Any], list[str]]:
-    async with ControlPlane(state.home) as plane:
-        current = await read_run(plane, name, namespace)
-        story = await story_of(plane, current)
-        final = await drive(
-            plane, current, story=story, timeout=timeout, timeout_text=timeout_text, workers=workers
-        )
-        return final, await failed_steps_with_logs(plane, final)
 
 
 async def _redrive(

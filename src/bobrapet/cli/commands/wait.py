@@ -375,7 +375,7 @@ def wait_command(
         raise fail("missing RUN: bobrapet wait RUN (or --all for every unfinished run)", EXIT_USAGE)
     ns = namespace or "default"
     try:
-        final, logged = run(_wait(name, ns, seconds, timeout, workers))
+        final, logged = run(wait_for_run(name, ns, seconds, timeout, workers))
     except KeyboardInterrupt:
         raise interrupted(name, ns) from None
     print_result(final, output, logged)
@@ -409,10 +409,11 @@ def _wait_all(output: str | None, seconds: float | None, timeout: str | None, wo
     raise typer.Exit(exit_code_many(finals))
 
 
-async def _wait(
+async def wait_for_run(
     name: str, namespace: str, timeout: float | None, timeout_text: str | None, workers: int | None
 ) -> tuple[dict[str, Any], list[str]]:
-    """The final run and its failed steps that wrote logs."""
+    """The final run and its failed steps that wrote logs (an engine drives the run when it is
+    unfinished or a redrive of it is pending)."""
     async with ControlPlane(state.home) as plane:
         current = await read_run(plane, name, namespace)
         if not is_terminal(current) or redrive_pending(current):  # else: no engine start-up
