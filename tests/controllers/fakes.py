@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.steprun import StepRunReconciler, _Attempt
+from bobrapet.execution.request import ExecutionRequest
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.request import ExecutionRequest
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request
 from bobrapet.store.sqlite import SqliteClient
@@ -79,7 +79,7 @@ async def test_outcome_is_recorded_despite_transient_store_errors(
     from datetime import UTC, datetime
 
     from bobrapet.controllers import steprun
-    from bobrapet.executors.request import ExecutionRequest, ExecutionResult
+    from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ from bobrapet.api.kinds import STORY_RUN
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.registry import setup_all
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bobrapet.engine.secrets import SecretProblem, effective_bindings, resolve_step_secrets
-from bobrapet.executors.secrets import SecretFiles, StepSecrets
+from bobrapet.execution.secrets import SecretFiles, StepSecrets
 
 
 def secret(**data: str) -> dict[str, Any]:

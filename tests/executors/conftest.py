@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bobrapet.execution.request import ExecutionRequest
+from bobrapet.execution.secrets import StepSecrets
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.request import ExecutionRequest
-from bobrapet.executors.secrets import StepSecrets
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from bobrapet.execution.request import ExecutionResult
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.request import ExecutionResult
 
 C = "engrams.concurrent"
 HERE = Path(__file__).resolve().parent

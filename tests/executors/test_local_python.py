@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bobrapet.execution.request import build_env
+from bobrapet.execution.secrets import StepSecrets
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.request import build_env
-from bobrapet.executors.secrets import StepSecrets
 
 E = "engrams.basic"
 HERE = Path(__file__).resolve().parent

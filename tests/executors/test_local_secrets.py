@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from bobrapet.execution.secrets import SecretFiles, StepSecrets
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.secrets import SecretFiles, StepSecrets
 
 E = "engrams.secretive"
 TOKEN = "tok-0123456789"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bobrapet.execution.request import ExecutionRequest, build_env
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
-from bobrapet.executors.request import ExecutionRequest, build_env
 
 T0 = datetime(2026, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
 

@@ -57,3 +57,5 @@ class StepReason:
     STOPPED: Final = "Stopped"
     #: Skipped or canceled because a ``stop`` step ended the run.
     STORY_STOPPED: Final = "StoryStopped"
+    #: Claimed by an engine, waiting for a free execution slot (also the StepRun's reason).
+    WAITING_FOR_CAPACITY: Final = "WaitingForCapacity"

@@ -38,10 +38,14 @@ def inputs_path(log_path: Path) -> Path:
     return log_path.with_name(log_path.name + INPUTS_SUFFIX)
 
 
+def _stamp(at: datetime) -> str:
+    """``2026-05-01T12:00:00.123Z`` (always milliseconds)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def attempt_header(attempt: int, at: datetime) -> str:
     """``=== attempt 2 (2026-05-01T12:00:00.123Z) ===`` plus a newline."""
-    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return f"=== attempt {attempt} ({stamp}) ===\n"
+    return f"=== attempt {attempt} ({_stamp(at)}) ===\n"
 
 
 def secret_keys(template: Mapping[str, Any] | None) -> frozenset[str]:
@@ -90,7 +94,7 @@ def begin_attempt(
             os.close(fd)
         record = {
             "attempt": attempt,
-            "at": attempt_header(attempt, at).split("(", 1)[1].split(")", 1)[0],
+            "at": _stamp(at),
             "inputs": redact(dict(inputs), secret_keys(template), secret_values),
         }
         target = inputs_path(log_path)

@@ -30,7 +30,7 @@ from typing import Any, Final
 from bobrapet.api.conditions import DEGRADED, PROGRESSING, READY, Reason, set_condition
 from bobrapet.api.durations import format_rounded
 from bobrapet.api.jsonschema_util import apply_defaults, validate_templated
-from bobrapet.api.phases import DEGRADED_PHASES, is_terminal_phase
+from bobrapet.api.phases import DEGRADED_PHASES, StepReason, is_terminal_phase
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.api.types.enums import STRUCTURED_ERROR_TYPES
 from bobrapet.api.types.steprun import MAX_SIGNAL_EVENTS
@@ -61,7 +61,7 @@ TIMEOUT_MESSAGE: Final = "Step execution timed out. Check the step timeout confi
 POST_EXECUTION_FALSE: Final = "post-execution condition evaluated to false"
 #: Condition reason of a claimed StepRun waiting for an execution slot (phase ``Pending``).
 #: Not in the reference's vocabulary: the Go operator hands every step to a Job at once.
-WAITING_FOR_CAPACITY: Final = "WaitingForCapacity"
+WAITING_FOR_CAPACITY: Final = StepReason.WAITING_FOR_CAPACITY
 
 
 #: What one execution produced: the executor's result is the engine's input as it is.

@@ -2,7 +2,7 @@
 
 It lives in :mod:`bobrapet.execution` (below the engine and the executors) so the pure engine
 can build requests and read results without importing :mod:`bobrapet.executors`;
-``bobrapet.executors.request`` re-exports it.
+``bobrapet.execution.request`` re-exports it.
 
 Invariants: an ``ExecutionRequest`` has exactly one of ``entrypoint``/``command``;
 ``ExecutionResult.error`` is a StructuredError v1 wire dict (§9.3) or None on success;

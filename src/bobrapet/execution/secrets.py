@@ -12,7 +12,7 @@ Kubernetes Secret key (``[-._a-zA-Z0-9]+``, not ``.``/``..``), so writing a moun
 leaves the attempt's directory; ``repr`` never shows a value.
 
 It lives in :mod:`bobrapet.execution` so the pure engine builds it without importing
-:mod:`bobrapet.executors`; ``bobrapet.executors.secrets`` re-exports it.
+:mod:`bobrapet.executors`; ``bobrapet.execution.secrets`` re-exports it.
 """
 
 from __future__ import annotations

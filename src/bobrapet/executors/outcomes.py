@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bobrapet.executors.request import ExecutionResult
+from bobrapet.execution.request import ExecutionResult
 
 TIMEOUT_EXIT_CODE = 124
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local.killing import terminate_group
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 
 
 def _now() -> datetime:

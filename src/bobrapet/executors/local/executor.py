@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.command import run_command
 from bobrapet.executors.local.killing import terminate_group
@@ -62,7 +63,6 @@ from bobrapet.executors.local.secrets import mounted as secret_mounts
 from bobrapet.executors.local.secrets import sweep_stale as sweep_stale_secrets
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
 from bobrapet.executors.protocol import OnStarted
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,8 +25,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bobrapet.executors.request import ExecutionRequest, ExecutionResult
-from bobrapet.executors.secrets import SECRET_ENV_PREFIX, SECRETS_DIR_ENV
+from bobrapet.execution.request import ExecutionRequest, ExecutionResult
+from bobrapet.execution.secrets import SECRET_ENV_PREFIX, SECRETS_DIR_ENV
 from bobrapet.sdk.redact import redact
 
 _SHM = Path("/dev/shm")
