@@ -25,6 +25,7 @@ from bobrapet.cli.jsonpath import JsonPathError, evaluate, parse_template, rende
 from bobrapet.cli.output import preview
 from bobrapet.controllers import steplog
 from bobrapet.controllers.scope import RunScope
+from bobrapet.executors.logpath import begin_attempt_log, inputs_log_path
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.store.client import WatchEvent
 
@@ -251,13 +252,16 @@ def test_deleting_a_run_deletes_its_step_logs(cli: Cli, tmp_path: Path) -> None:
 
     asyncio.run(add_step_run())
     log = home / "logs" / "default" / "logged-pause.log"
-    steplog.begin_attempt(log, attempt=1, at=datetime.now(UTC), inputs={"a": 1})
+    inputs_log = inputs_log_path(home, "default", "logged")
+    now = datetime.now(UTC)
+    record = steplog.inputs_record(step_run="logged-pause", attempt=1, at=now, inputs={"a": 1})
+    begin_attempt_log(log, steplog.attempt_header(1, now), inputs_log, record)
     other = home / "logs" / "default" / "other-run-step.log"
     other.write_text("kept\n")
-    assert log.is_file() and steplog.inputs_path(log).is_file()
+    assert log.is_file() and inputs_log.is_file()
     result = cli("delete", "storyrun/logged")
     assert result.code == 0, result.err
-    assert not log.exists() and not steplog.inputs_path(log).exists()
+    assert not log.exists() and not inputs_log.exists()
     assert other.read_text() == "kept\n"
 
 
@@ -371,7 +375,8 @@ def test_run_many_no_wait_prints_each_name(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_attempt_header_and_redacted_inputs_record(tmp_path: Path) -> None:
-    log = tmp_path / "logs" / "s.log"
+    log = tmp_path / "logs" / "default" / "r-s.log"
+    inputs_log = inputs_log_path(tmp_path, "default", "r")
     template: dict[str, Any] = {"spec": {"secretSchema": {"api": {"expectedKeys": ["token"]}}}}
     at = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
     inputs = {
@@ -381,13 +386,23 @@ def test_attempt_header_and_redacted_inputs_record(tmp_path: Path) -> None:
         "n": 1,
         "deep": [{"token": 1}],
     }
-    steplog.begin_attempt(log, attempt=1, at=at, inputs=inputs, template=template, secret_values=["hunter2"])
-    steplog.begin_attempt(log, attempt=2, at=at, inputs=inputs, template=template, secret_values=["hunter2"])
+    for step_run, attempt in (("r-s", 1), ("r-other", 1), ("r-s", 2), ("r-other", 2)):
+        record = steplog.inputs_record(
+            step_run=step_run,
+            attempt=attempt,
+            at=at,
+            inputs=inputs,
+            template=template,
+            secret_values=["hunter2"],
+        )
+        path = log if step_run == "r-s" else log.with_name(f"{step_run}.log")
+        begin_attempt_log(path, steplog.attempt_header(attempt, at), inputs_log, record)
     assert log.read_text() == (
         "=== attempt 1 (2026-05-01T12:00:00.123Z) ===\n=== attempt 2 (2026-05-01T12:00:00.123Z) ===\n"
     )
-    record = steplog.read_inputs(log)
+    record = steplog.read_inputs(inputs_log, "r-s")
     assert record is not None and record["attempt"] == 2 and record["at"] == "2026-05-01T12:00:00.123Z"
+    assert record["stepRun"] == "r-s"
     assert record["inputs"] == {
         "token": "<redacted>",
         "api": "<redacted>",
@@ -395,9 +410,11 @@ def test_attempt_header_and_redacted_inputs_record(tmp_path: Path) -> None:
         "n": 1,
         "deep": [{"token": "<redacted>"}],
     }
-    assert "s3cr3t" not in steplog.inputs_path(log).read_text()
-    assert "hunter2" not in steplog.inputs_path(log).read_text()
-    assert steplog.remove_step_logs([log]) == 2 and not log.exists()
+    assert steplog.read_inputs(inputs_log, "r-missing") is None
+    assert steplog.read_inputs(tmp_path / "none.inputs.jsonl", "r-s") is None
+    assert "s3cr3t" not in inputs_log.read_text()
+    assert "hunter2" not in inputs_log.read_text()
+    assert steplog.remove_step_logs([log, inputs_log]) == 2 and not log.exists() and not inputs_log.exists()
 
 
 def test_preview_cuts_large_values() -> None:

@@ -103,7 +103,7 @@ def test_redrive_drives_the_run_and_logs_mark_each_attempt(tmp_path: Path) -> No
     assert bobrapet(home, "wait", "fl").returncode == 0
 
     log_files = list((home / "logs").rglob("fl-*"))
-    assert log_files  # the log and the inputs record
+    assert log_files and list((home / "logs").rglob("fl.inputs.jsonl"))  # step logs, inputs log
     deleted = bobrapet(home, "delete", "storyrun/fl")
     assert deleted.returncode == 0, deleted.stderr
-    assert not list((home / "logs").rglob("fl-*"))
+    assert not list((home / "logs").rglob("fl-*")) and not list((home / "logs").rglob("fl.*"))

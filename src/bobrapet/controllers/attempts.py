@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bobrapet.api.errors import NotFound
@@ -63,12 +63,8 @@ class Attempt:
         template: Mapping[str, Any] | None,
         step: Step | None,
         stored: Resource | None = None,
-        prelude: Callable[[], None] | None = None,
     ) -> None:
         self.key = key
-        #: Blocking file work to do before the attempt runs (the log header and the inputs
-        #: record); run in a thread so the engine's event loop never waits on the disk.
-        self.prelude = prelude
         self.template = template
         self.step = step
         #: The StepRun as this engine last wrote it (the claim, then the Running write).
@@ -134,8 +130,6 @@ class AttemptRunner:
         key = (str(metadata.get("namespace") or ""), str(metadata["name"]))
         try:
             try:
-                if attempt.prelude is not None:
-                    await asyncio.to_thread(attempt.prelude)
                 if waiting:
                     result = await self.env.executor.run(
                         request, on_started=lambda: self._mark_running(attempt)

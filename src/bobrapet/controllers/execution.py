@@ -13,7 +13,7 @@ from pathlib import Path
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine import EngineConfig
 from bobrapet.executors.local.lease import EngineLease
-from bobrapet.executors.logpath import LOG_DIR, step_log_path
+from bobrapet.executors.logpath import LOG_DIR, inputs_log_path, step_log_path
 from bobrapet.executors.protocol import Executor
 
 __all__ = ["LEASE_DIR", "LOG_DIR", "ExecutionEnv"]
@@ -40,3 +40,6 @@ class ExecutionEnv:
 
     def log_path(self, namespace: str, step_run: str) -> Path:
         return step_log_path(self.home, namespace, step_run)
+
+    def inputs_log_path(self, namespace: str, story_run: str) -> Path:
+        return inputs_log_path(self.home, namespace, story_run)

@@ -24,8 +24,9 @@ def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[C
     if execution is not None:
         from bobrapet.controllers import events, steprun, storyrun
 
-        controllers.append(storyrun.setup(manager, execution))
-        step_controller, _ = steprun.setup(manager, execution)
-        controllers.append(step_controller)
+        run_controller, run_reconciler = storyrun.setup(manager, execution)
+        step_controller, step_reconciler = steprun.setup(manager, execution)
+        run_reconciler.create_step_run = step_reconciler.create_launched
+        controllers += [run_controller, step_controller]
         controllers.append(events.setup(manager, execution.config.event_ttl_seconds))
     return controllers

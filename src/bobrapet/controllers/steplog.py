@@ -4,19 +4,21 @@ Files (``<log>`` is ``<home>/logs/<namespace>/<steprun>.log``, see
 :meth:`~bobrapet.controllers.execution.ExecutionEnv.log_path`):
 
 * ``<log>``: the step's stdout/stderr, appended by every attempt. Before an attempt's
-  code runs, the engine appends one header line ``=== attempt N (<UTC time>) ===``; N is
-  ``status.retries + 1``, so a redrive (which recreates the StepRun) starts a new
-  section at ``attempt 1`` below the earlier ones.
-* ``<log>.inputs.json``: the resolved inputs of the latest attempt — what the engram
-  received after templates, defaults and schema were applied — with secrets redacted.
-  StepRun status has no field for them and they must not bloat the StoryRun, so they live
-  beside the log; ``bobrapet describe steprun`` previews them.
+  code runs, the executor appends one header line ``=== attempt N (<UTC time>) ===``
+  (:func:`attempt_header`); N is ``status.retries + 1``, so a redrive (which recreates the
+  StepRun) starts a new section at ``attempt 1`` below the earlier ones.
+* ``<run>.inputs.jsonl`` (the run's inputs log, beside its steps' logs): one line per
+  attempt (:func:`inputs_record`, appended by the executor) with the resolved inputs —
+  what the engram received after templates, defaults and schema were applied — with
+  secrets redacted. StepRun status has no field for them and they must not bloat the
+  StoryRun, so they live beside the logs; ``bobrapet describe steprun`` previews the
+  latest line of the StepRun (:func:`read_inputs`).
 
 Redaction (invariant: no secret value is ever written to the inputs file): every value
 under a key named like a logical secret of the template's ``secretSchema`` or one of its
 ``expectedKeys`` becomes ``<redacted>``, and so does every string containing one of the
 ``secret_values`` the launcher passes (the values it delivers to the step; empty when
-it delivers none). Deleting a run deletes both files of each of its StepRuns
+it delivers none). Deleting a run deletes its inputs log and its StepRuns' logs
 (:func:`remove_step_logs`).
 """
 
@@ -24,18 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REDACTED = "<redacted>"
-INPUTS_SUFFIX = ".inputs.json"
-
-
-def inputs_path(log_path: Path) -> Path:
-    return log_path.with_name(log_path.name + INPUTS_SUFFIX)
 
 
 def _stamp(at: datetime) -> str:
@@ -72,52 +68,47 @@ def redact(value: Any, keys: Collection[str], secret_values: Collection[str] = (
     return value
 
 
-def begin_attempt(
-    log_path: Path,
+def inputs_record(
     *,
+    step_run: str,
     attempt: int,
     at: datetime,
     inputs: Mapping[str, Any],
     template: Mapping[str, Any] | None = None,
     secret_values: Collection[str] = (),
-) -> None:
-    """Append the attempt header to the log and record the (redacted) inputs beside it.
-
-    Best effort: a full disk must not fail the step, whose own output would fail anyway.
-    """
-    with contextlib.suppress(OSError):
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, attempt_header(attempt, at).encode())
-        finally:
-            os.close(fd)
-        record = {
-            "attempt": attempt,
-            "at": _stamp(at),
-            "inputs": redact(dict(inputs), secret_keys(template), secret_values),
-        }
-        target = inputs_path(log_path)
-        partial = target.with_name(target.name + ".tmp")
-        partial.write_text(json.dumps(record, ensure_ascii=False, default=str), encoding="utf-8")
-        os.replace(partial, target)
+) -> str:
+    """An attempt's line of the run's inputs log (JSON text, secrets redacted)."""
+    record = {
+        "stepRun": step_run,
+        "attempt": attempt,
+        "at": _stamp(at),
+        "inputs": redact(dict(inputs), secret_keys(template), secret_values),
+    }
+    return json.dumps(record, ensure_ascii=False, default=str)
 
 
-def read_inputs(log_path: Path) -> dict[str, Any] | None:
-    """The inputs record of the step's latest attempt, or None when there is none."""
+def read_inputs(inputs_log: Path, step_run: str) -> dict[str, Any] | None:
+    """The inputs record of StepRun ``step_run``'s latest attempt, or None when there is none."""
     try:
-        data = json.loads(inputs_path(log_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        lines = inputs_log.read_text(encoding="utf-8").splitlines()
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
+    needle = json.dumps(step_run)
+    for line in reversed(lines):
+        if needle not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if isinstance(data, dict) and data.get("stepRun") == step_run:
+                return data
+    return None
 
 
-def remove_step_logs(log_paths: Iterable[Path]) -> int:
-    """Delete each log and its inputs record; returns how many files were removed."""
+def remove_step_logs(paths: Iterable[Path]) -> int:
+    """Delete the given step logs and inputs logs; returns how many files were removed."""
     removed = 0
-    for path in log_paths:
-        for target in (path, inputs_path(path)):
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-                removed += 1
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
     return removed

@@ -29,8 +29,8 @@ every :data:`TAKEOVER_CHECK` seconds.
 
 from __future__ import annotations
 
-import functools
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -158,22 +158,43 @@ class StepRunReconciler:
             if decision.status is not None:
                 await self._write(step_run, decision.status)
             return Result(requeue_after=decision.requeue_after)
-        for event in decision.events:
-            await self.events.record(step_run, event.type, event.reason, event.message)
         if isinstance(decision, LaunchFailed):
+            for event in decision.events:
+                await self.events.record(step_run, event.type, event.reason, event.message)
             await self._write(step_run, decision.status)
             return Result()
         await self._claim_and_submit(step_run, decision)
         return Result()
 
-    async def _gather(self, step_run: Resource) -> LaunchInput | None:
-        """Everything :func:`~bobrapet.engine.decide_launch` needs (``None``: run not cached yet)."""
+    async def create_launched(self, body: Resource, run: Resource) -> Resource:
+        """Create the engine-built StepRun ``body``; when its attempt can launch, claim it in
+        the same write and start it (no claim write, no reconcile round trip).
+
+        Otherwise (blocked, failing, or the run not cached yet) it is created unclaimed and
+        this controller's reconcile launches it as usual. The spec the engine builds carries
+        every field admission would default that launching reads (``idempotencyKey``), so
+        deciding on ``body`` before it is stored decides what the stored StepRun would get.
+        ``run`` is the StoryRun as its reconcile planned it (its status, which the inputs
+        read, is written after its new StepRuns are created).
+        Raises what :meth:`Client.create` raises (``AlreadyExists``, ``Invalid``).
+        """
+        gathered = await self._gather(body, run)
+        decision = decide_launch(gathered) if gathered is not None else None
+        if not isinstance(decision, LaunchAttempt):
+            return await self.client.create(body, trusted=True)
+        return await self._claim_and_submit(body, decision, create=True)
+
+    async def _gather(self, step_run: Resource, run: Resource | None = None) -> LaunchInput | None:
+        """Everything :func:`~bobrapet.engine.decide_launch` needs (``None``: run not cached yet).
+
+        ``run``: the StepRun's StoryRun, when the caller has it (else it is read from the cache).
+        """
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
         name = str(metadata["name"])
         spec = step_run.get("spec") or {}
         run_name = str((spec.get("storyRunRef") or {}).get("name") or "")
-        run = self.caches.story_runs.get(run_name, namespace)
+        run = run or self.caches.story_runs.get(run_name, namespace)
         if run is None:
             return None
         found = await self.caches.snapshots.of_step_run(run, step_run)  # the run's copy, not the live Story
@@ -200,28 +221,43 @@ class StepRunReconciler:
             workdir=self.env.workdir,
         )
 
-    async def _claim_and_submit(self, step_run: Resource, decision: LaunchAttempt) -> None:
-        """Reserve a slot, write the claim (compare-and-swap), start the log, hand over the attempt."""
-        request = decision.request
+    async def _claim_and_submit(
+        self, step_run: Resource, decision: LaunchAttempt, *, create: bool = False
+    ) -> Resource:
+        """Reserve a slot, write the claim (compare-and-swap; with ``create``, the StepRun is
+        created claimed), record the launch events, hand over the attempt."""
+        metadata = step_run["metadata"]
+        namespace = str(metadata.get("namespace") or "")
+        run_name = str(((step_run.get("spec") or {}).get("storyRunRef") or {}).get("name") or "")
+        request = replace(
+            decision.request,
+            log_header=steplog.attempt_header(decision.attempt, decision.now),
+            inputs_log=self.env.inputs_log_path(namespace, run_name),
+            inputs_record=steplog.inputs_record(
+                step_run=str(metadata["name"]),
+                attempt=decision.attempt,
+                at=decision.now,
+                inputs=decision.request.inputs,
+                template=decision.template,
+                secret_values=decision.request.secrets.redaction_terms(),
+            ),
+        )
         executor = self.env.executor
         ready = executor.reserve(request)
         claim = decision.claim(ready=ready, capacity=None if ready else executor.capacity)
         try:
-            stored = await self.client.update_status({**step_run, "status": claim})
+            if create:
+                stored = await self.client.create(step_run, trusted=True, status=claim)
+            else:
+                stored = await self.client.update_status({**step_run, "status": claim})
         except BaseException:
             executor.release(request.key)
             raise
-        prelude = functools.partial(
-            steplog.begin_attempt,
-            request.log_path,
-            attempt=decision.attempt,
-            at=decision.now,
-            inputs=request.inputs,
-            template=decision.template,
-            secret_values=request.secrets.redaction_terms(),
-        )
-        attempt = Attempt(request.key, decision.template, decision.step, stored, prelude)
+        attempt = Attempt(request.key, decision.template, decision.step, stored)
         self.runner.submit(stored, request, attempt, waiting=not ready)
+        for event in decision.events:
+            await self.events.record(stored, event.type, event.reason, event.message)
+        return stored
 
     def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
         return Snapshot(

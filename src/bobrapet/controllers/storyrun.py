@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.runtime.watches import Watch, changed, map_objects
-from bobrapet.store.client import Client, Resource, WatchEvent
+from bobrapet.store.client import Resource, WatchEvent
 
 NAME = "storyrun"
 MIN_CHILD_DEBOUNCE = 0.001
@@ -80,6 +80,10 @@ def _owner_reference(run: Resource) -> dict[str, Any]:
     }
 
 
+#: Creates an object (a trusted create) and returns it as stored.
+_Create = Callable[[Resource], Awaitable[Resource]]
+
+
 class StoryRunReconciler:
     def __init__(self, manager: Manager, env: ExecutionEnv) -> None:
         self.client = manager.client
@@ -91,6 +95,17 @@ class StoryRunReconciler:
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
         self.queued: set[tuple[str, str]] = set()
+        #: Creates an engine-built StepRun; the StepRun controller's
+        #: :meth:`~bobrapet.controllers.steprun.StepRunReconciler.create_launched` (which
+        #: also starts it) when both run in this engine.
+        #: ``(body, run)``: ``run`` is the StoryRun with the status being planned.
+        self.create_step_run: Callable[[Resource, Resource], Awaitable[Resource]] = self._create_step
+
+    async def _create_trusted(self, body: Resource) -> Resource:
+        return await self.client.create(body, trusted=True)
+
+    async def _create_step(self, body: Resource, run: Resource) -> Resource:
+        return await self._create_trusted(body)
 
     async def __call__(self, request: Request) -> Result:
         # The first attempt reads the run from the cache (our own writes are put there at once,
@@ -278,8 +293,9 @@ class StoryRunReconciler:
             await self._delete(STORY_RUN, name, namespace)
         owner = _owner_reference(run)
         status = plan.status
+        planned = {**run, "status": status}
         for new in plan.create_step_runs:
-            problem = await self._create_step_run(new, namespace, owner)
+            problem = await self._create_step_run(new, namespace, owner, planned)
             if problem is not None:
                 status = _launch_failed(status, new.parent_step or new.step_id, problem, self.clock.now())
         for child in plan.create_child_runs:
@@ -307,12 +323,14 @@ class StoryRunReconciler:
         with contextlib.suppress(NotFound):
             await self.client.delete(kind, name, namespace)
 
-    async def _create_step_run(self, new: NewStepRun, namespace: str, owner: dict[str, Any]) -> str | None:
+    async def _create_step_run(
+        self, new: NewStepRun, namespace: str, owner: dict[str, Any], run: Resource
+    ) -> str | None:
         labels = dict(new.labels)
         if new.parent_step:
             labels[runs.LABEL_PARENT_STEP] = new.parent_step
         body = _child("StepRun", new.name, namespace, labels, new.annotations, owner, new.spec)
-        existed, problem = await _create(self.client, body)
+        existed, problem = await _create(lambda b: self.create_step_run(b, run), body)
         if existed:
             return await self._foreign(STEP_RUN, new.name, namespace, owner)
         return problem
@@ -342,7 +360,7 @@ class StoryRunReconciler:
         self, child: NewChildRun, namespace: str, owner: dict[str, Any]
     ) -> str | None:
         body = _child("StoryRun", child.name, namespace, child.labels, child.annotations, owner, child.spec)
-        existed, problem = await _create(self.client, body)
+        existed, problem = await _create(self._create_trusted, body)
         if existed:
             return await self._foreign(STORY_RUN, child.name, namespace, owner)
         return problem
@@ -394,15 +412,18 @@ def _child(
     return {"apiVersion": "runs.bubustack.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
 
 
-async def _create(client: Client, body: Resource) -> tuple[bool, str | None]:
-    """Create ``body`` unless it exists: ``(existed, problem)``.
+async def _create(
+    create: Callable[[Resource], Awaitable[Resource]], body: Resource
+) -> tuple[bool, str | None]:
+    """Create ``body`` (a trusted create: built by the engine from the admitted Story) unless
+    it exists: ``(existed, problem)``.
 
     ``existed``: an object of that name was there already (an earlier reconcile or another
     engine made it — or someone else: the caller checks). ``problem``: why the store rejected
     it (admission), so the step fails visibly instead of the reconcile retrying forever.
     """
     try:
-        await client.create(body, trusted=True)  # built by the engine from the admitted Story
+        await create(body)
     except AlreadyExists:
         return True, None
     except StatusError as exc:
@@ -531,7 +552,7 @@ def _parent_run(obj: Resource) -> list[Request]:
     return [Request(namespace, parent)] if parent else []
 
 
-def setup(manager: Manager, env: ExecutionEnv) -> Controller:
+def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReconciler]:
     reconciler = StoryRunReconciler(manager, env)
     story_runs_by_story = indexes.story_runs(manager)
 
@@ -564,4 +585,4 @@ def setup(manager: Manager, env: ExecutionEnv) -> Controller:
             Watch(STORY, map_objects(runs_of_story), changed(_generation)),
         ],
     )
-    return manager.add(controller)
+    return manager.add(controller), reconciler

@@ -42,6 +42,13 @@ class ExecutionRequest:
     debug: bool = False
     #: Secret env vars, files and ``ctx.secrets`` (never shown by ``repr``).
     secrets: StepSecrets = field(default_factory=StepSecrets, repr=False)
+    #: Appended to the step log by the executor before the attempt's code runs.
+    log_header: str = ""
+    #: One JSON object (no newline) the executor appends as a line to ``inputs_log`` when
+    #: the attempt starts: its resolved, redacted inputs (None: write nothing).
+    inputs_record: str | None = field(default=None, repr=False)
+    #: The run's inputs log (:func:`bobrapet.executors.logpath.inputs_log_path`).
+    inputs_log: Path | None = None
 
     def __post_init__(self) -> None:
         if (self.entrypoint is None) == (self.command is None):

@@ -52,6 +52,7 @@ class Client(Protocol):
         dry_run: bool = False,
         warnings: builtins.list[str] | None = None,
         trusted: bool = False,
+        status: Resource | None = None,
     ) -> Resource:
         """Admit and store a new object (AlreadyExists, Invalid).
 
@@ -62,6 +63,9 @@ class Client(Protocol):
         fail for such an object (``bobrapet.api.admission.trusted``). Only controllers pass
         it, for the children they create; user input (manifests, the HTTP API) never does.
         A backend without that short path admits the object fully.
+        ``status`` (trusted creates only): the new object's status, stored with it — the
+        engine claims a StepRun as it creates it. A backend whose API drops the status of a
+        new object (Kubernetes) writes it with a status update right after the create.
         """
         ...
 

@@ -160,8 +160,9 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
 
 
 async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path]:
-    """The step log files of run ``name`` and of its child runs (followed recursively)."""
+    """The step logs and inputs logs of run ``name`` and of its child runs (recursively)."""
     from bobrapet.cli.commands.wait import log_path
+    from bobrapet.executors.logpath import inputs_log_path
 
     paths: list[Path] = []
     pending, seen = [name], set()
@@ -170,6 +171,7 @@ async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path
         if current in seen:
             continue
         seen.add(current)
+        paths.append(inputs_log_path(state.home, namespace, current))
         for step_run in await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
             paths.append(log_path(state.home, namespace, str(step_run["metadata"]["name"])))
         children = await plane.client.list(

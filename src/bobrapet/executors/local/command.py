@@ -20,6 +20,7 @@ from typing import Any
 
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local.killing import terminate_group
+from bobrapet.executors.logpath import append_inputs_record, open_attempt_log
 from bobrapet.executors.outcomes import canceled, exit_status, failed, timed_out
 
 
@@ -73,8 +74,8 @@ async def run_command(
             finished_at=_now(),
             error_type="serialization_error",
         )
-    request.log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_fd = os.open(request.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = open_attempt_log(request.log_path, request.log_header)
+    append_inputs_record(request.inputs_log, request.inputs_record)
     try:
         proc = await asyncio.create_subprocess_exec(
             *request.command,

@@ -467,6 +467,9 @@ class LocalExecutor:
                     "secrets": request.secrets.wire(),
                     "env": {**request.env, "BUBU_DEBUG": "true" if request.debug else "false"},
                     "log": str(request.log_path),
+                    "logHeader": request.log_header,
+                    "inputsRecord": request.inputs_record,
+                    "inputsLog": None if request.inputs_log is None else str(request.inputs_log),
                     "workdir": str(request.workdir),
                     "debug": request.debug,
                 }

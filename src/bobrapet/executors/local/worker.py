@@ -52,6 +52,7 @@ from typing import Any, TextIO
 
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.loader import EntrypointCache, EntrypointError
+from bobrapet.executors.logpath import append_inputs_record, open_attempt_log
 from bobrapet.sdk.context import LOGGER_NAME, Context
 from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
@@ -335,12 +336,12 @@ class Worker:
     # ------------------------------------------------------------------ starting a step
 
     def start(self, request: dict[str, Any]) -> None:
-        """Open the step's log and hand the step to the thread pool (never blocks on user code)."""
+        """Open the step's log (writing the attempt header), hand the step to the thread pool
+        (never blocks on user code), then append the inputs record to the run's inputs log."""
         key = str(request.get("key"))
         log_path = str(request["log"])
         try:
-            os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = open_attempt_log(log_path, str(request.get("logHeader") or ""))
         except OSError as exc:
             message = f"cannot open the step log {log_path!r}: {exc}"
             self._send_result(key, _failure(error_wire("execution_error", message, exit_code=1)))
@@ -354,6 +355,7 @@ class Worker:
         context = contextvars.copy_context()
         context.run(_CURRENT.set, step)
         self._pool.submit(context.run, self._call, step, request)
+        append_inputs_record(request.get("inputsLog"), request.get("inputsRecord"))
 
     def _call(self, step: _Step, request: dict[str, Any]) -> None:
         """In a pool thread, inside the step's context: resolve, call; finish or go async."""

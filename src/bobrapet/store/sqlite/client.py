@@ -364,7 +364,10 @@ class SqliteClient:
         dry_run: bool = False,
         warnings: builtins.list[str] | None = None,
         trusted: bool = False,
+        status: Obj | None = None,
     ) -> Obj:
+        if status is not None and not trusted:
+            raise BadRequest("a status can be given on create only for a trusted create")
         kind = self._kind_of(obj)
         body: Obj = _copy(obj)
         meta = metadata_of(kind, body)
@@ -385,6 +388,8 @@ class SqliteClient:
                 admitted, admitted_warnings = await self.admission(_copy(prepared), None, subresource=None)
                 body = _copy(admitted)
             self._enforce_create(kind, body, prepared)
+        if status is not None:
+            body["status"] = _copy(status)
         body_meta = body["metadata"]
         namespace = self._namespace(kind, body_meta.get("namespace"))
         if dry_run:
