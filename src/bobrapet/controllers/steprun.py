@@ -316,20 +316,24 @@ def _trigger(obj: Resource) -> Any:
     )
 
 
-def _actionable() -> Predicate:
+def _actionable(holder: str) -> Predicate:
     """Changes this controller acts on: a StepRun waiting to run, a cancel request, deletion.
 
     Moving to ``Running`` or a terminal phase is an engine's own write (a running attempt of
-    another engine is re-checked on a timer), so those events are skipped.
+    another engine is re-checked on a timer), so those events are skipped; so is the
+    creation of a StepRun this engine (``holder``) created claimed and already runs.
     """
     seen = changed(_trigger)
 
     def predicate(event: WatchEvent) -> bool:
         if not seen(event):
             return False
+        obj = event.object
+        if event.type == "ADDED":
+            status = obj.get("status") or {}
+            return not (status.get("podName") == holder and status.get("phase") == "Running")
         if event.type != "MODIFIED":
             return True
-        obj = event.object
         phase = (obj.get("status") or {}).get("phase")
         return (
             phase in _ACTIONABLE_PHASES
@@ -363,7 +367,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StepRunRecon
         NAME,
         STEP_RUN,
         reconciler,
-        primary_predicate=_actionable(),
+        primary_predicate=_actionable(env.lease.id),
         workers=8,
         base_delay=0.05,
         max_delay=30.0,
