@@ -231,8 +231,8 @@ class StoryRunReconciler:
 
         A run with one step in flight (a chain) is reconciled at once: latency is all that
         matters. A run with many steps in flight is reconciled at most about every other
-        reconcile-duration, so a burst of completions costs a few reconciles instead of one
-        each — without this, finishing N parallel steps costs O(N²).
+        planning pass (reading the run and planning it; creating new steps is not counted),
+        so a burst of completions costs a few passes instead of one each.
         """
         run = self.caches.story_runs.get(request.name, request.namespace)
         active = len(((run or {}).get("status") or {}).get("active") or ())
@@ -258,9 +258,10 @@ class StoryRunReconciler:
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
-        relaunch = await self._apply(run, plan, run_story)
         key = (request.namespace or "", request.name)
+        # what a pass over the run costs (not what creating and starting new steps costs)
         self.costs[key] = time.perf_counter() - started
+        relaunch = await self._apply(run, plan, run_story)
         limited = self._limited(snapshot.story)
         if limited and not is_terminal_phase(plan.status.get("phase")) and _holds_queued_steps(plan.status):
             self.queued.add(key)
