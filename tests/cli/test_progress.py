@@ -254,3 +254,15 @@ def test_gate_hint_carries_home_and_namespace() -> None:
     out = Console(file=io.StringIO(), width=200, record=True)
     out.print(live.render())
     assert "bobrapet --home /h approve|reject hello-abc12 approve -n team" in out.export_text()
+
+
+def test_step_still_running_in_the_run_but_succeeded_as_steprun_shows_succeeded() -> None:
+    """The run's status mirrors step progress a little later than the StepRuns."""
+    step_runs = [
+        {"spec": {"stepId": "a"}, "status": {"phase": "Succeeded"}},
+        {"spec": {"stepId": "b"}, "status": {"phase": "Running"}},
+        {"spec": {"stepId": "c"}, "status": {"phase": "Failed"}},
+    ]
+    states = {"a": {"phase": "Running"}, "b": {"phase": "Pending"}, "c": {"phase": "Running"}}
+    view = snapshot(storyrun("Running", states), step_runs)
+    assert [(s.name, s.phase) for s in view.steps] == [("a", "Succeeded"), ("b", "Running"), ("c", "Running")]

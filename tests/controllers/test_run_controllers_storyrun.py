@@ -202,6 +202,53 @@ async def test_engine_built_step_runs_take_the_short_admission_path(
     )
     await client.create(story_run("x", "s"))
     assert (await _finished(engine, client, "x"))["status"]["phase"] == "Succeeded"
-    assert spy.short == ["StepRun", "StepRun"]  # x-a and the child run's step
+    # x-a and the child run's step; each run's copy of its Story
+    assert sorted(spy.short) == ["ConfigMap", "ConfigMap", "StepRun", "StepRun"]
     # users' objects and the child StoryRun (inputs vs the child Story's schema) in full
-    assert spy.full.count("StoryRun") == 2 and "StepRun" not in spy.full
+    assert spy.full.count("StoryRun") == 2 and "StepRun" not in spy.full and "ConfigMap" not in spy.full
+
+
+async def test_step_progress_is_held_back_and_written_in_batches(
+    client: SqliteClient, engine: Manager
+) -> None:
+    """A chain of quick steps: the run's status mirrors each step's end, but that progress is
+    written together (fewer status writes than steps); the final status shows every step."""
+    from bobrapet.controllers.storyrun import STATUS_HOLD
+
+    await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+    await client.create(engram("e"))
+    steps = [step(f"s{i}", "e", with_={"who": str(i)}, needs=[f"s{i - 1}"] if i else []) for i in range(6)]
+    await client.create(story("chain", steps))
+    watch = client.watch(STORY_RUN, "default")
+    await client.create(story_run("c", "chain"))
+    final = await _finished(engine, client, "c")
+    assert final["status"]["phase"] == "Succeeded"
+    phases = {n: s["phase"] for n, s in final["status"]["stepStates"].items()}
+    assert phases == {f"s{i}": "Succeeded" for i in range(6)}
+    writes = 0
+    async with asyncio.timeout(STATUS_HOLD + 2):
+        async for event in watch:
+            writes += 1
+            if (event.object.get("status") or {}).get("phase") == "Succeeded":
+                break
+    assert writes < 6, f"{writes} StoryRun writes for 6 steps"
+
+
+async def test_held_status_is_dropped_when_someone_else_writes_the_status(
+    client: SqliteClient, tmp_path: Path
+) -> None:
+    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
+
+    lease = EngineLease(tmp_path / "engines")
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, EchoExecutor()), lease=lease, home=tmp_path, workdir=tmp_path
+    )
+    reconciler = StoryRunReconciler(Manager(client), env)
+    base = {"metadata": {"name": "r", "resourceVersion": "5"}, "status": {"phase": "Running"}}
+    planned = {"phase": "Running", "stepsComplete": 1}
+    reconciler.held[("default", "r")] = HeldStatus(base, planned, due=1e12)
+    respec = {**base, "metadata": {"name": "r", "resourceVersion": "6"}}  # a spec write: same status
+    assert reconciler._planned(("default", "r"), respec)["status"] == planned
+    other = {"metadata": {"name": "r", "resourceVersion": "7"}, "status": {"phase": "Running", "x": 1}}
+    assert reconciler._planned(("default", "r"), other) is other
+    assert ("default", "r") not in reconciler.held

@@ -8,8 +8,10 @@ Invariants:
 * :class:`PlainProgress` prints exactly one line per observed change of a step's
   (phase, retries) or of the run's phase, in the order the changes are seen; an update
   that changes nothing prints nothing, and ``Pending`` (of a step or the run) prints nothing.
-* A step the run still reports ``Pending`` whose StepRun is ``Running`` is shown Running
-  (the StepRun is the fresher of the two).
+* A step the run still reports ``Pending`` whose StepRun is ``Running`` is shown Running,
+  and one it reports ``Pending`` or ``Running`` whose StepRun ``Succeeded`` is shown
+  Succeeded (the StepRun is the fresher of the two: the run's status mirrors step progress
+  a little later).
 * Durations are shown as ``12ms``, ``0.2s``, ``1m5s`` (:func:`format_seconds`), also the
   run's Go-style ``status.duration`` (``11.908ms`` → ``12ms``).
 * A step's duration is taken from its ``startedAt``/``finishedAt`` when both are
@@ -90,6 +92,7 @@ class RunView:
 class _StepRunFacts:
     retries: int
     running: bool
+    succeeded: bool = False
 
 
 def _step_run_facts(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, _StepRunFacts]:
@@ -103,6 +106,7 @@ def _step_run_facts(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, _StepRu
             found[step_id] = _StepRunFacts(
                 retries=retries if isinstance(retries, int) and retries > 0 else 0,
                 running=status.get("phase") == "Running",
+                succeeded=status.get("phase") == "Succeeded",
             )
     return found
 
@@ -114,6 +118,8 @@ def _step_view(name: str, state: Mapping[str, Any], facts: _StepRunFacts) -> Ste
     phase = str(state.get("phase") or "Pending")
     if phase == "Pending" and facts.running:
         phase = "Running"
+    elif phase in ("Pending", "Running") and facts.succeeded:
+        phase = "Succeeded"
     return StepView(
         name=name,
         phase=phase,

@@ -27,6 +27,7 @@ def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[C
         run_controller, run_reconciler = storyrun.setup(manager, execution)
         step_controller, step_reconciler = steprun.setup(manager, execution)
         run_reconciler.create_step_run = step_reconciler.create_launched
+        step_reconciler.run_of = run_reconciler.planned_run
         controllers += [run_controller, step_controller]
         controllers.append(events.setup(manager, execution.config.event_ttl_seconds))
     return controllers

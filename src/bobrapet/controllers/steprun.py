@@ -30,6 +30,7 @@ every :data:`TAKEOVER_CHECK` seconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -100,6 +101,10 @@ class StepRunReconciler:
         #: Owns the attempts this engine executes; the manager starts and stops it.
         self.runner = AttemptRunner(manager.client, manager.clock, env, self.events)
         manager.add_runnable(self.runner)
+        #: A StepRun's StoryRun by (name, namespace): the StoryRun controller's
+        #: :meth:`~bobrapet.controllers.storyrun.StoryRunReconciler.planned_run` (its status
+        #: as planned, step progress not yet written included) when both run in this engine.
+        self.run_of: Callable[[str, str | None], Resource | None] = self.caches.story_runs.get
         self.controller: Controller | None = None
 
     @property
@@ -194,7 +199,7 @@ class StepRunReconciler:
         name = str(metadata["name"])
         spec = step_run.get("spec") or {}
         run_name = str((spec.get("storyRunRef") or {}).get("name") or "")
-        run = run or self.caches.story_runs.get(run_name, namespace)
+        run = run or self.run_of(run_name, namespace)
         if run is None:
             return None
         found = await self.caches.snapshots.of_step_run(run, step_run)  # the run's copy, not the live Story

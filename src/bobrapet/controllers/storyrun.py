@@ -22,6 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,14 +43,17 @@ from bobrapet.engine import (
     WAITING_FOR_CAPACITY,
     Capacity,
     EngineConfig,
+    Graph,
     NewChildRun,
     NewStepRun,
     Plan,
     Snapshot,
     StoryPin,
+    compile_graph,
     effective_priority,
     is_waiting_for_capacity,
     make_plan,
+    progress_only,
     queue_name,
     queue_priority,
     required_engrams,
@@ -80,6 +84,21 @@ def _owner_reference(run: Resource) -> dict[str, Any]:
     }
 
 
+#: How long a StoryRun status change that only mirrors step progress may wait to be written
+#: (several are then written at once). The StepRuns hold the truth meanwhile.
+STATUS_HOLD = 0.25
+
+
+@dataclass(frozen=True)
+class HeldStatus:
+    """A planned status not written yet: ``base`` is the run as stored when it was planned."""
+
+    base: Resource
+    status: dict[str, Any]
+    #: ``clock.monotonic()`` by which it is written.
+    due: float
+
+
 #: Creates an object (a trusted create) and returns it as stored.
 _Create = Callable[[Resource], Awaitable[Resource]]
 
@@ -95,6 +114,10 @@ class StoryRunReconciler:
         self.costs: dict[tuple[str, str], float] = {}
         #: Runs whose last plan held steps for capacity: woken when any StepRun ends.
         self.queued: set[tuple[str, str]] = set()
+        #: resourceVersion of this engine's latest write of each run.
+        self.written: dict[tuple[str, str], Any] = {}
+        #: Step progress planned but not written yet, by run (see :func:`progress_only`).
+        self.held: dict[tuple[str, str], HeldStatus] = {}
         #: Creates an engine-built StepRun; the StepRun controller's
         #: :meth:`~bobrapet.controllers.steprun.StepRunReconciler.create_launched` (which
         #: also starts it) when both run in this engine.
@@ -122,7 +145,17 @@ class StoryRunReconciler:
     def _remember(self, obj: Resource) -> Resource:
         """Put an object this controller just wrote into the cache (write-through)."""
         self.caches.story_runs.apply(WatchEvent("MODIFIED", obj))
+        metadata = obj["metadata"]
+        self.written[(str(metadata.get("namespace") or ""), str(metadata["name"]))] = metadata.get(
+            "resourceVersion"
+        )
         return obj
+
+    def wrote(self, obj: Resource) -> bool:
+        """Whether ``obj`` is this engine's own latest write of the run."""
+        metadata = obj.get("metadata") or {}
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
+        return bool(self.written.get(key, False) == metadata.get("resourceVersion"))
 
     # -- gathering ------------------------------------------------------------------------------
     def _snapshot(self, run: Resource, run_story: RunStory) -> Snapshot:
@@ -255,13 +288,14 @@ class StoryRunReconciler:
         if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
             return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         started = time.perf_counter()
+        key = (request.namespace or "", request.name)
+        stored, run = run, self._planned(key, run)
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
-        key = (request.namespace or "", request.name)
         # what a pass over the run costs (not what creating and starting new steps costs)
         self.costs[key] = time.perf_counter() - started
-        relaunch = await self._apply(run, plan, run_story)
+        relaunch, hold = await self._apply(stored, run, plan, run_story)
         limited = self._limited(snapshot.story)
         if limited and not is_terminal_phase(plan.status.get("phase")) and _holds_queued_steps(plan.status):
             self.queued.add(key)
@@ -269,25 +303,69 @@ class StoryRunReconciler:
             self.queued.discard(key)
         if relaunch:  # a step failed to launch: the next plan reacts to it (no event will come)
             return Result(requeue_after=0.01)
-        if plan.requeue_after is not None:
-            return Result(requeue_after=max(plan.requeue_after, 0.01))
+        waits = [w for w in (plan.requeue_after, hold) if w is not None]
+        if waits:
+            return Result(requeue_after=max(min(waits), 0.01))
         return Result()
 
     def _forget(self, key: tuple[str, str]) -> None:
-        """The run is gone (or going): no more capacity wake-ups or cost estimates for it."""
+        """The run is gone (or going): no more capacity wake-ups, cost estimates, held status."""
         self.costs.pop(key, None)
         self.queued.discard(key)
+        self.held.pop(key, None)
+        self.written.pop(key, None)
 
-    async def _apply(self, run: Resource, plan: Plan, run_story: RunStory) -> bool:
-        """Apply ``plan``; return whether a creation failed (recorded as a failed step)."""
+    # -- held step progress ---------------------------------------------------------------------
+    def _planned(self, key: tuple[str, str], stored: Resource) -> Resource:
+        """``stored`` with the status this engine planned but holds back, while that is still
+        based on the stored status (anyone else's status write drops what is held)."""
+        held = self.held.get(key)
+        if held is None:
+            return stored
+        base = held.base
+        if str(stored["metadata"].get("resourceVersion")) == str(base["metadata"].get("resourceVersion")) or (
+            stored.get("status") or {}
+        ) == (base.get("status") or {}):
+            return {**stored, "status": held.status}
+        del self.held[key]
+        return stored
+
+    def planned_run(self, name: str, namespace: str | None) -> Resource | None:
+        """The run as this engine last planned it (its held status included), else the cached one."""
+        cached = self.caches.story_runs.get(name, namespace)
+        if cached is None:
+            return None
+        return self._planned((namespace or "", name), cached)
+
+    def _hold(
+        self, key: tuple[str, str], stored: Resource, status: dict[str, Any], graph: Graph
+    ) -> float | None:
+        """Hold ``status`` back when it only adds step progress to ``stored``'s and the first
+        held change is younger than :data:`STATUS_HOLD`; returns how long it may wait."""
+        if not progress_only(stored.get("status") or {}, status, graph):
+            return None
+        now = self.clock.monotonic()
+        held = self.held.get(key)
+        due = held.due if held is not None else now + STATUS_HOLD
+        if now >= due:
+            return None
+        self.held[key] = HeldStatus(stored, status, due)
+        return due - now
+
+    async def _apply(
+        self, stored: Resource, run: Resource, plan: Plan, run_story: RunStory
+    ) -> tuple[bool, float | None]:
+        """Apply ``plan`` made from ``run`` (``stored``, with any held status); return whether a
+        creation failed (recorded as a failed step) and how long a held status may wait."""
         namespace = str(run["metadata"].get("namespace") or "")
+        key = (namespace, str(run["metadata"]["name"]))
         if plan.store_story is not None and run_story.body is not None:
             # The copy is stored, then the status recording it is written, then children are
             # created: no child ever exists for a run that has not recorded its Story (a crash
             # before the status write restarts on the then-current Story; after it, started
             # steps whose StepRuns are missing get them created again from the copy).
             await self.caches.snapshots.store(run, plan.store_story, run_story.body, _owner_reference(run))
-            run = self._remember(await self.client.update_status({**run, "status": plan.status}))
+            run = stored = self._remember(await self.client.update_status({**run, "status": plan.status}))
         for name in plan.delete_step_runs:
             await self._delete(STEP_RUN, name, namespace)
         for name in plan.delete_child_runs:
@@ -310,15 +388,28 @@ class StoryRunReconciler:
         if plan.annotations:
             current = runs.annotations_of(run)
             if any(current.get(k) != v for k, v in plan.annotations.items()):
-                run = self._remember(await self.client.update(_with_annotations(run, plan.annotations)))
-        if (run.get("status") or {}) != status:
+                run = stored = self._remember(
+                    await self.client.update(_with_annotations(run, plan.annotations))
+                )
+        hold = None
+        stored_status = stored.get("status") or {}
+        if stored_status == status:
+            self.held.pop(key, None)
+        elif (
+            status is plan.status
+            and run_story.story is not None
+            and (hold := self._hold(key, stored, status, compile_graph(run_story.story)))
+        ):
+            run = {**stored, "status": status}
+        else:
             # Only what changed is written: a long run's status is large, a step event small.
-            run = self._remember(await self.client.patch_status({**run, "status": status}, run.get("status")))
+            run = self._remember(await self.client.patch_status({**stored, "status": status}, stored_status))
+            self.held.pop(key, None)
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:
             await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
-        return status is not plan.status
+        return status is not plan.status, hold
 
     async def _delete(self, kind: Kind, name: str, namespace: str) -> None:
         with contextlib.suppress(NotFound):
@@ -471,9 +562,25 @@ def _run_trigger(run: Resource) -> Hashable:
         bool(metadata.get("deletionTimestamp")),
         tuple(annotations.get(key) for key in _WATCHED_ANNOTATIONS),
         json.dumps(gates, sort_keys=True) if gates else None,
-        # A run finished (by any engine): its child TTL and retention are scheduled from here on.
-        status.get("finishedAt") if is_terminal_phase(status.get("phase")) else None,
     )
+
+
+def _finished_at(run: Resource) -> Hashable:
+    status = run.get("status") or {}
+    return status.get("finishedAt") if is_terminal_phase(status.get("phase")) else None
+
+
+def _run_changed(wrote: Callable[[Resource], bool]) -> Callable[[WatchEvent], bool]:
+    """The run's own events a reconcile acts on: creation, spec, deletion, the watched
+    annotations and gates; and its end when another engine finished it (its child TTL and
+    retention are scheduled from there; the engine that finished it scheduled them already)."""
+    trigger, finished = changed(_run_trigger), changed(_finished_at)
+
+    def predicate(event: WatchEvent) -> bool:
+        acts, ended = trigger(event), finished(event)  # both remember every event's values
+        return acts or (ended and not wrote(event.object))
+
+    return predicate
 
 
 _QUIET_PHASES = (None, "", "Pending", "Running")
@@ -568,7 +675,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReco
         NAME,
         STORY_RUN,
         reconciler,
-        primary_predicate=changed(_run_trigger),
+        primary_predicate=_run_changed(reconciler.wrote),
         workers=8,
         base_delay=0.05,
         max_delay=30.0,

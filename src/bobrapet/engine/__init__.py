@@ -27,6 +27,7 @@ from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.lookups import required_engrams, sub_story_refs
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.plan import Event, NewChildRun, NewStepRun, Plan
+from bobrapet.engine.progress import progress_only
 from bobrapet.engine.scheduling import effective_priority, queue_name, queue_priority
 from bobrapet.engine.secrets import SecretProblem, effective_bindings, resolve_step_secrets
 from bobrapet.engine.snapshot import Capacity, ChildRunView, Snapshot, StepRunView
@@ -104,6 +105,7 @@ __all__ = [
     "pin_for",
     "plan",
     "prepare_input",
+    "progress_only",
     "queue_name",
     "queue_priority",
     "required_engrams",

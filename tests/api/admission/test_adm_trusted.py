@@ -79,6 +79,22 @@ async def test_the_short_path_defaults_like_full_admission() -> None:
     assert short.object["spec"]["retry"] == {"maxRetries": 3, "delay": "1s", "backoff": "exponential"}
 
 
+async def test_a_story_copy_config_map_takes_the_short_path_with_the_same_result() -> None:
+    from bobrapet.controllers.story_snapshots import config_map
+    from bobrapet.engine import pin_for
+
+    story = {"apiVersion": "bubustack.io/v1alpha1", "kind": "Story", "metadata": {"name": "s"}, "spec": {}}
+    run = {"metadata": {"name": "r", "namespace": "default", "uid": "u"}}
+    owner = {"apiVersion": "runs.bubustack.io/v1alpha1", "kind": "StoryRun", "name": "r", "uid": "u"}
+    pin, copy_body = pin_for("r", story)
+    body = config_map(pin, copy_body, run, owner)
+    short = admit_trusted(copy.deepcopy(body))
+    full = await admit(copy.deepcopy(body), None, MemoryLookup([]))
+    assert short is not None and short.object == full.object
+    with pytest.raises(Invalid):
+        admit_trusted(copy.deepcopy(body), AdmissionConfig(max_object_size=100))
+
+
 def test_other_kinds_take_the_full_path() -> None:
     assert admit_trusted(copy.deepcopy(STORY_RUN)) is None  # a child run's inputs meet a schema
     assert admit_trusted(copy.deepcopy(ENGRAM)) is None

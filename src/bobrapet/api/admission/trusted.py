@@ -1,6 +1,7 @@
 """Admission of objects the engine built itself from admitted objects ("trusted" creates).
 
-The StoryRun controller creates a StepRun for every engram step. Its spec is produced by
+The StoryRun controller creates a StepRun for every engram step (and a ConfigMap holding
+the copy of the admitted Story each run executes). Its spec is produced by
 the engine (``engine/launch.py``) from objects admission already checked: the Story (its
 ``with`` blocks, templates and limits), the Engram (its ``with``) and the EngramTemplate;
 the engine itself checks the Engram and template exist, the pinned version and the input
@@ -31,10 +32,11 @@ from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.lookup import MemoryLookup
 from bobrapet.api.admission.pipeline import DEFAULTERS, Admitted, _check_identity, resolve_kind
 from bobrapet.api.errors import BadRequest, Invalid
-from bobrapet.api.kinds import STEP_RUN
+from bobrapet.api.kinds import CONFIG_MAP, STEP_RUN
 
-#: Kinds whose engine-built objects skip the structural check and the kind rules.
-TRUSTED_KINDS = frozenset({STEP_RUN.kind})
+#: Kinds whose engine-built objects skip the structural check and the kind rules: StepRuns,
+#: and the ConfigMaps holding the copy of the Story a run executes (``story_snapshots``).
+TRUSTED_KINDS = frozenset({STEP_RUN.kind, CONFIG_MAP.kind})
 
 _NO_LOOKUP = MemoryLookup()
 
@@ -47,7 +49,7 @@ def admit_trusted(obj: Any, config: AdmissionConfig | None = None) -> Admitted |
     if not isinstance(obj, dict):
         raise BadRequest("document must be a mapping")
     kind = resolve_kind(obj)
-    if kind.kind not in TRUSTED_KINDS or not isinstance(obj.get("spec"), dict):
+    if kind.kind not in TRUSTED_KINDS or (kind is STEP_RUN and not isinstance(obj.get("spec"), dict)):
         return None
     config = config or AdmissionConfig()
     obj.pop("status", None)
@@ -68,7 +70,7 @@ def _check_sizes(ctx: Context) -> None:
     whole = json_size(ctx.obj)
     limit = ctx.config.max_object_size
     if limit and whole > limit:
-        ctx.error("", f"StepRun size of {whole} bytes exceeds maximum allowed size of {limit} bytes")
+        ctx.error("", f"{ctx.kind.kind} size of {whole} bytes exceeds maximum allowed size of {limit} bytes")
     value = ctx.spec.get("input")
     materialize = as_dict(ctx.metadata.get("labels")).get("materialize") == "true"
     limit = ctx.config.max_with_block_size

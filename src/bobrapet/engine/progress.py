@@ -1,0 +1,47 @@
+"""Which StoryRun status changes may be written a little later (batched step progress).
+
+A StoryRun's ``stepStates`` mirror its engram steps' StepRuns, which hold the truth: a crash
+before the mirror is written is repaired by the next plan, which reads the StepRuns (the
+same as a crash between creating a StepRun and writing the run's status). Such changes are
+*progress*, and the engine may hold them back briefly to write several in one status write.
+Everything else is written at once: the run's phase, conditions and counters of failures,
+a failing or skipped step, the state of a primitive (``sleep``, ``wait``, ``gate``,
+``condition``... whose only record is the StoryRun status), the Story pin.
+
+Invariant: :func:`progress_only` is true only when every difference between ``old`` and
+``new`` lies in :data:`PROGRESS_FIELDS`, no step state was removed, and every changed
+``stepStates`` entry belongs to an engram step whose new phase is Pending, Running or
+Succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from bobrapet.engine.dag import ENGRAM, Graph
+
+#: Status fields that only mirror engram steps' progress.
+PROGRESS_FIELDS: Final = frozenset({"active", "stepStates", "stepsComplete"})
+_PROGRESS_PHASES: Final = frozenset({"Pending", "Running", "Succeeded"})
+
+
+def progress_only(old: Mapping[str, Any], new: Mapping[str, Any], graph: Graph) -> bool:
+    """Whether ``new`` differs from ``old`` (a StoryRun status) by engram step progress only."""
+    for key in old.keys() | new.keys():
+        if key not in PROGRESS_FIELDS and old.get(key) != new.get(key):
+            return False
+    old_states: Mapping[str, Any] = old.get("stepStates") or {}
+    new_states: Mapping[str, Any] = new.get("stepStates") or {}
+    if any(name not in new_states for name in old_states):
+        return False
+    for name, state in new_states.items():
+        before = old_states.get(name)
+        if before is state or before == state:
+            continue
+        node = graph.nodes.get(name)
+        if node is None or node.kind != ENGRAM:
+            return False
+        if not isinstance(state, Mapping) or state.get("phase") not in _PROGRESS_PHASES:
+            return False
+    return True
