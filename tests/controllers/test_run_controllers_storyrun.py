@@ -246,9 +246,41 @@ async def test_held_status_is_dropped_when_someone_else_writes_the_status(
     reconciler = StoryRunReconciler(Manager(client), env)
     base = {"metadata": {"name": "r", "resourceVersion": "5"}, "status": {"phase": "Running"}}
     planned = {"phase": "Running", "stepsComplete": 1}
-    reconciler.held[("default", "r")] = HeldStatus(base, planned, due=1e12)
+    reconciler.held[("default", "r")] = HeldStatus(base, planned, due=1e12, at=0.0)
     respec = {**base, "metadata": {"name": "r", "resourceVersion": "6"}}  # a spec write: same status
     assert reconciler._planned(("default", "r"), respec)["status"] == planned
     other = {"metadata": {"name": "r", "resourceVersion": "7"}, "status": {"phase": "Running", "x": 1}}
     assert reconciler._planned(("default", "r"), other) is other
+    assert ("default", "r") not in reconciler.held
+
+
+async def test_a_due_held_status_with_nothing_new_is_written_without_planning(
+    client: SqliteClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bobrapet.controllers.storyrun as storyrun_controller
+    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
+    from bobrapet.runtime.clock import FakeClock
+    from bobrapet.runtime.request import Request
+
+    await client.create(story("s", [step("a", "e")]))
+    stored = await client.create(story_run("r", "s"))
+    clock = FakeClock()
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, EchoExecutor()),
+        lease=EngineLease(tmp_path / "e"),
+        home=tmp_path,
+        workdir=tmp_path,
+    )
+    reconciler = StoryRunReconciler(Manager(client, clock=clock), env)
+    planned = {"phase": "Running", "stepsComplete": 1}
+    reconciler.held[("default", "r")] = HeldStatus(
+        stored, planned, due=clock.monotonic(), at=clock.monotonic()
+    )
+
+    def no_planning(snapshot: Any) -> Any:
+        raise AssertionError("planned again")
+
+    monkeypatch.setattr(storyrun_controller, "make_plan", no_planning)
+    await reconciler(Request("default", "r"))
+    assert (await client.get(STORY_RUN, "r", "default"))["status"] == planned
     assert ("default", "r") not in reconciler.held

@@ -2,7 +2,7 @@
 
 Through the CLI: a 30-step chain runs to the end; ``get -o json``, ``get`` and ``describe``
 of the run show every step with its phase, and the store's change log holds patches (not
-the whole run) for the run's per-step status writes.
+the whole run) for the run's status writes, which batch step progress.
 """
 
 from __future__ import annotations
@@ -60,4 +60,7 @@ def test_every_step_phase_is_readable_after_patched_status_writes(project: Proje
                 "SELECT type, count(*) FROM events WHERE kind LIKE 'storyruns.%' GROUP BY type"
             ).fetchall()
         )
-    assert kinds.get("PATCHED", 0) >= STEPS  # one status patch per step, not one whole object
+    # status writes after the first are patches, not the whole run; step progress is
+    # batched, so there are fewer writes than steps
+    assert kinds.get("PATCHED", 0) >= 1 and kinds.get("MODIFIED", 0) <= 2
+    assert kinds.get("PATCHED", 0) < STEPS

@@ -97,6 +97,8 @@ class HeldStatus:
     status: dict[str, Any]
     #: ``clock.monotonic()`` by which it is written.
     due: float
+    #: ``clock.monotonic()`` when it was planned.
+    at: float
 
 
 #: Creates an object (a trusted create) and returns it as stored.
@@ -118,6 +120,8 @@ class StoryRunReconciler:
         self.written: dict[tuple[str, str], Any] = {}
         #: Step progress planned but not written yet, by run (see :func:`progress_only`).
         self.held: dict[tuple[str, str], HeldStatus] = {}
+        #: ``clock.monotonic()`` of the latest event of a child of each run.
+        self.child_events: dict[tuple[str, str], float] = {}
         #: Creates an engine-built StepRun; the StepRun controller's
         #: :meth:`~bobrapet.controllers.steprun.StepRunReconciler.create_launched` (which
         #: also starts it) when both run in this engine.
@@ -287,8 +291,10 @@ class StoryRunReconciler:
             return Result()
         if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
             return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
-        started = time.perf_counter()
         key = (request.namespace or "", request.name)
+        if await self._flush_held(key, run):
+            return Result()
+        started = time.perf_counter()
         stored, run = run, self._planned(key, run)
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
@@ -314,6 +320,7 @@ class StoryRunReconciler:
         self.queued.discard(key)
         self.held.pop(key, None)
         self.written.pop(key, None)
+        self.child_events.pop(key, None)
 
     # -- held step progress ---------------------------------------------------------------------
     def _planned(self, key: tuple[str, str], stored: Resource) -> Resource:
@@ -349,8 +356,28 @@ class StoryRunReconciler:
         due = held.due if held is not None else now + STATUS_HOLD
         if now >= due:
             return None
-        self.held[key] = HeldStatus(stored, status, due)
+        self.held[key] = HeldStatus(stored, status, due, now)
         return due - now
+
+    def touched(self, key: tuple[str, str]) -> None:
+        """A child of the run changed (its next plan may differ from the held status)."""
+        self.child_events[key] = self.clock.monotonic()
+
+    async def _flush_held(self, key: tuple[str, str], stored: Resource) -> bool:
+        """Write the held status of the run if it is due and nothing happened since it was
+        planned (planning again would give the same status): a write, no plan."""
+        held = self.held.get(key)
+        if held is None or self.clock.monotonic() < held.due:
+            return False
+        if stored["metadata"].get("resourceVersion") != held.base["metadata"].get("resourceVersion"):
+            return False
+        if self.child_events.get(key, float("-inf")) >= held.at:
+            return False
+        del self.held[key]
+        self._remember(
+            await self.client.patch_status({**stored, "status": held.status}, stored.get("status"))
+        )
+        return True
 
     async def _apply(
         self, stored: Resource, run: Resource, plan: Plan, run_story: RunStory
@@ -671,6 +698,16 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReco
         # A run that recorded its Story copy no longer depends on the Story.
         return [r for r in found if not _pinned(reconciler.caches.story_runs.get(r.name, r.namespace))]
 
+    def touching(mapper: Callable[[Resource], list[Request]]) -> Callable[[Resource], list[Request]]:
+        def mapped(obj: Resource) -> list[Request]:
+            found = mapper(obj)
+            for request in found:
+                reconciler.touched((request.namespace or "", request.name))
+            return found
+
+        return mapped
+
+    owning_run, parent_run = touching(_owning_run), touching(_parent_run)
     controller = Controller(
         NAME,
         STORY_RUN,
@@ -682,14 +719,14 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReco
         reconcile_timeout=60.0,
         watches=[
             Watch(STEP_RUN, map_objects(reconciler.queued_runs)),
-            Watch(STEP_RUN, map_objects(_owning_run), _started_running(), debounce=RUNNING_REPORT_DELAY),
+            Watch(STEP_RUN, map_objects(owning_run), _started_running(), debounce=RUNNING_REPORT_DELAY),
             Watch(
                 STEP_RUN,
-                map_objects(_owning_run),
+                map_objects(owning_run),
                 _child_changed(),
                 debounce=reconciler.child_event_delay,
             ),
-            Watch(STORY_RUN, map_objects(_parent_run), _child_changed()),
+            Watch(STORY_RUN, map_objects(parent_run), _child_changed()),
             Watch(STORY, map_objects(runs_of_story), changed(_generation)),
         ],
     )

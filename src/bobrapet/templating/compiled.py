@@ -5,7 +5,8 @@ Invariants:
 * A text is compiled at most once per ``(text, nondeterministic)`` while it stays in the
   LRU cache; compiled objects are immutable and shared between threads.
 * An expression that is a plain path (``steps.a.output.items[0].id``, ``steps['x-y'].output``)
-  also carries its path, so the evaluator can walk it without running Jinja; its Jinja code
+  also carries its path, so the evaluator can walk it without running Jinja (a path written
+  the simple way is even recognised without Jinja's parser); its Jinja code
   is generated only if a walk ever needs the fallback (:func:`expression_template`) — code
   generation costs about a millisecond per text, and every step of a run has its own texts.
 * Every ``{% for %}`` iterable is wrapped in the loop-guard filter; ``recursive`` loops
@@ -15,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -78,6 +80,43 @@ def _plain_path(expr: nodes.Node) -> tuple[str, tuple[Segment, ...]] | None:
     return cur.name, tuple(segments)
 
 
+#: A plain path written the simple way: ``name``, then ``.attr``, ``['key']``, ``["key"]`` or
+#: ``[index]`` segments (ASCII names, no escapes in keys). Anything else is left to Jinja.
+_ROOT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+_SEGMENT = re.compile(
+    r"\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:'([^'\\]*)'|\"([^\"\\]*)\"|(0|[1-9][0-9]*))\s*\])"
+)
+#: Names Jinja does not parse as a variable where an expression starts.
+_NOT_VARIABLES = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"}
+)
+
+
+def _simple_path(text: str) -> tuple[str, tuple[Segment, ...]] | None:
+    """The path of a plain-path expression written the simple way, without running Jinja's
+    parser (the same result :func:`_plain_path` gives for it); None: ask Jinja."""
+    match = _ROOT.match(text)
+    if match is None or match.group(1) in _NOT_VARIABLES:
+        return None
+    root = match.group(1)
+    segments: list[Segment] = []
+    pos = match.end()
+    end = len(text.rstrip())
+    while pos < end:
+        match = _SEGMENT.match(text, pos)
+        if match is None:
+            return None
+        attr, single, double, index = match.groups()
+        if attr is not None:
+            segments.append(attr)
+        elif index is not None:
+            segments.append(int(index))
+        else:
+            segments.append(single if single is not None else double)
+        pos = match.end()
+    return root, tuple(segments)
+
+
 def compile_expression(text: str, nondeterministic: bool) -> CompiledExpression:
     """Compile a bare expression (the inside of ``{{ }}``)."""
     return _compile_expression(text, nondeterministic, False)
@@ -92,6 +131,8 @@ def expression_template(compiled: CompiledExpression) -> CompiledExpression:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _compile_expression(text: str, nondeterministic: bool, generate: bool) -> CompiledExpression:
+    if not generate and (simple := _simple_path(text)) is not None:
+        return CompiledExpression(text, nondeterministic, None, {}, simple[0], simple[1], True)
     env = environment(nondeterministic)
     try:
         parser = Parser(env, text, state="variable")
