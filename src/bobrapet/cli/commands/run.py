@@ -47,6 +47,7 @@ from bobrapet.cli.commands.wait import (
 )
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.cli.pool import start_early
 
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _NAME_ATTEMPTS = 5
@@ -369,23 +370,33 @@ def _run_many(
 
     async def go() -> list[dict[str, Any]]:
         async with ControlPlane(state.home) as plane:
-            if docs:
-                failures = await apply_documents(plane.client, docs, namespace, dry_run=False, out=state.err)
-                if failures:
-                    raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+            # The workers start now and import while this process applies and admits.
+            pool = None if no_wait else await start_early(workers)
+            try:
+                if docs:
+                    failures = await apply_documents(
+                        plane.client, docs, namespace, dry_run=False, out=state.err
+                    )
+                    if failures:
+                        raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+                    if no_wait:
+                        await plane.settle()
+                story_obj = await find_story(plane, story, story_namespace)
+                schema = (story_obj.get("spec") or {}).get("inputsSchema")
+                # Every entry is validated before any run is created: a bad entry 7 starts nothing.
+                checked = [keep_declared_strings(values, assignments, schema) for values in sets]
+                await check_entries(plane, story, story_namespace, checked)
+                for values in checked:
+                    created.append(await create_run(plane, story, story_namespace, None, values))
                 if no_wait:
-                    await plane.settle()
-            story_obj = await find_story(plane, story, story_namespace)
-            schema = (story_obj.get("spec") or {}).get("inputsSchema")
-            # Every entry is validated before any run is created: a bad entry 7 starts nothing.
-            checked = [keep_declared_strings(values, assignments, schema) for values in sets]
-            await check_entries(plane, story, story_namespace, checked)
-            for values in checked:
-                created.append(await create_run(plane, story, story_namespace, None, values))
-            if no_wait:
-                return created
-            targets = [(story_namespace, str(r["metadata"]["name"])) for r in created]
-            return await drive_many(plane, targets, timeout=seconds, timeout_text=timeout, workers=workers)
+                    return created
+                targets = [(story_namespace, str(r["metadata"]["name"])) for r in created]
+                return await drive_many(
+                    plane, targets, timeout=seconds, timeout_text=timeout, workers=workers, pool=pool
+                )
+            finally:
+                if pool is not None:
+                    await pool.close()
 
     try:
         finals = run(go())
@@ -446,28 +457,35 @@ class RunRequest:
 async def _run(req: RunRequest) -> tuple[dict[str, Any], list[str]]:
     """The final run (the created one with ``--no-wait``) and its failed steps that wrote logs."""
     async with ControlPlane(state.home) as plane:
-        if req.docs:
-            failures = await apply_documents(
-                plane.client, req.docs, req.namespace, dry_run=False, out=state.err
-            )
-            if failures:
-                raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+        # The workers start now and import while this process applies and admits.
+        pool = None if req.no_wait else await start_early(req.workers)
+        try:
+            if req.docs:
+                failures = await apply_documents(
+                    plane.client, req.docs, req.namespace, dry_run=False, out=state.err
+                )
+                if failures:
+                    raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+                if req.no_wait:
+                    await plane.settle()  # statuses up to date, as after `apply`
+            story_obj = await find_story(plane, req.story, req.story_namespace)
+            schema = (story_obj.get("spec") or {}).get("inputsSchema")
+            inputs = keep_declared_strings(req.inputs, req.assignments, schema)
+            req.created = await create_run(plane, req.story, req.story_namespace, req.name, inputs)
             if req.no_wait:
-                await plane.settle()  # statuses up to date, as after `apply`
-        story_obj = await find_story(plane, req.story, req.story_namespace)
-        schema = (story_obj.get("spec") or {}).get("inputsSchema")
-        inputs = keep_declared_strings(req.inputs, req.assignments, schema)
-        req.created = await create_run(plane, req.story, req.story_namespace, req.name, inputs)
-        if req.no_wait:
-            return req.created, []
-        final = await drive(
-            plane,
-            req.created,
-            story=story_obj,
-            timeout=req.timeout,
-            timeout_text=req.timeout_text,
-            workers=req.workers,
-        )
+                return req.created, []
+            final = await drive(
+                plane,
+                req.created,
+                story=story_obj,
+                timeout=req.timeout,
+                timeout_text=req.timeout_text,
+                workers=req.workers,
+                pool=pool,
+            )
+        finally:
+            if pool is not None:
+                await pool.close()
         return final, await failed_steps_with_logs(plane, final)
 
 
