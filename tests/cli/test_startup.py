@@ -142,3 +142,34 @@ def test_an_invalid_limit_is_still_reported_by_the_engine(cli: Cli, monkeypatch:
         "error: BOBRAPET_WORKER_SLOTS must be a positive integer (got 'zero'); unset it for the default 128"
         in result.err
     )
+
+
+def test_run_of_a_story_on_a_missing_home_creates_no_home(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "--story", "nope")
+    assert result.code == 2
+    assert "apply it first" in result.err
+    assert not (tmp_path / "home").exists()
+
+
+def test_a_rejected_manifest_closes_the_early_pool(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[LocalExecutor] = []
+    original_start = pool_module.start_early
+
+    async def recording_start(workers: int | None = None, workdir: Path | None = None) -> LocalExecutor:
+        pool = await original_start(workers, workdir)
+        assert pool is not None
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr("bobrapet.cli.commands.run.start_early", recording_start)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: bubustack.io/v1alpha1\nkind: Story\nmetadata: {name: s}\n"
+        "spec: {steps: [{name: a, nedds: []}]}\n"
+    )
+    result = cli("run", "-f", str(bad))
+    assert result.code == 2
+    assert "not running" in result.err
+    assert len(pools) == 1 and pools[0].pids == []

@@ -11,6 +11,7 @@ parses as a JSON number, boolean or null, for a key the Story's ``inputsSchema``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import string
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -48,6 +49,9 @@ from bobrapet.cli.commands.wait import (
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
 from bobrapet.cli.pool import start_early
+
+if TYPE_CHECKING:
+    from bobrapet.executors.local.executor import LocalExecutor
 
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _NAME_ATTEMPTS = 5
@@ -370,8 +374,7 @@ def _run_many(
 
     async def go() -> list[dict[str, Any]]:
         async with ControlPlane(state.home) as plane:
-            # The workers start now and import while this process applies and admits.
-            pool = None if no_wait else await start_early(workers)
+            pool = await prepare(plane, docs, engine=not no_wait, workers=workers)
             try:
                 if docs:
                     failures = await apply_documents(
@@ -418,6 +421,37 @@ def _run_many(
     raise typer.Exit(exit_code_many(finals))
 
 
+async def prepare(
+    plane: ControlPlane, docs: list[Document], *, engine: bool, workers: int | None
+) -> LocalExecutor | None:
+    """Get ready to apply ``docs`` and drive runs, three things side by side: the store opens
+    in a thread (a new home's database waits on the disk), the worker pool starts (its
+    processes import in parallel; only when an ``engine`` will drive runs) and this thread
+    loads the admission rules. Returns the pool, for the engine (the caller closes it).
+
+    Without documents nothing is opened early: a missing home stays missing (``--story``).
+    """
+    opening = asyncio.ensure_future(plane.open()) if docs else None
+    pool = None
+    try:
+        if engine:
+            pool = await start_early(workers)
+        if docs:
+            import bobrapet.api.admission.pipeline  # noqa: F401  (loaded on the first write otherwise)
+        if opening is not None:
+            await opening
+    except BaseException:
+        if opening is not None:
+            if not opening.done():
+                await asyncio.wait({opening})  # the thread finishes anyway; the plane closes its client
+            elif not opening.cancelled():
+                opening.exception()  # retrieved: the error being raised is the first one
+        if pool is not None:
+            await pool.close()
+        raise
+    return pool
+
+
 async def check_entries(plane: ControlPlane, story: str, namespace: str, sets: list[dict[str, Any]]) -> None:
     """Dry-run admission of one run per entry; the first rejected entry exits 2, naming its index."""
     for index, values in enumerate(sets, start=1):
@@ -457,8 +491,7 @@ class RunRequest:
 async def _run(req: RunRequest) -> tuple[dict[str, Any], list[str]]:
     """The final run (the created one with ``--no-wait``) and its failed steps that wrote logs."""
     async with ControlPlane(state.home) as plane:
-        # The workers start now and import while this process applies and admits.
-        pool = None if req.no_wait else await start_early(req.workers)
+        pool = await prepare(plane, req.docs, engine=not req.no_wait, workers=req.workers)
         try:
             if req.docs:
                 failures = await apply_documents(
