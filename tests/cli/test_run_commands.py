@@ -119,7 +119,14 @@ class FakeHost:
     script: Script
     instances: list[FakeHost] = []
 
-    def __init__(self, plane: ControlPlane, *, workers: int | None = None, scope: Any = None) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        *,
+        workers: int | None = None,
+        scope: Any = None,
+        executor_factory: Any = None,
+    ) -> None:
         self.plane = plane
         self.scope = scope
         self.workers = workers
@@ -216,6 +223,11 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeHost]:
     module.EngineHost = FakeHost  # type: ignore[attr-defined]
     module.LOG_DIR = "logs"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bobrapet.cli.engine_host", module)
+
+    async def no_pool(workers: int | None = None, workdir: Path | None = None) -> None:
+        return None  # no engine: no worker processes either
+
+    monkeypatch.setattr("bobrapet.cli.commands.run.start_early", no_pool)
     FakeHost.instances = []
     FakeHost.script = scripted(SUCCESS)
     return FakeHost

@@ -179,12 +179,35 @@ def _validator_class(schema: Any) -> Any:
     return Draft202012Validator
 
 
+_COMPILED: dict[str, list[str]] = {}
+
+
 def compile_schema(schema: Any) -> list[str]:
-    """Problems that make ``schema`` unusable (after lifting draft-3 ``required``)."""
+    """Problems that make ``schema`` unusable (after lifting draft-3 ``required``).
+
+    The verdict is remembered by content (bounded): admission and the template controllers
+    check the same schemas, and a run checks them again on every re-apply.
+    """
     if schema is None:
         return []
     if not isinstance(schema, dict | bool):
         return [f"schema must be an object or boolean, got {type(schema).__name__}"]
+    try:
+        json.dumps(schema)  # only plain JSON is remembered: no cycles, no foreign objects
+        key: str | None = repr(schema)  # exact: 1 and "1" differ, as they do to the metaschema
+    except (TypeError, ValueError, RecursionError):
+        key = None
+    if key is not None and key in _COMPILED:
+        return list(_COMPILED[key])
+    errors = _compile(schema)
+    if key is not None:
+        if len(_COMPILED) >= 256:
+            _COMPILED.clear()
+        _COMPILED[key] = list(errors)
+    return errors
+
+
+def _compile(schema: Any) -> list[str]:
     errors: list[str] = []
     try:
         lifted = lift_required(schema)

@@ -11,13 +11,17 @@ counts as not succeeded; the exit code is 0 only when every run Succeeded. Child
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bobrapet.api import runmeta
+from bobrapet.cli import startup
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, fail, state
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
+
+if TYPE_CHECKING:
+    from bobrapet.executors.protocol import Executor
 
 Key = tuple[str, str]
 
@@ -69,6 +73,10 @@ class Tally:
         )
 
 
+def _given(pool: Executor) -> Callable[[], Executor]:
+    return lambda: pool
+
+
 async def drive_many(
     plane: ControlPlane,
     targets: Sequence[Key] | None,
@@ -76,8 +84,11 @@ async def drive_many(
     timeout: float | None,
     timeout_text: str | None,
     workers: int | None,
+    pool: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """Drive ``targets`` (None: every unfinished run of the home) until each has finished.
+
+    ``pool``: the worker pool started early for the engine to use (the caller closes it).
 
     Returns the final StoryRuns, in the order of ``targets`` (for None: in the order they
     finished). A run deleted meanwhile is returned as it was last seen, marked deleted.
@@ -86,7 +97,9 @@ async def drive_many(
     from bobrapet.controllers.scope import RunScope
 
     scope = None if targets is None else RunScope.of(targets)
-    async with EngineHost(plane, workers=workers, scope=scope) as host:
+    factory = None if pool is None else _given(pool)
+    async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
+        startup.resume()  # the engine is loaded: collect again while it runs
         if targets is None:
             wanted = [key_of(r) for r in host.unfinished_runs() if not is_child(r)]
             if not wanted:

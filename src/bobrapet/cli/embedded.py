@@ -9,6 +9,7 @@ before the command returns.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -76,10 +77,26 @@ class ControlPlane:
     @property
     def client(self) -> SqliteClient:
         if self._client is None:
-            self.home.mkdir(parents=True, exist_ok=True)
-            self._client = SqliteClient(self.home / STATE_FILE)
-            self._client.admission = StoreAdmission(self, self._client.lookup)
+            self._adopt(self._open())
+        assert self._client is not None
         return self._client
+
+    def _open(self) -> SqliteClient:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return SqliteClient(self.home / STATE_FILE)
+
+    def _adopt(self, client: SqliteClient) -> None:
+        if self._client is not None:  # opened meanwhile: keep the first
+            client.close()
+            return
+        client.admission = StoreAdmission(self, client.lookup)
+        self._client = client
+
+    async def open(self) -> None:
+        """Open the store in a worker thread (creating a new home's database waits on the
+        disk; the caller's thread can load code meanwhile)."""
+        if self._client is None:
+            self._adopt(await asyncio.to_thread(self._open))
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Run every controller until nothing is left to reconcile (or ``timeout``)."""

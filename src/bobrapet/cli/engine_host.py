@@ -9,8 +9,6 @@ StepRun attempts are claimed with compare-and-swap writes and an engine's lease 
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +21,13 @@ from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli.config_file import load as load_config
 from bobrapet.cli.embedded import ControlPlane
+from bobrapet.cli.pool import (
+    MAX_STEPS_VARIABLE,
+    SLOTS_VARIABLE,
+    default_workers,
+    limit_from_env,
+    local_executor,
+)
 from bobrapet.controllers import runs
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
 from bobrapet.controllers.registry import setup_all
@@ -34,37 +39,19 @@ from bobrapet.executors.protocol import Executor
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.manager import Manager
 
-__all__ = ["LOG_DIR", "EngineHost", "is_terminal"]
+__all__ = [
+    "LOG_DIR",
+    "MAX_STEPS_VARIABLE",
+    "SLOTS_VARIABLE",
+    "EngineHost",
+    "default_workers",
+    "is_terminal",
+    "limit_from_env",
+]
 
 
 #: How often a progress callback may look at a run's StepRuns.
 PROGRESS_INTERVAL = 0.05
-
-
-#: Environment variables bounding concurrent steps (see :class:`~bobrapet.executors.local.LocalExecutor`).
-SLOTS_VARIABLE = "BOBRAPET_WORKER_SLOTS"
-MAX_STEPS_VARIABLE = "BOBRAPET_MAX_STEPS"
-
-
-def default_workers() -> int:
-    return max(2, os.cpu_count() or 2)
-
-
-def limit_from_env(name: str, default: int) -> int:
-    """A positive integer from the environment variable ``name`` (``default`` when unset).
-
-    A bad value ends the process with exit code 2 and a message naming the variable.
-    """
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        print(
-            f"error: {name} must be a positive integer (got {text!r}); unset it for the default {default}",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    return int(text)
 
 
 def is_terminal(run: dict[str, Any] | None) -> bool:
@@ -134,14 +121,7 @@ class EngineHost:
 
     def local_executor(self) -> Executor:
         """The warm local worker pool sized by this host's limits."""
-        from bobrapet.executors.local import LocalExecutor
-
-        return LocalExecutor(
-            workers=self.workers,
-            python_path=[str(self.workdir)],
-            slots_per_worker=self.slots_per_worker,
-            max_steps=self.max_steps,
-        )
+        return local_executor(self.workers, self.workdir, self.slots_per_worker, self.max_steps)
 
     async def __aexit__(
         self,

@@ -1,16 +1,22 @@
-"""Entry point of the ``bobrapet`` console script."""
+"""Entry point of the ``bobrapet`` console script.
+
+Nothing heavy is imported at module level: :func:`entry` sets the garbage-collection policy
+of :mod:`bobrapet.cli.startup` first, then loads the commands.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from bobrapet.cli import commands, logs  # noqa: F401  (importing commands registers them)
-from bobrapet.cli.app import app
-from bobrapet.cli.config_file import ConfigFileError
+from bobrapet.cli import startup
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors → 2, handled by the parser)."""
+    from bobrapet.cli import commands, logs  # noqa: F401  (importing commands registers them)
+    from bobrapet.cli.app import app
+    from bobrapet.cli.config_file import ConfigFileError
+
     logs.configure()
     try:
         app(args=argv, prog_name="bobrapet")
@@ -25,5 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> int:
+    """The console script: :func:`main` under the start-up garbage-collection policy of
+    :mod:`bobrapet.cli.startup` (paused while loading, no collections at exit)."""
+    startup.pause()
+    try:
+        return main()
+    finally:
+        startup.before_exit()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

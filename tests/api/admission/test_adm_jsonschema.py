@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -97,3 +99,30 @@ VALUES = st.recursive(
 @given(VALUES)
 def test_fast_templated_validation_equals_normalized(value: Any) -> None:
     assert validate_templated(value, SCHEMA) == validate(value, normalize(SCHEMA))
+
+
+def test_compile_schema_checks_a_schema_once_and_returns_fresh_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bobrapet.api import jsonschema_util
+
+    calls: list[Any] = []
+    real = jsonschema_util._compile
+
+    def counting(schema: Any) -> list[str]:
+        calls.append(schema)
+        return real(schema)
+
+    monkeypatch.setattr(jsonschema_util, "_compile", counting)
+    monkeypatch.setattr(jsonschema_util, "_COMPILED", {})
+    bad = {"type": "object", "properties": {"a": {"type": "strng"}}}
+    first = compile_schema(bad)
+    first.append("mutated by the caller")
+    again = compile_schema(json.loads(json.dumps(bad)))  # equal content, another object
+    assert again == ["properties.a.type: 'strng' is not valid under any of the given schemas"]
+    assert len(calls) == 1
+    # Not plain JSON (a cycle) or keys JSON cannot tell apart from strings: checked each time.
+    cyclic: dict[str, Any] = {"type": "object"}
+    cyclic["properties"] = {"a": cyclic}
+    compile_schema(cyclic)
+    compile_schema(cyclic)
+    assert compile_schema({"properties": {1: {}}}) == compile_schema({"properties": {"1": {}}})
+    assert len(calls) == 5

@@ -67,6 +67,7 @@ class WireModel(BaseModel):
         strict=True,
         validate_default=False,
         frozen=False,
+        defer_build=True,
     )
 
     @model_validator(mode="before")

@@ -11,6 +11,7 @@ parses as a JSON number, boolean or null, for a key the Story's ``inputsSchema``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import string
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -47,6 +48,10 @@ from bobrapet.cli.commands.wait import (
 )
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.cli.pool import start_early
+
+if TYPE_CHECKING:
+    from bobrapet.executors.local.executor import LocalExecutor
 
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _NAME_ATTEMPTS = 5
@@ -369,23 +374,32 @@ def _run_many(
 
     async def go() -> list[dict[str, Any]]:
         async with ControlPlane(state.home) as plane:
-            if docs:
-                failures = await apply_documents(plane.client, docs, namespace, dry_run=False, out=state.err)
-                if failures:
-                    raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+            pool = await prepare(plane, docs, engine=not no_wait, workers=workers)
+            try:
+                if docs:
+                    failures = await apply_documents(
+                        plane.client, docs, namespace, dry_run=False, out=state.err
+                    )
+                    if failures:
+                        raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+                    if no_wait:
+                        await plane.settle()
+                story_obj = await find_story(plane, story, story_namespace)
+                schema = (story_obj.get("spec") or {}).get("inputsSchema")
+                # Every entry is validated before any run is created: a bad entry 7 starts nothing.
+                checked = [keep_declared_strings(values, assignments, schema) for values in sets]
+                await check_entries(plane, story, story_namespace, checked)
+                for values in checked:
+                    created.append(await create_run(plane, story, story_namespace, None, values))
                 if no_wait:
-                    await plane.settle()
-            story_obj = await find_story(plane, story, story_namespace)
-            schema = (story_obj.get("spec") or {}).get("inputsSchema")
-            # Every entry is validated before any run is created: a bad entry 7 starts nothing.
-            checked = [keep_declared_strings(values, assignments, schema) for values in sets]
-            await check_entries(plane, story, story_namespace, checked)
-            for values in checked:
-                created.append(await create_run(plane, story, story_namespace, None, values))
-            if no_wait:
-                return created
-            targets = [(story_namespace, str(r["metadata"]["name"])) for r in created]
-            return await drive_many(plane, targets, timeout=seconds, timeout_text=timeout, workers=workers)
+                    return created
+                targets = [(story_namespace, str(r["metadata"]["name"])) for r in created]
+                return await drive_many(
+                    plane, targets, timeout=seconds, timeout_text=timeout, workers=workers, pool=pool
+                )
+            finally:
+                if pool is not None:
+                    await pool.close()
 
     try:
         finals = run(go())
@@ -405,6 +419,37 @@ def _run_many(
         raise typer.Exit(EXIT_OK)
     print_many(finals, output)
     raise typer.Exit(exit_code_many(finals))
+
+
+async def prepare(
+    plane: ControlPlane, docs: list[Document], *, engine: bool, workers: int | None
+) -> LocalExecutor | None:
+    """Get ready to apply ``docs`` and drive runs, three things side by side: the store opens
+    in a thread (a new home's database waits on the disk), the worker pool starts (its
+    processes import in parallel; only when an ``engine`` will drive runs) and this thread
+    loads the admission rules. Returns the pool, for the engine (the caller closes it).
+
+    Without documents nothing is opened early: a missing home stays missing (``--story``).
+    """
+    opening = asyncio.ensure_future(plane.open()) if docs else None
+    pool = None
+    try:
+        if engine:
+            pool = await start_early(workers)
+        if docs:
+            import bobrapet.api.admission.pipeline  # noqa: F401  (loaded on the first write otherwise)
+        if opening is not None:
+            await opening
+    except BaseException:
+        if opening is not None:
+            if not opening.done():
+                await asyncio.wait({opening})  # the thread finishes anyway; the plane closes its client
+            elif not opening.cancelled():
+                opening.exception()  # retrieved: the error being raised is the first one
+        if pool is not None:
+            await pool.close()
+        raise
+    return pool
 
 
 async def check_entries(plane: ControlPlane, story: str, namespace: str, sets: list[dict[str, Any]]) -> None:
@@ -446,28 +491,34 @@ class RunRequest:
 async def _run(req: RunRequest) -> tuple[dict[str, Any], list[str]]:
     """The final run (the created one with ``--no-wait``) and its failed steps that wrote logs."""
     async with ControlPlane(state.home) as plane:
-        if req.docs:
-            failures = await apply_documents(
-                plane.client, req.docs, req.namespace, dry_run=False, out=state.err
-            )
-            if failures:
-                raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+        pool = await prepare(plane, req.docs, engine=not req.no_wait, workers=req.workers)
+        try:
+            if req.docs:
+                failures = await apply_documents(
+                    plane.client, req.docs, req.namespace, dry_run=False, out=state.err
+                )
+                if failures:
+                    raise fail(f"not running: {failures} object(s) were rejected (see above)", EXIT_USAGE)
+                if req.no_wait:
+                    await plane.settle()  # statuses up to date, as after `apply`
+            story_obj = await find_story(plane, req.story, req.story_namespace)
+            schema = (story_obj.get("spec") or {}).get("inputsSchema")
+            inputs = keep_declared_strings(req.inputs, req.assignments, schema)
+            req.created = await create_run(plane, req.story, req.story_namespace, req.name, inputs)
             if req.no_wait:
-                await plane.settle()  # statuses up to date, as after `apply`
-        story_obj = await find_story(plane, req.story, req.story_namespace)
-        schema = (story_obj.get("spec") or {}).get("inputsSchema")
-        inputs = keep_declared_strings(req.inputs, req.assignments, schema)
-        req.created = await create_run(plane, req.story, req.story_namespace, req.name, inputs)
-        if req.no_wait:
-            return req.created, []
-        final = await drive(
-            plane,
-            req.created,
-            story=story_obj,
-            timeout=req.timeout,
-            timeout_text=req.timeout_text,
-            workers=req.workers,
-        )
+                return req.created, []
+            final = await drive(
+                plane,
+                req.created,
+                story=story_obj,
+                timeout=req.timeout,
+                timeout_text=req.timeout_text,
+                workers=req.workers,
+                pool=pool,
+            )
+        finally:
+            if pool is not None:
+                await pool.close()
         return final, await failed_steps_with_logs(plane, final)
 
 

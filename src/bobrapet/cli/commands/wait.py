@@ -20,9 +20,9 @@ interrupted or timed-out wait changes nothing: the run keeps its state and a lat
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,13 +32,16 @@ from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
+from bobrapet.cli import startup
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.cli.progress import GateHint, format_seconds, open_progress, parse_time, readable_duration
-from bobrapet.controllers.story_snapshots import read_run_story
 from bobrapet.executors.logpath import step_log_path
+
+if TYPE_CHECKING:
+    from bobrapet.executors.protocol import Executor
 
 EXIT_INTERRUPTED = 130
 RESULT_FORMATS = ("json", "yaml")
@@ -130,6 +133,8 @@ async def read_run(plane: ControlPlane, name: str, namespace: str) -> dict[str, 
 
 async def story_of(plane: ControlPlane, run_obj: Mapping[str, Any]) -> dict[str, Any] | None:
     """The Story the run executes (its recorded copy once started), or None when it no longer exists."""
+    from bobrapet.controllers.story_snapshots import read_run_story
+
     return await read_run_story(plane.client, dict(run_obj))
 
 
@@ -169,8 +174,13 @@ async def drive(
     timeout: float | None,
     timeout_text: str | None,
     workers: int | None,
+    pool: Executor | None = None,
 ) -> dict[str, Any]:
-    """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run."""
+    """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run.
+
+    ``pool``: the worker pool started early (:func:`bobrapet.cli.pool.start_early`) for the
+    engine to use (the caller still closes it); None: the engine starts its own.
+    """
     from bobrapet.cli.engine_host import EngineHost
     from bobrapet.controllers.scope import RunScope
 
@@ -185,7 +195,10 @@ async def drive(
         stale = redrive_pending(run_obj)
         if not stale:
             view.update(run_obj)
-        async with EngineHost(plane, workers=workers, scope=RunScope.of([(namespace, name)])) as host:
+        factory = None if pool is None else _given(pool)
+        scope = RunScope.of([(namespace, name)])
+        async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
+            startup.resume()  # the engine is loaded: collect again while it runs
             _note_other_runs(host, namespace, name)
 
             def on_update(current: dict[str, Any]) -> None:
@@ -205,6 +218,10 @@ async def drive(
                 ) from None
             except NotFound:
                 raise fail(f'storyrun "{name}" was deleted while waiting for it', EXIT_REJECTED) from None
+
+
+def _given(pool: Executor) -> Callable[[], Executor]:
+    return lambda: pool
 
 
 def _note_other_runs(host: Any, namespace: str, name: str) -> None:
