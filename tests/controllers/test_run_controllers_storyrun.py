@@ -284,3 +284,32 @@ async def test_a_due_held_status_with_nothing_new_is_written_without_planning(
     await reconciler(Request("default", "r"))
     assert (await client.get(STORY_RUN, "r", "default"))["status"] == planned
     assert ("default", "r") not in reconciler.held
+
+
+async def test_a_held_status_whose_plan_has_a_timer_is_planned_again(
+    client: SqliteClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flush shortcut would drop the plan's timer (a sleep, a timeout): plan again."""
+    import bobrapet.controllers.storyrun as storyrun_controller
+    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
+    from bobrapet.runtime.clock import FakeClock
+    from bobrapet.runtime.request import Request
+
+    await client.create(story("s", [step("a", "e")]))
+    stored = await client.create(story_run("r", "s"))
+    clock = FakeClock()
+    executor = cast(LocalExecutor, EchoExecutor())
+    env = ExecutionEnv(executor=executor, lease=EngineLease(tmp_path / "e"), home=tmp_path, workdir=tmp_path)
+    reconciler = StoryRunReconciler(Manager(client, clock=clock), env)
+    now = clock.monotonic()
+    reconciler.held[("default", "r")] = HeldStatus(stored, {"phase": "Running"}, due=now, at=now, timed=True)
+    planned: list[Any] = []
+    real = storyrun_controller.make_plan
+
+    def spy(snapshot: Any) -> Any:
+        planned.append(snapshot)
+        return real(snapshot)
+
+    monkeypatch.setattr(storyrun_controller, "make_plan", spy)
+    await reconciler(Request("default", "r"))
+    assert planned

@@ -99,6 +99,8 @@ class HeldStatus:
     due: float
     #: ``clock.monotonic()`` when it was planned.
     at: float
+    #: The plan also asked to be made again at some time (a timer: sleep, timeout, TTL...).
+    timed: bool = False
 
 
 #: Creates an object (a trusted create) and returns it as stored.
@@ -345,7 +347,7 @@ class StoryRunReconciler:
         return self._planned((namespace or "", name), cached)
 
     def _hold(
-        self, key: tuple[str, str], stored: Resource, status: dict[str, Any], graph: Graph
+        self, key: tuple[str, str], stored: Resource, status: dict[str, Any], graph: Graph, *, timed: bool
     ) -> float | None:
         """Hold ``status`` back when it only adds step progress to ``stored``'s and the first
         held change is younger than :data:`STATUS_HOLD`; returns how long it may wait."""
@@ -356,7 +358,7 @@ class StoryRunReconciler:
         due = held.due if held is not None else now + STATUS_HOLD
         if now >= due:
             return None
-        self.held[key] = HeldStatus(stored, status, due, now)
+        self.held[key] = HeldStatus(stored, status, due, now, timed)
         return due - now
 
     def touched(self, key: tuple[str, str]) -> None:
@@ -365,9 +367,10 @@ class StoryRunReconciler:
 
     async def _flush_held(self, key: tuple[str, str], stored: Resource) -> bool:
         """Write the held status of the run if it is due and nothing happened since it was
-        planned (planning again would give the same status): a write, no plan."""
+        planned (planning again would give the same status, and no timer of that plan is
+        pending): a write, no plan."""
         held = self.held.get(key)
-        if held is None or self.clock.monotonic() < held.due:
+        if held is None or held.timed or self.clock.monotonic() < held.due:
             return False
         if stored["metadata"].get("resourceVersion") != held.base["metadata"].get("resourceVersion"):
             return False
@@ -425,7 +428,11 @@ class StoryRunReconciler:
         elif (
             status is plan.status
             and run_story.story is not None
-            and (hold := self._hold(key, stored, status, compile_graph(run_story.story)))
+            and (
+                hold := self._hold(
+                    key, stored, status, compile_graph(run_story.story), timed=plan.requeue_after is not None
+                )
+            )
         ):
             run = {**stored, "status": status}
         else:
