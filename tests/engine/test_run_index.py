@@ -43,15 +43,14 @@ class KeptWorld(World):
 
 
 class WalkedWorld(World):
-    """A world whose plans use no index (every pass walks every step)."""
+    """A world whose plans use no index (every pass walks every step) and evaluate every
+    template with the variables of every step."""
 
     def reconcile(self) -> Plan:
-        original = Context.index
-        Context.index = property(lambda self: None)  # type: ignore[assignment,method-assign]
-        try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(Context, "index", property(lambda self: None))
+            mp.setattr(Context, "variables_for", lambda self, value, condition=False: self.variables())
             return super().reconcile()
-        finally:
-            Context.index = original  # type: ignore[method-assign]
 
 
 @st.composite
@@ -61,7 +60,8 @@ def stories(draw: st.DrawFn) -> dict[str, Any]:
         for i in range(size):
             name = f"{prefix}{i}"
             step: dict[str, Any] = {"name": name, "ref": {"name": "e"}}
-            kind = draw(st.sampled_from(["engram"] * 6 + ["condition", "stop", "if"]))
+            own = [s["name"] for s in steps]
+            kind = draw(st.sampled_from(["engram"] * 6 + ["condition", "stop", "if", "if-step"]))
             if kind == "condition":
                 step = {"name": name, "type": "condition", "if": "{{ inputs.go }}"}
             elif kind == "stop" and prefix == "s":
@@ -69,9 +69,19 @@ def stories(draw: st.DrawFn) -> dict[str, Any]:
                 step = {"name": name, "type": "stop", "with": {"phase": phase}}
             elif kind == "if":
                 step["if"] = "{{ not inputs.go }}"
+            elif kind == "if-step" and own:
+                dep = draw(st.sampled_from(own))
+                step["if"] = draw(
+                    st.sampled_from(
+                        [
+                            f"steps.{dep}.phase == 'Succeeded'",
+                            f"{{{{ steps.{dep}.output.id == '{dep}' }}}}",
+                            "{{ steps | length > 1 }}",
+                        ]
+                    )
+                )
             if draw(st.booleans()) and kind != "stop":
                 step["allowFailure"] = True
-            own = [s["name"] for s in steps]
             if own:
                 needs = draw(st.sets(st.sampled_from(own), max_size=3))
                 if needs:
@@ -90,6 +100,8 @@ def stories(draw: st.DrawFn) -> dict[str, Any]:
         spec["finally"] = block("f", draw(st.integers(min_value=1, max_value=3)), names)
     if draw(st.booleans()):
         spec["policy"] = {"retries": {"continueOnStepFailure": True}}
+    if draw(st.booleans()):
+        spec["output"] = {"last": "{{ steps." + names[-1] + ".phase }}", "n": "{{ steps | length }}"}
     return spec
 
 

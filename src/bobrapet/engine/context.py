@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.runmeta import CANCEL_REQUESTED
 from bobrapet.api.types.story import Story
@@ -194,6 +195,23 @@ class Context:
             steps = build_steps(self.snap, self.graph, self.states)
             self._vars = run_variables_from(self.snap, self._story, self.inputs(), steps)
         return self._vars
+
+    def variables_for(self, value: Any, *, condition: bool = False) -> dict[str, Any]:
+        """Variables to evaluate ``value`` (a condition with ``condition``) with.
+
+        When its templates name the steps they read statically (no ``steps[expr]``, no
+        ``steps`` as a whole), ``steps`` holds just those: evaluating an ``if`` costs the same
+        in a run of 10 steps or 1000. Otherwise (or once built) the full :meth:`variables`.
+        """
+        if self._vars is not None:
+            return self._vars
+        names: set[str] = set()
+        for _, analysis in iter_templates(value, condition=condition):
+            if analysis.dynamic_steps or not analysis.ok:
+                return self.variables()
+            names.update(analysis.step_names)
+        steps = build_steps(self.snap, self.graph, self.states, names)
+        return run_variables_from(self.snap, self._story, self.inputs(), steps)
 
     def add_branch_entry(self, branch: str) -> None:
         """Expose a terminal parallel branch (keyed by its name) to later templates."""
