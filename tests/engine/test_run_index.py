@@ -166,3 +166,22 @@ def test_index_is_recalled_for_the_status_the_previous_plan_wrote() -> None:
         assert built == [1]  # a status that is not the one written: rebuilt
     assert world.phase == "Succeeded"
     assert world.status["stepsComplete"] == 50
+
+
+def test_memo_forgets_finished_runs_and_the_oldest() -> None:
+    world = KeptWorld({"steps": [{"name": "a", "ref": {"name": "e"}}]})
+    world.run["metadata"]["uid"] = "memo-finished"
+    world.reconcile()
+    assert "memo-finished" in run_index._MEMO.indexes
+    world.succeed("a")
+    world.reconcile()
+    assert world.phase == "Succeeded"
+    assert "memo-finished" not in run_index._MEMO.indexes
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_index, "MEMO_RUNS", 2)
+        for i in range(3):
+            other = KeptWorld({"steps": [{"name": "a", "ref": {"name": "e"}}]})
+            other.run["metadata"]["uid"] = f"memo-{i}"
+            other.reconcile()
+        assert "memo-0" not in run_index._MEMO.indexes
+        assert {"memo-1", "memo-2"} <= set(run_index._MEMO.indexes)

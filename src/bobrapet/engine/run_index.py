@@ -32,8 +32,10 @@ from bobrapet.engine.dag import MAIN, Graph
 
 _SUCCEEDED: Final = "Succeeded"
 _SKIPPED: Final = "Skipped"
-#: At most this many step states are remembered across runs (older runs are rebuilt).
-MEMO_STEPS: Final = 200_000
+#: At most this many runs, and steps in all, are remembered between plans (the oldest are
+#: forgotten, and rebuilt if they plan again).
+MEMO_RUNS: Final = 1024
+MEMO_STEPS: Final = 100_000
 
 
 def _terminal(state: Mapping[str, Any] | None) -> bool:
@@ -160,7 +162,7 @@ class RunIndex:
 
 
 class _Memo:
-    """Indexes by run uid, oldest first, holding at most :data:`MEMO_STEPS` steps in all."""
+    """Indexes by run uid, oldest first, within :data:`MEMO_RUNS` and :data:`MEMO_STEPS`."""
 
     def __init__(self) -> None:
         self.lock = Lock()
@@ -176,7 +178,7 @@ class _Memo:
     def put(self, uid: str, index: RunIndex) -> None:
         self.indexes[uid] = index
         self.steps += index.graph.total
-        while self.steps > MEMO_STEPS and len(self.indexes) > 1:
+        while (self.steps > MEMO_STEPS or len(self.indexes) > MEMO_RUNS) and len(self.indexes) > 1:
             self.pop(next(iter(self.indexes)))
 
 
