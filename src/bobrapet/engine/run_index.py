@@ -61,6 +61,7 @@ class RunIndex:
         "open",
         "pending",
         "pos",
+        "settled",
         "skipped",
         "states",
     )
@@ -81,6 +82,9 @@ class RunIndex:
         self.open: dict[str, int] = dict.fromkeys(graph.order, 0)
         #: Steps that joined a frontier since the caller last emptied this list.
         self.fresh: list[str] = []
+        #: Engram step -> (StepRun view, step state) last mirrored without change: while
+        #: both are still the same objects, mirroring again would change nothing either.
+        self.settled: dict[str, tuple[object, object]] = {}
         for i, (name, state) in enumerate(states.items()):
             self.pos[name] = i
             self._count(name, state, 1)
@@ -139,6 +143,7 @@ class RunIndex:
                 self.fresh.append(name)
             return True
         self.open[node.block] -= 1
+        self.settled.pop(name, None)
         frontier.discard(name)
         pending = self.pending
         del pending[name]
