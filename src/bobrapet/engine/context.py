@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.runmeta import CANCEL_REQUESTED
 from bobrapet.api.types.story import Story
 from bobrapet.engine.config import EngineConfig
 from bobrapet.engine.dag import Graph, Node
 from bobrapet.engine.plan import Event, NewChildRun, NewStepRun, Plan
+from bobrapet.engine.run_index import RunIndex, recall
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.timefmt import aware, format_time, parse_time
 from bobrapet.engine.variables import build_steps, run_inputs, run_variables_from, step_var_entry
@@ -63,6 +65,11 @@ class Context:
         self.status: dict[str, Any] = dict(self.old_status)
         self.old_states: Mapping[str, Any] = self.old_status.get("stepStates") or {}
         self.states: dict[str, dict[str, Any]] = dict(self.old_states)
+        self.run_uid: str = str(meta.get("uid") or "")
+        #: Some step state was stored or removed by this plan (``states`` differs from
+        #: ``old_states``).
+        self.touched = False
+        self._index: RunIndex | None = None
         self.plan = Plan(status=self.status)
         #: Some step reached a terminal state during the current pass.
         self.progress = False
@@ -140,6 +147,9 @@ class Context:
         if old == new:
             return False
         self.states[name] = new
+        self.touched = True
+        if self._index is not None and not self._index.update(name, old, new):
+            self._index = None
         terminal = is_terminal_phase(new.get("phase"))
         if terminal and not is_terminal(old):
             self.progress = True
@@ -148,7 +158,29 @@ class Context:
         return True
 
     def drop_state(self, name: str) -> None:
-        self.states.pop(name, None)
+        if self.states.pop(name, None) is not None:
+            self.touched = True
+            self._index = None
+
+    def clear_states(self) -> None:
+        if self.states:
+            self.states.clear()
+            self.touched = True
+            self._index = None
+
+    @property
+    def index(self) -> RunIndex | None:
+        """The incremental view of ``states`` (``None`` when the graph is invalid)."""
+        if self._index is None and self.graph.error is None:
+            found = None if self.touched else recall(self.run_uid, self.graph, self.old_states)
+            if found is not None:
+                found.states = self.states
+            self._index = found or RunIndex(self.graph, self.states)
+        return self._index
+
+    def held_index(self) -> RunIndex | None:
+        """The index if this plan built or recalled one (without building it)."""
+        return self._index
 
     # ------------------------------------------------------------------ variables
 
@@ -163,6 +195,23 @@ class Context:
             steps = build_steps(self.snap, self.graph, self.states)
             self._vars = run_variables_from(self.snap, self._story, self.inputs(), steps)
         return self._vars
+
+    def variables_for(self, value: Any, *, condition: bool = False) -> dict[str, Any]:
+        """Variables to evaluate ``value`` (a condition with ``condition``) with.
+
+        When its templates name the steps they read statically (no ``steps[expr]``, no
+        ``steps`` as a whole), ``steps`` holds just those: evaluating an ``if`` costs the same
+        in a run of 10 steps or 1000. Otherwise (or once built) the full :meth:`variables`.
+        """
+        if self._vars is not None:
+            return self._vars
+        names: set[str] = set()
+        for _, analysis in iter_templates(value, condition=condition):
+            if analysis.dynamic_steps or not analysis.ok:
+                return self.variables()
+            names.update(analysis.step_names)
+        steps = build_steps(self.snap, self.graph, self.states, names)
+        return run_variables_from(self.snap, self._story, self.inputs(), steps)
 
     def add_branch_entry(self, branch: str) -> None:
         """Expose a terminal parallel branch (keyed by its name) to later templates."""

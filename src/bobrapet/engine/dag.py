@@ -120,6 +120,20 @@ class Graph:
         }
 
     @cached_property
+    def block_dependents(self) -> dict[str, tuple[str, ...]]:
+        """Step -> the steps of its block whose start it gates (inverse of :attr:`block_deps`)."""
+        out: dict[str, list[str]] = {name: [] for name in self.nodes}
+        for name, deps in self.block_deps.items():
+            for dep in deps:
+                out[dep].append(name)
+        return {name: tuple(names) for name, names in out.items()}
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Step -> its position in its block's topological order."""
+        return {name: i for names in self.order.values() for i, name in enumerate(names)}
+
+    @cached_property
     def stop_nodes(self) -> tuple[str, ...]:
         """Main ``stop`` steps, in order."""
         return tuple(n for n in self.order.get(MAIN, ()) if self.nodes[n].kind == "stop")

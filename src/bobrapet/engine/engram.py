@@ -31,13 +31,14 @@ CREATED: Final = "StepRun created"
 DELETION_POLL: Final = 0.1
 
 
-def mirror(ctx: Context, name: str, view: StepRunView) -> None:
+def mirror(ctx: Context, name: str, view: StepRunView) -> bool:
+    """Copy the StepRun's phase and message into the step state; return whether it changed."""
     phase = view.phase or "Pending"
     old = ctx.states.get(name) or {}
     kept = old.get("phase") == phase and old.get("reason") != StepReason.QUEUED
     message = view.message or (old.get("message") if kept else None) or CREATED
     finished = format_time(view.finished_at) if view.finished_at is not None else None
-    ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished, step_run=view.name)
+    return ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished, step_run=view.name)
 
 
 def _create(ctx: Context, node: Node) -> bool:
@@ -82,4 +83,14 @@ def refresh(ctx: Context, node: Node, state: Mapping[str, Any]) -> None:
     if view.deleting:
         ctx.wake_in(DELETION_POLL)
         return
-    mirror(ctx, node.name, view)
+    index = ctx.held_index()
+    if index is None:
+        mirror(ctx, node.name, view)
+        return
+    # A StepRun and a step state that were already in agreement (the same objects as when
+    # last mirrored without change) stay so: a wide fan-out's plan costs what changed.
+    settled = index.settled.get(node.name)
+    if settled is not None and settled[0] is view and settled[1] is state:
+        return
+    if not mirror(ctx, node.name, view):
+        index.settled[node.name] = (view, state)

@@ -33,7 +33,10 @@ def condition_true(ctx: Context, text: str) -> bool:
     """Evaluate a condition (bare or braced); raises ``Blocked`` / ``TemplateError``."""
     return bool(
         evaluate_condition(
-            text, ctx.variables(), now=lambda: ctx.now, deterministic=ctx.config.deterministic_templates
+            text,
+            ctx.variables_for(text, condition=True),
+            now=lambda: ctx.now,
+            deterministic=ctx.config.deterministic_templates,
         )
     )
 
@@ -46,7 +49,7 @@ def render_value(ctx: Context, value: Any, *, step: str | None = None) -> Any:
     """
     return render(
         value,
-        ctx.variables(),
+        ctx.variables_for(value),
         now=lambda: ctx.now,
         deterministic=ctx.config.deterministic_templates,
         seed=None if step is None else template_seed(ctx.snap.run, step),

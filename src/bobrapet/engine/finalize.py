@@ -204,19 +204,13 @@ def _same(ctx: Context, key: str, value: Any) -> None:
     ctx.status[key] = old if old == value else value
 
 
-def summarize(ctx: Context) -> None:
-    """Counters, summary lists and allowedFailures from the step states.
-
-    ``active`` is kept current; ``completed`` is written when the run is terminal only.
-    """
-    states = ctx.states
+def _count(states: dict[str, dict[str, Any]]) -> tuple[int, int, int, list[str]]:
+    """(succeeded, failed, skipped, active names) of ``states``, walking every state."""
     complete = failed_n = skipped = 0
     active: list[str] = []
-    done: list[str] = []
     for name, state in states.items():
         phase = state.get("phase")
         if is_terminal_phase(phase):
-            done.append(name)
             if phase == SUCCEEDED:
                 complete += 1
             elif phase == SKIPPED:
@@ -225,6 +219,21 @@ def summarize(ctx: Context) -> None:
                 failed_n += 1
         elif is_started(state):
             active.append(name)
+    return complete, failed_n, skipped, active
+
+
+def summarize(ctx: Context) -> None:
+    """Counters, summary lists and allowedFailures from the step states.
+
+    ``active`` is kept current; ``completed`` is written when the run is terminal only.
+    """
+    states = ctx.states
+    index = ctx.index
+    if index is not None:  # kept up to date step by step: no walk over every step state
+        complete, failed_n, skipped = index.complete, index.failed, index.skipped
+        active = index.active_names()
+    else:
+        complete, failed_n, skipped, active = _count(states)
     generation = (ctx.snap.run.get("metadata") or {}).get("generation")
     if isinstance(generation, int) and generation > int(ctx.status.get("observedGeneration") or 0):
         ctx.status["observedGeneration"] = generation
@@ -237,13 +246,12 @@ def summarize(ctx: Context) -> None:
         # The legacy list of every finished step is written once, when the run ends: rewriting
         # it on every step event would make each write of a long run grow with its length
         # (stepStates already says which steps finished).
+        done = [name for name, state in states.items() if is_terminal_phase(state.get("phase"))]
         _same(ctx, "completed", done)
     allowed = allowed_failures(ctx)
     if allowed or ctx.old_status.get("allowedFailures"):
         _same(ctx, "allowedFailures", allowed)
-    old_states = ctx.old_states
-    unchanged = len(old_states) == len(states) and all(old_states.get(k) is v for k, v in states.items())
-    if unchanged and "stepStates" in ctx.old_status:
+    if not ctx.touched and "stepStates" in ctx.old_status:
         ctx.status["stepStates"] = ctx.old_status["stepStates"]
         return
     ctx.status["stepStates"] = states

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from heapq import heapify, heappop, heappush
 from itertools import compress, repeat
 from operator import methodcaller, not_
 from types import MappingProxyType
@@ -66,6 +67,9 @@ def _phases_of(states: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
 
 def any_main_failed(ctx: Context) -> bool:
     """Whether a main step failed (and does not allow failure)."""
+    index = ctx.index
+    if index is not None:
+        return index.main_failed > 0
     nodes, states = ctx.graph.nodes, ctx.states
     if not any(map(_FAILED_PHASES.__contains__, _phases_of(states.values()))):
         return False  # the common case, decided at C speed: no step failed at all
@@ -115,21 +119,84 @@ def _advance(ctx: Context, node: Node, budget: Budget) -> None:
 def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     """One pass over ``block``; return whether every step of it is terminal.
 
+    Normally only the block's frontier is visited (see :mod:`~bobrapet.engine.run_index`),
+    in topological order, steps joining it during the pass included: the cost of a pass
+    follows the steps that can move, not the size of the run. Once a failure (fail-fast)
+    or a stop ends main, the rest of the pass walks every step (:func:`_walk_block`).
+    """
+    is_main = block == MAIN
+    stopper = stop_step(ctx) if is_main else None
+    fail_fast = is_main and not _continue_on_failure(ctx)
+    failing = fail_fast and any_main_failed(ctx)
+    index = ctx.index
+    if index is None or stopper is not None or failing:
+        return _walk_block(ctx, block, budget, 0, stopper, fail_fast, failing, True)
+    nodes, states = ctx.graph.nodes, ctx.states
+    order, rank = ctx.graph.order[block], ctx.graph.rank
+    frontier = index.frontier[block]
+    fresh = index.fresh
+    fresh.clear()
+    heap = [rank[name] for name in frontier]
+    heapify(heap)
+    done = True
+    last = -1
+    while heap:
+        position = heappop(heap)
+        if position == last:
+            continue
+        last = position
+        name = order[position]
+        if name not in frontier:
+            continue  # became terminal meanwhile
+        node = nodes[name]
+        _advance(ctx, node, budget)
+        state = states.get(name)
+        if not is_terminal(state):
+            done = False
+        elif is_main:
+            if stopped_by(ctx, node):
+                stopper = name
+            if fail_fast and failed(node, state):
+                failing = True
+            if stopper is not None or failing:
+                return _walk_block(ctx, block, budget, position + 1, stopper, fail_fast, failing, done)
+        if ctx.held_index() is not index:  # a state change the index could not follow
+            return _walk_block(ctx, block, budget, position + 1, stopper, fail_fast, failing, done)
+        for joined in fresh:
+            if nodes[joined].block != block:
+                continue
+            other = rank[joined]
+            if other > position:
+                heappush(heap, other)
+            else:
+                done = False  # the walk would only see it on the next pass
+        fresh.clear()
+    return done and index.waiting(block) == 0
+
+
+def _walk_block(
+    ctx: Context,
+    block: str,
+    budget: Budget,
+    start: int,
+    stopper: str | None,
+    fail_fast: bool,
+    failing: bool,
+    done: bool,
+) -> bool:
+    """The rest of a pass over ``block`` from position ``start``, visiting every open step.
+
     The two cases that are most of a long run — a terminal step, and a not-started step
     whose dependencies are still going — are decided inline, without a call per step.
     """
     nodes, states = ctx.graph.nodes, ctx.states
     is_main = block == MAIN
-    stopper = stop_step(ctx) if is_main else None
-    fail_fast = is_main and not _continue_on_failure(ctx)
-    failing = fail_fast and any_main_failed(ctx)
     block_deps = ctx.graph.block_deps
     terminal_phases = TERMINAL_PHASES
-    order = ctx.graph.order[block]
+    order = ctx.graph.order[block][start:]
     # Terminal steps need nothing: leave them out at C speed (most of a long run's steps).
     phases = _phases_of(map(states.get, order, repeat(_NO_STATE, len(order))))
     open_steps = compress(order, map(not_, map(_IS_TERMINAL, phases)))
-    done = True
     for name in open_steps:
         current = states.get(name)
         if current is None:

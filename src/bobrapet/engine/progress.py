@@ -17,6 +17,8 @@ Succeeded.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import compress
+from operator import is_not
 from typing import Any, Final
 
 from bobrapet.engine.dag import ENGRAM, Graph
@@ -33,11 +35,17 @@ def progress_only(old: Mapping[str, Any], new: Mapping[str, Any], graph: Graph) 
             return False
     old_states: Mapping[str, Any] = old.get("stepStates") or {}
     new_states: Mapping[str, Any] = new.get("stepStates") or {}
-    if any(name not in new_states for name in old_states):
+    if old_states is new_states:
+        return True
+    if not old_states.keys() <= new_states.keys():
         return False
-    for name, state in new_states.items():
-        before = old_states.get(name)
-        if before is state or before == state:
+    # Unchanged states are the very same objects (the engine keeps them): find the changed
+    # ones without a Python step per state, so this costs what changed, not the run's size.
+    names = list(new_states)
+    changed = compress(names, map(is_not, map(old_states.get, names), new_states.values()))
+    for name in changed:
+        state = new_states[name]
+        if old_states.get(name) == state:
             continue
         node = graph.nodes.get(name)
         if node is None or node.kind != ENGRAM:

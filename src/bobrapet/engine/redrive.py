@@ -53,7 +53,7 @@ def full_redrive(ctx: Context) -> bool:
     kept = {k: ctx.old_status[k] for k in keep if k in ctx.old_status}
     ctx.status.clear()
     ctx.status.update(kept)
-    ctx.states.clear()
+    ctx.clear_states()
     ctx.plan.annotations.update({REDRIVE_OBSERVED: token, GRACEFUL_OBSERVED: None, STEP_TIMERS: None})
     story = "the current Story" if latest else "its own Story"
     ctx.event("Normal", "StoryRunRedrive", f"StoryRun redriven from the start on {story}")

@@ -28,6 +28,7 @@ from bobrapet.engine.phases import run_blocks
 from bobrapet.engine.plan import Plan
 from bobrapet.engine.redrive import full_redrive, redrive_from_step
 from bobrapet.engine.retention import handle_terminal
+from bobrapet.engine.run_index import remember
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.story_pin import STATUS_KEY, version_mismatch
 
@@ -43,9 +44,17 @@ def plan(snapshot: Snapshot) -> Plan:
     if _lifecycle(ctx):
         summarize(ctx)
         write_conditions(ctx)
-    if not was_terminal and is_terminal_phase(ctx.status.get("phase")):
+    terminal = is_terminal_phase(ctx.status.get("phase"))
+    if not was_terminal and terminal:
         handle_terminal(ctx)  # schedule child TTL and retention from the reconcile that finishes
     ctx.plan.requeue_after = ctx.requeue_after()
+    # The next plan of this run starts from what this one knew about its step states, when
+    # its run carries the stepStates written now (see run_index).
+    written = ctx.status.get("stepStates")
+    index = ctx.held_index()
+    if terminal or index is not None:
+        same = written is ctx.states or (not ctx.touched and written is ctx.old_states)
+        remember(ctx.run_uid, index if same and not terminal else None, written)
     return ctx.plan
 
 
