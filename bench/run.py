@@ -444,19 +444,20 @@ def doubling(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 Check = tuple[str, str, Callable[[dict[str, Any]], float | None], str, float]
 
+#: Issue 8's targets ("Engine v2, part 2"); issue 3's (W1 ≤ 3 ms, W2/W3 ≤ 2 ms, W4 ≥ 50 runs/s,
+#: hello ≤ 1.5 s) were met before and are implied.
 TARGETS: list[Check] = [
     (
         "hello",
         "`bobrapet run` wall, start-up included (s)",
         lambda r: _get(r, "command", "wall_s"),
         "<=",
-        1.5,
+        0.35,
     ),
-    ("W1-100", "engine wall (s)", lambda r: _get(r, "engine", "wall_s"), "<=", 0.3),
-    ("W1-100", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 3.0),
-    ("W2-202", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 2.0),
-    ("W3-10x10", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 2.0),
-    ("W4-200", "runs/s", lambda r: _get(r, "engine", "runs_per_s"), ">=", 50.0),
+    ("W1-100", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 1.5),
+    ("W2-202", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 1.0),
+    ("W3-10x10", "overhead per step (ms)", lambda r: _get(r, "engine", "ms_per_step"), "<=", 1.0),
+    ("W4-200", "runs/s", lambda r: _get(r, "engine", "runs_per_s"), ">=", 300.0),
     ("W2-202", "engine peak RSS (MB)", lambda r: _get(r, "engine", "engine_rss_mb"), "<=", 150.0),
 ]
 WORKER_RSS_LIMIT = 60.0

@@ -254,28 +254,32 @@ async def test_held_status_is_dropped_when_someone_else_writes_the_status(
     assert ("default", "r") not in reconciler.held
 
 
-async def test_a_due_held_status_with_nothing_new_is_written_without_planning(
-    client: SqliteClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import bobrapet.controllers.storyrun as storyrun_controller
+async def _with_due_held_status(
+    client: SqliteClient, tmp_path: Path, status: dict[str, Any], *, timed: bool
+) -> Any:
+    """A reconciler (fake clock) holding ``status`` for run ``r``, due now."""
     from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
     from bobrapet.runtime.clock import FakeClock
-    from bobrapet.runtime.request import Request
 
     await client.create(story("s", [step("a", "e")]))
     stored = await client.create(story_run("r", "s"))
     clock = FakeClock()
-    env = ExecutionEnv(
-        executor=cast(LocalExecutor, EchoExecutor()),
-        lease=EngineLease(tmp_path / "e"),
-        home=tmp_path,
-        workdir=tmp_path,
-    )
+    executor = cast(LocalExecutor, EchoExecutor())
+    env = ExecutionEnv(executor=executor, lease=EngineLease(tmp_path / "e"), home=tmp_path, workdir=tmp_path)
     reconciler = StoryRunReconciler(Manager(client, clock=clock), env)
+    now = clock.monotonic()
+    reconciler.held[("default", "r")] = HeldStatus(stored, status, due=now, at=now, timed=timed)
+    return reconciler
+
+
+async def test_a_due_held_status_with_nothing_new_is_written_without_planning(
+    client: SqliteClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bobrapet.controllers.storyrun as storyrun_controller
+    from bobrapet.runtime.request import Request
+
     planned = {"phase": "Running", "stepsComplete": 1}
-    reconciler.held[("default", "r")] = HeldStatus(
-        stored, planned, due=clock.monotonic(), at=clock.monotonic()
-    )
+    reconciler = await _with_due_held_status(client, tmp_path, planned, timed=False)
 
     def no_planning(snapshot: Any) -> Any:
         raise AssertionError("planned again")
@@ -291,18 +295,9 @@ async def test_a_held_status_whose_plan_has_a_timer_is_planned_again(
 ) -> None:
     """The flush shortcut would drop the plan's timer (a sleep, a timeout): plan again."""
     import bobrapet.controllers.storyrun as storyrun_controller
-    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
-    from bobrapet.runtime.clock import FakeClock
     from bobrapet.runtime.request import Request
 
-    await client.create(story("s", [step("a", "e")]))
-    stored = await client.create(story_run("r", "s"))
-    clock = FakeClock()
-    executor = cast(LocalExecutor, EchoExecutor())
-    env = ExecutionEnv(executor=executor, lease=EngineLease(tmp_path / "e"), home=tmp_path, workdir=tmp_path)
-    reconciler = StoryRunReconciler(Manager(client, clock=clock), env)
-    now = clock.monotonic()
-    reconciler.held[("default", "r")] = HeldStatus(stored, {"phase": "Running"}, due=now, at=now, timed=True)
+    reconciler = await _with_due_held_status(client, tmp_path, {"phase": "Running"}, timed=True)
     planned: list[Any] = []
     real = storyrun_controller.make_plan
 
