@@ -57,7 +57,7 @@ from bobrapet.store.sqlite.objectmeta import (
     prepare_update,
     same_object,
 )
-from bobrapet.store.sqlite.schema import BUSY_TIMEOUT_MS, connect
+from bobrapet.store.sqlite.schema import BUSY_TIMEOUT_MS, connect, current_rv
 from bobrapet.store.sqlite.watch import ChangeFeed, Notifier, parse_since, watch_events
 from bobrapet.store.sqlite.writer import WriteTxn
 
@@ -274,7 +274,7 @@ class SqliteClient:
     def _current_rv(self) -> int:
         self._ensure_open()
         with translated(str(self.path)):
-            return int(self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+            return current_rv(self._conn)
 
     # ---------------------------------------------------------------- reads
 
@@ -475,7 +475,7 @@ class SqliteClient:
                 elif dry_run:
                     result = new
                 elif is_being_removed(new):
-                    gc.remove_and_cascade(txn, kind, oid, new, self._now())
+                    gc.remove_and_cascade(txn, kind, oid, new, self._now(), stored=current)
                     result = new
                 else:
                     txn.replace(kind, oid, current, new)

@@ -45,6 +45,7 @@ from bobrapet.api.kinds import Kind
 from bobrapet.store.client import EventType, WatchEvent
 from bobrapet.store.sqlite.errors import store_error
 from bobrapet.store.sqlite.patched import PatchedObjects
+from bobrapet.store.sqlite.schema import current_rv
 from bobrapet.store.sqlite.writer import PATCHED
 
 BATCH = 512
@@ -197,7 +198,7 @@ class ChangeFeed:
     def horizon(self) -> int:
         """The resourceVersion up to which a joining watch must read the log itself."""
         if self._task is None or self._task.done():
-            self.position = max(self.position, _meta(self.conn, "rv"))
+            self.position = max(self.position, current_rv(self.conn))
         return self.position
 
     def join(self, subscriber: _Subscriber) -> None:
@@ -230,7 +231,7 @@ class ChangeFeed:
                         subscriber.ready.set()
                     return
                 waiter.reset()
-                high = _meta(self.conn, "rv")
+                high = current_rv(self.conn)
                 rows: list[tuple[int, str, str, str, str]] = []
                 if high > self.position:
                     self.reads += 1
@@ -328,7 +329,7 @@ async def watch_events(
         if replay and _meta(conn, "compacted") > 0:
             conn.execute("BEGIN")
             try:
-                last = _meta(conn, "rv")
+                last = current_rv(conn)
                 sql = "SELECT data FROM objects WHERE kind = ?"
                 args: tuple[str, ...] = (kind_key,)
                 if ns_filter is not None:
@@ -346,7 +347,7 @@ async def watch_events(
             compacted = _meta(conn, "compacted")
             if last < compacted:
                 raise expired(last, compacted)
-            current = _meta(conn, "rv")
+            current = current_rv(conn)
             if last > current:
                 raise StatusError(
                     message=f"resource version {last} is newer than the store's ({current}): the "
