@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -154,3 +155,24 @@ async def test_versions_stay_monotonic_when_the_log_keeps_nothing(db_path: Path)
         later = await again.create(story("t"))
     assert versions == sorted(set(versions))
     assert int(later["metadata"]["resourceVersion"]) == versions[-1] + 1
+
+
+async def test_wal_is_checkpointed_off_the_writer_thread(db_path: Path) -> None:
+    async with SqliteClient(db_path, checkpoint_every=5) as client:
+        checkpointer = client._checkpointer
+        assert checkpointer is not None
+        for i in range(4):
+            await client.create(story(f"s{i}"))
+        assert checkpointer._thread is None  # a short-lived client never starts the thread
+        for i in range(4, 40):
+            await client.create(story(f"s{i}"))
+        deadline = asyncio.get_running_loop().time() + 10
+        while checkpointer.runs == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert checkpointer.runs > 0
+        thread = checkpointer._thread
+        assert thread is not None and thread.is_alive()
+    assert not thread.is_alive()
+    async with SqliteClient(db_path, checkpoint_every=None) as plain:
+        assert plain._checkpointer is None
+        assert len(await plain.list(STORY)) == 40

@@ -42,6 +42,7 @@ from bobrapet.store.selectors import (
     parse_label_selector,
 )
 from bobrapet.store.sqlite import gc, mergepatch
+from bobrapet.store.sqlite.checkpoint import BACKSTOP_FRAMES, EVERY_COMMITS, Checkpointer
 from bobrapet.store.sqlite.errors import translated
 from bobrapet.store.sqlite.indexing import FIELD_PREFIX, LABEL_PREFIX, field_set, selectable_paths
 from bobrapet.store.sqlite.objectmeta import (
@@ -156,8 +157,10 @@ class SqliteClient:
     ``event_retention`` is how many change-log entries are kept for watches
     (older ``since`` values get ``410 Expired``), pruned every ``prune_every``
     resourceVersions. ``busy_timeout`` (seconds) is how long a write waits for
-    another process's transaction before failing with 503. A client belongs to
-    one thread/event loop.
+    another process's transaction before failing with 503. ``checkpoint_every``:
+    write transactions between two WAL checkpoints run on a background thread
+    (see :mod:`.checkpoint`; ``None``: SQLite checkpoints inside the commits).
+    A client belongs to one thread/event loop.
     """
 
     def __init__(
@@ -171,6 +174,7 @@ class SqliteClient:
         event_retention: int = 10000,
         prune_every: int = 256,
         busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
+        checkpoint_every: int | None = EVERY_COMMITS,
     ) -> None:
         self.path = Path(path)
         self.admission: Admission | None = admission
@@ -182,6 +186,10 @@ class SqliteClient:
         self.writes = 0
         self.lookup = StoreLookup(self)
         self._conn = connect(self.path, busy_timeout)
+        self._checkpointer: Checkpointer | None = None
+        if checkpoint_every is not None:
+            self._checkpointer = Checkpointer(self.path, checkpoint_every)
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_FRAMES}")
         self._key = str(self.path.resolve())
         self._closed = False
         #: The one change-log reader of this client's watches.
@@ -196,6 +204,8 @@ class SqliteClient:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
         Notifier.notify(self._key)
 
@@ -254,6 +264,8 @@ class SqliteClient:
         if txn.writes:
             self.writes += txn.writes
             Notifier.notify(self._key, txn.kinds)
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
 
     def _read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         self._ensure_open()
