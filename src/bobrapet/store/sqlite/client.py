@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from bobrapet.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Invalid, NotFound, StatusError
 from bobrapet.api.kinds import Kind, for_object, known_api_versions
@@ -391,9 +391,15 @@ class SqliteClient:
         if self.admission is not None:
             prepared = body
             short = None
-            if trusted and isinstance(self.admission, TrustedAdmission):
-                # an engine-built child: the admission's short path, on a private copy
-                short = self.admission.admit_trusted(_copy(prepared))
+            admit_trusted = getattr(self.admission, "admit_trusted", None) if trusted else None
+            if admit_trusted is not None:
+                # An engine-built child: the admission's short path, on ``body`` itself (already
+                # a private copy; it is left alone when the answer is None). Only the identity
+                # fields _enforce_create restores are kept aside.
+                prepared = {"metadata": dict(body["metadata"])}
+                short = cast(TrustedAdmission, self.admission).admit_trusted(body)
+                if short is None:
+                    prepared = body
             if short is not None:
                 body, admitted_warnings = short
             else:
