@@ -166,10 +166,11 @@ class WriteTxn:
         """
         base = old["metadata"]["resourceVersion"]
         rv = self._next_rv(new)
+        # one merge patch (status and resourceVersion together): SQLite parses and re-encodes
+        # the stored object once
         self.conn.execute(
-            "UPDATE objects SET rv = ?, data = json_set(json_patch(data, json_object('status', json(?))), "
-            "'$.metadata.resourceVersion', ?) WHERE oid = ?",
-            (rv, patch_text, str(rv), oid),
+            "UPDATE objects SET rv = ?, data = json_patch(data, ?) WHERE oid = ?",
+            (rv, f'{{"metadata":{{"resourceVersion":"{rv}"}},"status":{patch_text}}}', oid),
         )
         self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
         meta = new["metadata"]
