@@ -1,9 +1,11 @@
 """Micro-benchmark of the embedded store's write and watch paths (one chain step's writes).
 
 Each "step" does what the engine does for one step of a chain: ``create`` a StepRun (trusted,
-through the embedded admission), two ``update_status`` of it (running, then finished) and
-one ``patch_status`` of the StoryRun whose ``stepStates`` grows by one entry. With
-``--watch`` two watches (StepRuns and StoryRuns) drain the events as the informers would::
+through the embedded admission, already claimed: with its running status), one
+``update_status`` of it (finished) and one ``patch_status`` of the StoryRun whose
+``stepStates`` grows by one entry (``--unclaimed``: create, then claim with a second status
+write, as engines before launch-at-creation did). With ``--watch`` two watches (StepRuns and
+StoryRuns) drain the events as the informers would::
 
     python -m bench.store_micro --steps 300 --repeat 5 [--watch] [--profile out.prof]
 
@@ -99,7 +101,9 @@ async def drain(client: Any, kind: Any, counter: list[int]) -> None:
         counter[0] += 1
 
 
-async def one_pass(home: Path, steps: int, watch: bool, inline_checkpoints: bool) -> dict[str, float]:
+async def one_pass(
+    home: Path, steps: int, watch: bool, inline_checkpoints: bool, claimed: bool
+) -> dict[str, float]:
     from bobrapet.api.kinds import STEP_RUN, STORY_RUN
 
     times = {"create": 0.0, "update_status": 0.0, "patch_status": 0.0}
@@ -125,20 +129,20 @@ async def one_pass(home: Path, steps: int, watch: bool, inline_checkpoints: bool
         clock = time.thread_time  # this thread's CPU time: what the event loop pays (less noisy)
         began = clock()
         for i in range(steps):
+            claim = {
+                "phase": "Running",
+                "startedAt": "2026-12-07T16:16:04.422342Z",
+                "podName": "vm-8539-be36e00b",
+                "conditions": conditions("Running"),
+            }
             t0 = clock()
-            created = await client.create(step_run(i, uid), trusted=True)
-            t1 = clock()
-            running = await client.update_status(
-                {
-                    **created,
-                    "status": {
-                        "phase": "Running",
-                        "startedAt": "2026-12-07T16:16:04.422342Z",
-                        "podName": "vm-8539-be36e00b",
-                        "conditions": conditions("Running"),
-                    },
-                }
-            )
+            if claimed:  # created already claimed (what the engine does)
+                running = created = await client.create(step_run(i, uid), trusted=True, status=claim)
+                t1 = clock()
+            else:
+                created = await client.create(step_run(i, uid), trusted=True)
+                t1 = clock()
+                running = await client.update_status({**created, "status": claim})
             done_status = {
                 **running["status"],
                 "phase": "Succeeded",
@@ -162,27 +166,29 @@ async def one_pass(home: Path, steps: int, watch: bool, inline_checkpoints: bool
             run = await client.patch_status({**run, "status": new_status}, base)
             t4 = clock()
             times["create"] += t1 - t0
-            times["update_status"] += (t2 - t1) / 2
+            times["update_status"] += (t2 - t1) if claimed else (t2 - t1) / 2
             times["patch_status"] += t4 - t3
             if watch:
                 await asyncio.sleep(0)
         if watch:
-            while counter[0] < 4 * steps + 2:
+            while counter[0] < (3 if claimed else 4) * steps + 2:
                 await asyncio.sleep(0)
         loop_cpu = clock() - began
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        total = sum(times.values()) + (times["update_status"])
+        total = sum(times.values()) + (0 if claimed else times["update_status"])
     result = {k: v / steps * 1e6 for k, v in times.items()}
     result["step_us"] = total / steps * 1e6
     result["loop_step_us"] = loop_cpu / steps * 1e6  # every write and event of a step
     return result
 
 
-async def pass_with_watch(home: Path, steps: int, watch: bool, inline: bool) -> dict[str, float]:
+async def pass_with_watch(
+    home: Path, steps: int, watch: bool, inline: bool, claimed: bool
+) -> dict[str, float]:
     start = time.perf_counter()
-    result = await one_pass(home, steps, watch, inline)
+    result = await one_pass(home, steps, watch, inline, claimed)
     result["wall_step_us"] = (time.perf_counter() - start) / steps * 1e6
     return result
 
@@ -195,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--watch", action="store_true")
     parser.add_argument("--profile", default=None)
+    parser.add_argument(
+        "--unclaimed", action="store_true", help="create, then claim with a status write (older engines)"
+    )
     parser.add_argument("--inline-checkpoints", action="store_true", help="SQLite checkpoints in commits")
     args = parser.parse_args(argv)
     results: list[dict[str, float]] = []
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             if profiler:
                 profiler.enable()
             results.append(
-                asyncio.run(pass_with_watch(Path(tmp), args.steps, args.watch, args.inline_checkpoints))
+                asyncio.run(pass_with_watch(Path(tmp), args.steps, args.watch, args.inline_checkpoints, not args.unclaimed))
             )
             if profiler:
                 profiler.disable()
