@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             if profiler:
                 profiler.enable()
             results.append(
-                asyncio.run(pass_with_watch(Path(tmp), args.steps, args.watch, args.inline_checkpoints, not args.unclaimed))
+                asyncio.run(
+                    pass_with_watch(
+                        Path(tmp), args.steps, args.watch, args.inline_checkpoints, not args.unclaimed
+                    )
+                )
             )
             if profiler:
                 profiler.disable()
