@@ -76,7 +76,9 @@ class Checkpointer:
                     return
                 try:
                     if conn is None:
-                        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+                        conn = sqlite3.connect(
+                            str(self.path), isolation_level=None, check_same_thread=False, timeout=1.0
+                        )
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.runs += 1
                 except sqlite3.Error:
