@@ -1,7 +1,7 @@
 """Store writes of a benchmark run, read from the embedded SQLite file.
 
 Every write to the store (create, update, status update, delete) allocates the next
-resourceVersion, a global monotonic counter kept in ``meta.rv``; the change log ``events``
+resourceVersion, a global monotonic counter (the newest ``events`` row's); the change log ``events``
 holds one row per resourceVersion with the full object written. So the writes a run caused
 are ``rv_after - rv_before``, and ``events`` rows above ``rv_before`` break them down by kind
 and size (unless the log was pruned past ``rv_before``: ``complete`` is then false).
@@ -20,13 +20,18 @@ def _connect(home: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{home / STATE_FILE}?mode=ro", uri=True, timeout=30)
 
 
+def _current_rv(conn: sqlite3.Connection) -> int:
+    from bobrapet.store.sqlite.schema import current_rv
+
+    return current_rv(conn)
+
+
 def resource_version(home: Path) -> int:
     """The last allocated resourceVersion of ``home``'s store (0 for a fresh home)."""
     if not (home / STATE_FILE).exists():
         return 0
     with _connect(home) as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()
-    return int(row[0]) if row else 0
+        return _current_rv(conn)
 
 
 @dataclass
@@ -45,7 +50,7 @@ def writes_since(home: Path, since: int) -> Writes:
     """What was written to ``home``'s store after resourceVersion ``since``."""
     result = Writes(since=since)
     with _connect(home) as conn:
-        rv = int(conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+        rv = _current_rv(conn)
         compacted = int(conn.execute("SELECT value FROM meta WHERE key = 'compacted'").fetchone()[0])
         result.count = rv - since
         result.complete = compacted <= since

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import pytest
 from tests.e2e.conftest import Project
 
+from bobrapet.store.sqlite.schema import current_rv
+
 pytestmark = pytest.mark.slow
 
 
@@ -48,7 +50,7 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -
 
 def _store_rv(project: Project) -> int:
     with sqlite3.connect(f"file:{project.home / 'state.db'}?mode=ro", uri=True, timeout=30) as conn:
-        return int(conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+        return current_rv(conn)
 
 
 def _store_quiet(project: Project, quiet: float = 0.5) -> bool:

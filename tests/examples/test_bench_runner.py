@@ -71,14 +71,15 @@ def test_a_process_past_its_timeout_is_killed(tmp_path: Path) -> None:
     assert killed is not None and "timeout" in killed
 
 
-def _store(home: Path, rv: int, compacted: int, events: list[tuple[int, str]]) -> None:
+def _store(home: Path, compacted: int, events: list[tuple[int, str]]) -> None:
+    """A store file in the current layout: the last resourceVersion is the newest event's."""
     home.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(home / store_stats.STATE_FILE) as conn:
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         conn.execute(
             "CREATE TABLE events (rv INTEGER PRIMARY KEY, kind TEXT, namespace TEXT, type TEXT, data TEXT)"
         )
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", [("rv", rv), ("compacted", compacted)])
+        conn.execute("INSERT INTO meta VALUES ('compacted', ?)", (compacted,))
         conn.executemany(
             "INSERT INTO events VALUES (?, ?, 'default', 'MODIFIED', ?)", [(r, k, "x" * r) for r, k in events]
         )
@@ -90,7 +91,7 @@ def test_store_writes_are_the_resource_version_delta_broken_down_by_kind(tmp_pat
         (2, "stepruns.runs.bubustack.io"),
         (3, "storyruns.runs.bubustack.io"),
     ]
-    _store(tmp_path, rv=3, compacted=0, events=events)
+    _store(tmp_path, compacted=0, events=events)
     assert store_stats.resource_version(tmp_path) == 3
     writes = store_stats.writes_since(tmp_path, 1)
     assert writes.count == 2
@@ -100,7 +101,7 @@ def test_store_writes_are_the_resource_version_delta_broken_down_by_kind(tmp_pat
 
 
 def test_pruned_change_log_marks_the_breakdown_incomplete(tmp_path: Path) -> None:
-    _store(tmp_path, rv=10, compacted=5, events=[(9, "stepruns.runs.bubustack.io")])
+    _store(tmp_path, compacted=5, events=[(9, "stepruns.runs.bubustack.io"), (10, "stories.bubustack.io")])
     writes = store_stats.writes_since(tmp_path, 2)
     assert writes.count == 8
     assert not writes.complete

@@ -216,3 +216,37 @@ async def test_dependent_created_after_its_owner_is_gone_is_collected(client: Sq
     with pytest.raises(NotFound):
         await client.get(STEP_RUN, "loose")
     assert await client.collect_garbage() == 0
+
+
+def _index_rows(client: SqliteClient) -> tuple[int, int]:
+    raw = sqlite3.connect(client.path)
+    try:
+        (idx,) = raw.execute("SELECT COUNT(*) FROM idx").fetchone()
+        (owners,) = raw.execute("SELECT COUNT(*) FROM owners").fetchone()
+    finally:
+        raw.close()
+    return int(idx), int(owners)
+
+
+async def test_removal_drops_the_stored_index_and_owner_entries(client: SqliteClient) -> None:
+    """Entries are removed by key, from the stored state: an update that empties the finalizers
+    and changes labels, owners and selectable fields in the same write leaves none behind."""
+    run = await client.create(story_run("r1"))
+    other = await client.create(story_run("r2"))
+    empty = _index_rows(client)
+    await client.create(owned_by(step_run("a", "s1", labels={"x": "1"}, finalizers=["f/x"]), run))
+    await client.create(owned_by(step_run("b", "s2", labels={"x": "1"}), run))
+    await client.delete(STEP_RUN, "a")
+    marked = await client.get(STEP_RUN, "a")
+    marked["metadata"].update(finalizers=[], labels={"y": "2"})
+    marked["metadata"]["ownerReferences"] = owned_by(marked, other)["metadata"]["ownerReferences"]
+    marked["spec"]["stepId"] = "renamed"
+    await client.update(marked)
+    await client.delete(STEP_RUN, "b")
+    assert _index_rows(client) == empty
+    assert await client.list(STEP_RUN, labels="x=1") == []
+    assert await client.list(STEP_RUN, fields="spec.stepId=s1") == []
+    # a new object (which may reuse a row id) matches only its own entries
+    await client.create(step_run("c", "s3"))
+    assert [o["metadata"]["name"] for o in await client.list(STEP_RUN, labels="x")] == []
+    assert [o["metadata"]["name"] for o in await client.list(STEP_RUN, fields="spec.stepId=s3")] == ["c"]

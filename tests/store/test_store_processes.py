@@ -243,9 +243,9 @@ CRASHER = textwrap.dedent(
     removed = 0
     original = writer.WriteTxn.remove
 
-    def remove_then_die(self, kind, oid, obj):
+    def remove_then_die(self, *args):
         global removed
-        original(self, kind, oid, obj)
+        original(self, *args)
         removed += 1
         if removed == 3:  # in the middle of the cascade, before COMMIT
             os.kill(os.getpid(), signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -88,3 +89,90 @@ async def test_unreadable_state_file_is_a_status_error(tmp_path: Path) -> None:
     with pytest.raises(StatusError) as info:
         SqliteClient(bad)
     assert str(bad) in info.value.message
+
+
+def _as_schema_v1(path: Path, counter: int | None = None) -> int:
+    """Turn a current file back into the v1 layout (by-oid indexes, a stored counter)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        (rv,) = conn.execute("SELECT max(rv) FROM events").fetchone()
+        conn.execute("CREATE INDEX idx_by_oid ON idx (oid)")
+        conn.execute("CREATE INDEX owners_by_oid ON owners (oid)")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('rv', ?)", (counter or rv,))
+        conn.execute("PRAGMA user_version = 1")
+    finally:
+        conn.close()
+    return int(counter or rv)
+
+
+def _index_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
+async def test_v1_file_is_migrated_and_keeps_its_versions(db_path: Path) -> None:
+    async with SqliteClient(db_path) as first:
+        await first.create(story("a", metadata={"labels": {"x": "1"}}))
+        bookmark = await first.resource_version()
+        await first.create(story("b"))
+    last = _as_schema_v1(db_path)
+    async with SqliteClient(db_path) as second:
+        assert await second.resource_version() == str(last)
+        events = []
+        async for event in second.watch(STORY, since=bookmark):
+            events.append(event)
+            break
+        assert [e.object["metadata"]["name"] for e in events] == ["b"]
+        created = await second.create(story("c"))
+        assert created["metadata"]["resourceVersion"] == str(last + 1)
+        await second.delete(STORY, "a")
+        assert await second.list(STORY, labels="x=1") == []
+    assert not {"idx_by_oid", "owners_by_oid"} & _index_names(db_path)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT key FROM meta").fetchall() == [("compacted",)]
+    conn.close()
+
+
+async def test_v1_counter_ahead_of_its_log_is_never_reused(db_path: Path) -> None:
+    async with SqliteClient(db_path) as first:
+        await first.create(story("a"))
+    ahead = _as_schema_v1(db_path, counter=40)
+    async with SqliteClient(db_path) as second:
+        assert await second.resource_version() == str(ahead)
+        assert (await second.create(story("b")))["metadata"]["resourceVersion"] == str(ahead + 1)
+
+
+async def test_versions_stay_monotonic_when_the_log_keeps_nothing(db_path: Path) -> None:
+    async with SqliteClient(db_path, event_retention=0, prune_every=1) as small:
+        created = [await small.create(story(f"s{i}")) for i in range(5)]
+    versions = [int(obj["metadata"]["resourceVersion"]) for obj in created]
+    async with SqliteClient(db_path, event_retention=0, prune_every=1) as again:
+        assert await again.resource_version() == str(versions[-1])
+        later = await again.create(story("t"))
+    assert versions == sorted(set(versions))
+    assert int(later["metadata"]["resourceVersion"]) == versions[-1] + 1
+
+
+async def test_wal_is_checkpointed_off_the_writer_thread(db_path: Path) -> None:
+    async with SqliteClient(db_path, checkpoint_every=5) as client:
+        checkpointer = client._checkpointer
+        assert checkpointer is not None
+        for i in range(4):
+            await client.create(story(f"s{i}"))
+        assert checkpointer._thread is None  # a short-lived client never starts the thread
+        for i in range(4, 40):
+            await client.create(story(f"s{i}"))
+        deadline = asyncio.get_running_loop().time() + 10
+        while checkpointer.runs == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert checkpointer.runs > 0
+        thread = checkpointer._thread
+        assert thread is not None and thread.is_alive()
+    assert not thread.is_alive()
+    async with SqliteClient(db_path, checkpoint_every=None) as plain:
+        assert plain._checkpointer is None
+        assert len(await plain.list(STORY)) == 40

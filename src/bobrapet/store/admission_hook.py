@@ -37,5 +37,9 @@ class Admission(Protocol):
 @runtime_checkable
 class TrustedAdmission(Protocol):
     def admit_trusted(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
-        """Admit an engine-built object cheaply; ``None``: admit it fully instead."""
+        """Admit an engine-built object cheaply; ``None``: admit it fully instead.
+
+        ``obj`` is the store's private copy (it may be defaulted in place and returned); when
+        the answer is ``None`` it must be left unchanged (the store admits it fully).
+        """
         ...

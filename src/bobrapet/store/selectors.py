@@ -17,6 +17,7 @@ matches everything.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def _label_error(selector: str, reason: str) -> BadRequest:
     return BadRequest(f"invalid label selector {selector!r}: {reason}")
 
 
+@functools.lru_cache(maxsize=4096)  # every write checks the same few keys (pure function)
 def validate_label_key(key: str) -> str | None:
     """Why ``key`` is not a valid label key, or ``None`` when it is."""
     prefix, slash, name = key.rpartition("/")
@@ -132,6 +134,7 @@ def validate_label_key(key: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def validate_label_value(value: str) -> str | None:
     """Why ``value`` is not a valid label value, or ``None`` when it is."""
     if value == "":

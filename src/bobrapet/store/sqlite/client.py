@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from bobrapet.api.errors import AlreadyExists, BadRequest, Cause, Conflict, Invalid, NotFound, StatusError
 from bobrapet.api.kinds import Kind, for_object, known_api_versions
@@ -42,6 +42,7 @@ from bobrapet.store.selectors import (
     parse_label_selector,
 )
 from bobrapet.store.sqlite import gc, mergepatch
+from bobrapet.store.sqlite.checkpoint import BACKSTOP_FRAMES, EVERY_COMMITS, Checkpointer
 from bobrapet.store.sqlite.errors import translated
 from bobrapet.store.sqlite.indexing import FIELD_PREFIX, LABEL_PREFIX, field_set, selectable_paths
 from bobrapet.store.sqlite.objectmeta import (
@@ -57,7 +58,7 @@ from bobrapet.store.sqlite.objectmeta import (
     prepare_update,
     same_object,
 )
-from bobrapet.store.sqlite.schema import BUSY_TIMEOUT_MS, connect
+from bobrapet.store.sqlite.schema import BUSY_TIMEOUT_MS, connect, current_rv
 from bobrapet.store.sqlite.watch import ChangeFeed, Notifier, parse_since, watch_events
 from bobrapet.store.sqlite.writer import WriteTxn
 
@@ -156,8 +157,10 @@ class SqliteClient:
     ``event_retention`` is how many change-log entries are kept for watches
     (older ``since`` values get ``410 Expired``), pruned every ``prune_every``
     resourceVersions. ``busy_timeout`` (seconds) is how long a write waits for
-    another process's transaction before failing with 503. A client belongs to
-    one thread/event loop.
+    another process's transaction before failing with 503. ``checkpoint_every``:
+    write transactions between two WAL checkpoints run on a background thread
+    (see :mod:`.checkpoint`; ``None``: SQLite checkpoints inside the commits).
+    A client belongs to one thread/event loop.
     """
 
     def __init__(
@@ -171,6 +174,7 @@ class SqliteClient:
         event_retention: int = 10000,
         prune_every: int = 256,
         busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
+        checkpoint_every: int | None = EVERY_COMMITS,
     ) -> None:
         self.path = Path(path)
         self.admission: Admission | None = admission
@@ -182,6 +186,10 @@ class SqliteClient:
         self.writes = 0
         self.lookup = StoreLookup(self)
         self._conn = connect(self.path, busy_timeout)
+        self._checkpointer: Checkpointer | None = None
+        if checkpoint_every is not None:
+            self._checkpointer = Checkpointer(self.path, checkpoint_every)
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_FRAMES}")
         self._key = str(self.path.resolve())
         self._closed = False
         #: The one change-log reader of this client's watches.
@@ -196,6 +204,8 @@ class SqliteClient:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
         Notifier.notify(self._key)
 
@@ -254,6 +264,8 @@ class SqliteClient:
         if txn.writes:
             self.writes += txn.writes
             Notifier.notify(self._key, txn.kinds)
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
 
     def _read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         self._ensure_open()
@@ -274,7 +286,7 @@ class SqliteClient:
     def _current_rv(self) -> int:
         self._ensure_open()
         with translated(str(self.path)):
-            return int(self._conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0])
+            return current_rv(self._conn)
 
     # ---------------------------------------------------------------- reads
 
@@ -379,9 +391,15 @@ class SqliteClient:
         if self.admission is not None:
             prepared = body
             short = None
-            if trusted and isinstance(self.admission, TrustedAdmission):
-                # an engine-built child: the admission's short path, on a private copy
-                short = self.admission.admit_trusted(_copy(prepared))
+            admit_trusted = getattr(self.admission, "admit_trusted", None) if trusted else None
+            if admit_trusted is not None:
+                # An engine-built child: the admission's short path, on ``body`` itself (already
+                # a private copy; it is left alone when the answer is None). Only the identity
+                # fields _enforce_create restores are kept aside.
+                prepared = {"metadata": dict(body["metadata"])}
+                short = cast(TrustedAdmission, self.admission).admit_trusted(body)
+                if short is None:
+                    prepared = body
             if short is not None:
                 body, admitted_warnings = short
             else:
@@ -475,7 +493,7 @@ class SqliteClient:
                 elif dry_run:
                     result = new
                 elif is_being_removed(new):
-                    gc.remove_and_cascade(txn, kind, oid, new, self._now())
+                    gc.remove_and_cascade(txn, kind, oid, new, self._now(), stored=current)
                     result = new
                 else:
                     txn.replace(kind, oid, current, new)

@@ -53,9 +53,14 @@ def delete_object(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> Ob
     return obj
 
 
-def remove_and_cascade(txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str) -> None:
-    """Remove ``obj`` now, then collect its dependents (iteratively, any depth)."""
-    txn.remove(kind, oid, obj)
+def remove_and_cascade(
+    txn: WriteTxn, kind: Kind, oid: int, obj: Obj, now: str, stored: Obj | None = None
+) -> None:
+    """Remove ``obj`` now, then collect its dependents (iteratively, any depth).
+
+    ``stored``: the stored state, when ``obj`` is a newer one that was never written.
+    """
+    txn.remove(kind, oid, obj, stored)
     collect_dependents(txn, [str(obj["metadata"]["uid"])], now)
 
 

@@ -9,12 +9,18 @@ Tables:
   ``uid`` are unique.
 * ``idx`` — secondary index entries ``(kind, key, value, oid)``: ``l<label>``
   for each label and ``f<path>`` for each selectable field present, so
-  selectors never scan other kinds or decode non-matching objects.
-* ``owners`` — ``(owner_uid, oid)`` for every ownerReference (cascading delete).
+  selectors never scan other kinds or decode non-matching objects. There is no
+  index by ``oid``: the writer removes an object's entries by their full key
+  (it knows them from the object), so a write touches no extra index pages.
+* ``owners`` — ``(owner_uid, oid)`` for every ownerReference (cascading delete);
+  removed by full key too.
 * ``events`` — the change log: one row per resourceVersion ever allocated
   (``ADDED``/``MODIFIED``/``DELETED`` with the object state). Pruned to the
-  newest entries; ``meta.compacted`` is the highest pruned resourceVersion.
-* ``meta`` — ``rv`` (last allocated resourceVersion) and ``compacted``.
+  newest entries (never the newest one); ``meta.compacted`` is the highest
+  pruned resourceVersion.
+* ``meta`` — ``compacted``. The last allocated resourceVersion is not stored
+  apart: it is the newest ``events`` row's, or ``compacted`` when every row was
+  pruned (:data:`CURRENT_RV`), so a write does not rewrite a counter page.
 
 The schema version lives in ``PRAGMA user_version``; :func:`migrate` brings a
 file up to :data:`SCHEMA_VERSION` inside one ``BEGIN IMMEDIATE`` transaction,
@@ -34,7 +40,7 @@ from pathlib import Path
 from bobrapet.api.errors import StatusError
 from bobrapet.store.sqlite.errors import is_busy, translated
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15000
 
 _V1 = """
@@ -76,7 +82,32 @@ CREATE TABLE IF NOT EXISTS meta (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 0), ('compacted', 0);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _V1}
+# v2: no by-oid indexes (entries are removed by full key); the resourceVersion counter is
+# derived from the change log. If a v1 file's counter were ever ahead of its log (it cannot
+# be: every resourceVersion has its event), ``compacted`` takes it, so no version is reused
+# and watches from older bookmarks re-list.
+_V2 = """
+DROP INDEX IF EXISTS idx_by_oid;
+DROP INDEX IF EXISTS owners_by_oid;
+UPDATE meta SET value = (SELECT value FROM meta WHERE key = 'rv')
+    WHERE key = 'compacted' AND (SELECT value FROM meta WHERE key = 'rv')
+        > max(value, coalesce((SELECT max(rv) FROM events), 0));
+DELETE FROM meta WHERE key = 'rv';
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+
+#: The last allocated resourceVersion (0 for an empty store): the newest change-log row's, or
+#: ``compacted`` if the log was pruned empty. Inside ``BEGIN IMMEDIATE`` it is the base of the
+#: next allocation; anywhere else, a consistent bookmark of one snapshot.
+CURRENT_RV = (
+    "SELECT max(coalesce((SELECT max(rv) FROM events), 0), (SELECT value FROM meta WHERE key = 'compacted'))"
+)
+
+
+def current_rv(conn: sqlite3.Connection) -> int:
+    """The store's last allocated resourceVersion (see :data:`CURRENT_RV`)."""
+    return int(conn.execute(CURRENT_RV).fetchone()[0])
 
 
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:

@@ -45,6 +45,7 @@ from bobrapet.api.kinds import Kind
 from bobrapet.store.client import EventType, WatchEvent
 from bobrapet.store.sqlite.errors import store_error
 from bobrapet.store.sqlite.patched import PatchedObjects
+from bobrapet.store.sqlite.schema import CURRENT_RV, current_rv
 from bobrapet.store.sqlite.writer import PATCHED
 
 BATCH = 512
@@ -141,6 +142,10 @@ def _meta(conn: sqlite3.Connection, key: str) -> int:
 Row = tuple[int, str, str]  # (rv, type, data)
 
 
+def _rv_of(row: tuple[int, str, str, str, str]) -> int:
+    return row[0]
+
+
 @dataclass(eq=False)
 class _Subscriber:
     """One watch that has joined its client's feed."""
@@ -197,7 +202,7 @@ class ChangeFeed:
     def horizon(self) -> int:
         """The resourceVersion up to which a joining watch must read the log itself."""
         if self._task is None or self._task.done():
-            self.position = max(self.position, _meta(self.conn, "rv"))
+            self.position = max(self.position, current_rv(self.conn))
         return self.position
 
     def join(self, subscriber: _Subscriber) -> None:
@@ -230,18 +235,9 @@ class ChangeFeed:
                         subscriber.ready.set()
                     return
                 waiter.reset()
-                high = _meta(self.conn, "rv")
-                rows: list[tuple[int, str, str, str, str]] = []
+                rows, high, compacted = self._read()
                 if high > self.position:
                     self.reads += 1
-                    # only the watched kinds' rows (their data is most of what a read costs)
-                    kinds = sorted({subscriber.kind_key for subscriber in self._subscribers})
-                    sql = (
-                        "SELECT rv, kind, namespace, type, data FROM events WHERE rv > ? AND rv <= ? "
-                        f"AND kind IN ({','.join('?' * len(kinds))}) ORDER BY rv LIMIT ?"
-                    )
-                    rows = self.conn.execute(sql, (self.position, high, *kinds, BATCH)).fetchall()
-                    compacted = _meta(self.conn, "compacted")
                     if self.position < compacted:
                         error = expired(self.position, compacted)
                         for subscriber in self._subscribers:
@@ -273,6 +269,31 @@ class ChangeFeed:
             if self._task is asyncio.current_task():
                 self._task = self._waiter = None
             Notifier.unsubscribe(self.key, waiter)
+
+    def _read(self) -> tuple[list[tuple[int, str, str, str, str]], int, int]:
+        """``(rows after position, last resourceVersion, compacted)``, all from one snapshot.
+
+        One statement is one read transaction: the rows are exactly the watched kinds' events
+        in ``(position, high]`` (up to ``BATCH``), and ``compacted`` says whether any of them
+        had been pruned. Only the watched kinds' rows are read (their data is most of the cost).
+        """
+        kinds = sorted({subscriber.kind_key for subscriber in self._subscribers})
+        found = self.conn.execute(
+            "SELECT * FROM (SELECT rv, kind, namespace, type, data FROM events WHERE rv > ? "
+            f"AND kind IN ({','.join('?' * len(kinds))}) ORDER BY rv LIMIT ?) "
+            f"UNION ALL SELECT ({CURRENT_RV}), NULL, NULL, NULL, "
+            "(SELECT value FROM meta WHERE key = 'compacted')",
+            (self.position, *kinds, BATCH),
+        ).fetchall()
+        rows: list[tuple[int, str, str, str, str]] = []
+        high = compacted = 0
+        for row in found:
+            if row[3] is None:
+                high, compacted = int(row[0]), int(row[4])
+            else:
+                rows.append(row)
+        rows.sort(key=_rv_of)
+        return rows, high, compacted
 
     def _relevant(self, waiter: _Waiter) -> bool:
         return waiter.kinds is None or any(s.kind_key in waiter.kinds for s in self._subscribers)
@@ -328,7 +349,7 @@ async def watch_events(
         if replay and _meta(conn, "compacted") > 0:
             conn.execute("BEGIN")
             try:
-                last = _meta(conn, "rv")
+                last = current_rv(conn)
                 sql = "SELECT data FROM objects WHERE kind = ?"
                 args: tuple[str, ...] = (kind_key,)
                 if ns_filter is not None:
@@ -346,7 +367,7 @@ async def watch_events(
             compacted = _meta(conn, "compacted")
             if last < compacted:
                 raise expired(last, compacted)
-            current = _meta(conn, "rv")
+            current = current_rv(conn)
             if last > current:
                 raise StatusError(
                     message=f"resource version {last} is newer than the store's ({current}): the "

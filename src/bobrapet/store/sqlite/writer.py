@@ -26,6 +26,7 @@ from typing import Any
 from bobrapet.api.kinds import ALL_KINDS, Kind
 from bobrapet.store.sqlite.errors import store_error
 from bobrapet.store.sqlite.indexing import index_entries, owner_uids, selectable_paths
+from bobrapet.store.sqlite.schema import current_rv
 
 Obj = dict[str, Any]
 KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
@@ -66,9 +67,7 @@ class WriteTxn:
     def __enter__(self) -> WriteTxn:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-            self._rv = self._start_rv = int(
-                self.conn.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()[0]
-            )
+            self._rv = self._start_rv = current_rv(self.conn)
         except sqlite3.Error as exc:
             self._rollback()
             raise store_error(self.path, exc) from exc
@@ -86,10 +85,9 @@ class WriteTxn:
                 raise store_error(self.path, exc) from exc
             return
         try:
-            if self._rv != self._start_rv:
-                self.conn.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (self._rv,))
-                if self._rv // self.prune_every != self._start_rv // self.prune_every:
-                    self._prune()
+            # the new resourceVersion is recorded by its events rows (see schema.CURRENT_RV)
+            if self._rv // self.prune_every != self._start_rv // self.prune_every:
+                self._prune()
             self.conn.execute("COMMIT")
         except sqlite3.Error as failure:
             self._rollback()
@@ -168,10 +166,11 @@ class WriteTxn:
         """
         base = old["metadata"]["resourceVersion"]
         rv = self._next_rv(new)
+        # one merge patch (status and resourceVersion together): SQLite parses and re-encodes
+        # the stored object once
         self.conn.execute(
-            "UPDATE objects SET rv = ?, data = json_set(json_patch(data, json_object('status', json(?))), "
-            "'$.metadata.resourceVersion', ?) WHERE oid = ?",
-            (rv, patch_text, str(rv), oid),
+            "UPDATE objects SET rv = ?, data = json_patch(data, ?) WHERE oid = ?",
+            (rv, f'{{"metadata":{{"resourceVersion":"{rv}"}},"status":{patch_text}}}', oid),
         )
         self._write_index(kind, oid, index_entries(kind, old), index_entries(kind, new))
         meta = new["metadata"]
@@ -247,12 +246,17 @@ class WriteTxn:
         self._write_owners(oid, owner_uids(old), owner_uids(new))
         self._event(rv, kind, namespace_key(kind, new), "MODIFIED", data)
 
-    def remove(self, kind: Kind, oid: int, obj: Obj) -> None:
-        """Delete a stored object; ``obj`` (its last state) gets the deletion's resourceVersion."""
+    def remove(self, kind: Kind, oid: int, obj: Obj, stored: Obj | None = None) -> None:
+        """Delete a stored object; ``obj`` (its last state) gets the deletion's resourceVersion.
+
+        ``stored`` is the state in the ``objects`` row when ``obj`` differs from it (an update
+        that empties the finalizers): its index and owner entries are the ones to remove.
+        """
         rv = self._next_rv(obj)
+        row = obj if stored is None else stored
         self.conn.execute("DELETE FROM objects WHERE oid = ?", (oid,))
-        self.conn.execute("DELETE FROM idx WHERE oid = ?", (oid,))
-        self.conn.execute("DELETE FROM owners WHERE oid = ?", (oid,))
+        self._write_index(kind, oid, index_entries(kind, row), set())
+        self._write_owners(oid, owner_uids(row), set())
         self._event(rv, kind, namespace_key(kind, obj), "DELETED", dumps(obj))
 
     def _write_index(
@@ -285,7 +289,8 @@ class WriteTxn:
             )
 
     def _prune(self) -> None:
-        cutoff = self._rv - self.retention
+        # the newest row always stays: it records the last allocated resourceVersion
+        cutoff = self._rv - max(1, self.retention)
         if cutoff <= 0:
             return
         self.conn.execute("DELETE FROM events WHERE rv <= ?", (cutoff,))
