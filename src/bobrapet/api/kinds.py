@@ -65,6 +65,10 @@ class Kind:
     def __str__(self) -> str:
         return self.kind
 
+    def build_model(self) -> None:
+        """Build the model's validators now (they are built on first use otherwise)."""
+        self.model.model_rebuild()
+
 
 _T = "bobrapet.api.types"
 _AGE = ("Age", "date", ".metadata.creationTimestamp", 0)

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from bobrapet.api.errors import NotFound
-from bobrapet.api.kinds import STORY_RUN
+from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli.config_file import load as load_config
@@ -108,6 +108,10 @@ class EngineHost:
             config=self.config,
             scope=self.scope,
         )
+        # What every run needs (its Story is parsed, runs are admitted) is built before the
+        # engine reports ready, not inside the first run.
+        for kind in (STORY, STORY_RUN):
+            kind.build_model()
         self.manager = Manager(client, settle=0.05)
         setup_all(self.manager, execution=env)
         self._step_runs = runs.step_runs(self.manager)
