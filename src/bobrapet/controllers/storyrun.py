@@ -86,7 +86,7 @@ def _owner_reference(run: Resource) -> dict[str, Any]:
 
 #: How long a StoryRun status change that only mirrors step progress may wait to be written
 #: (several are then written at once). The StepRuns hold the truth meanwhile.
-STATUS_HOLD = 0.25
+STATUS_HOLD = 1.0
 
 
 @dataclass(frozen=True)
