@@ -137,6 +137,14 @@ class World:
         before = copy.deepcopy(self.run)
         result = plan(self.snapshot())
         assert self.run == before, "plan() must not mutate the snapshot"
+        old_states = (before.get("status") or {}).get("stepStates") or {}
+        new_states = result.status.get("stepStates") or {}
+        differing = {
+            n for n in old_states.keys() | new_states.keys() if old_states.get(n) != new_states.get(n)
+        }
+        assert result.changed_steps is None or differing <= result.changed_steps, (
+            "a plan's changed_steps must name every step state it changed"
+        )
         self.plans += 1
         self.apply(result)
         return result

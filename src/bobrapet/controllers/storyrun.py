@@ -347,18 +347,22 @@ class StoryRunReconciler:
         return self._planned((namespace or "", name), cached)
 
     def _hold(
-        self, key: tuple[str, str], stored: Resource, status: dict[str, Any], graph: Graph, *, timed: bool
+        self, key: tuple[str, str], stored: Resource, planned_from: dict[str, Any], plan: Plan, graph: Graph
     ) -> float | None:
-        """Hold ``status`` back when it only adds step progress to ``stored``'s and the first
-        held change is younger than :data:`STATUS_HOLD`; returns how long it may wait."""
-        if not progress_only(stored.get("status") or {}, status, graph):
+        """Hold ``plan.status`` back when it only adds step progress to ``stored``'s and the
+        first held change is younger than :data:`STATUS_HOLD`; returns how long it may wait.
+
+        ``planned_from`` is the status the plan was made from: ``stored``'s, or what is held
+        (itself only progress over ``stored``'s), so checking the plan's changes over it is
+        enough."""
+        if not progress_only(planned_from, plan.status, graph, plan.changed_steps):
             return None
         now = self.clock.monotonic()
         held = self.held.get(key)
         due = held.due if held is not None else now + STATUS_HOLD
         if now >= due:
             return None
-        self.held[key] = HeldStatus(stored, status, due, now, timed)
+        self.held[key] = HeldStatus(stored, plan.status, due, now, plan.requeue_after is not None)
         return due - now
 
     def touched(self, key: tuple[str, str]) -> None:
@@ -389,6 +393,7 @@ class StoryRunReconciler:
         creation failed (recorded as a failed step) and how long a held status may wait."""
         namespace = str(run["metadata"].get("namespace") or "")
         key = (namespace, str(run["metadata"]["name"]))
+        planned_from = run.get("status") or {}
         if plan.store_story is not None and run_story.body is not None:
             # The copy is stored, then the status recording it is written, then children are
             # created: no child ever exists for a run that has not recorded its Story (a crash
@@ -428,11 +433,7 @@ class StoryRunReconciler:
         elif (
             status is plan.status
             and run_story.story is not None
-            and (
-                hold := self._hold(
-                    key, stored, status, compile_graph(run_story.story), timed=plan.requeue_after is not None
-                )
-            )
+            and (hold := self._hold(key, stored, planned_from, plan, compile_graph(run_story.story)))
         ):
             run = {**stored, "status": status}
         else:

@@ -69,6 +69,8 @@ class Context:
         #: Some step state was stored or removed by this plan (``states`` differs from
         #: ``old_states``).
         self.touched = False
+        #: Names of the step states this plan stored (``None``: a state was removed).
+        self.changed_states: set[str] | None = set()
         self._index: RunIndex | None = None
         self.plan = Plan(status=self.status)
         #: Some step reached a terminal state during the current pass.
@@ -148,6 +150,8 @@ class Context:
             return False
         self.states[name] = new
         self.touched = True
+        if self.changed_states is not None:
+            self.changed_states.add(name)
         if self._index is not None and not self._index.update(name, old, new):
             self._index = None
         terminal = is_terminal_phase(new.get("phase"))
@@ -160,12 +164,14 @@ class Context:
     def drop_state(self, name: str) -> None:
         if self.states.pop(name, None) is not None:
             self.touched = True
+            self.changed_states = None
             self._index = None
 
     def clear_states(self) -> None:
         if self.states:
             self.states.clear()
             self.touched = True
+            self.changed_states = None
             self._index = None
 
     @property

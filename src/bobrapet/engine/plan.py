@@ -65,3 +65,6 @@ class Plan:
     #: Store the copy of the Story this pin names (create-if-absent) before anything else,
     #: then write ``status`` (which records the pin) before any child is created.
     store_story: StoryPin | None = None
+    #: The steps whose state this plan changed in ``status.stepStates`` relative to the run
+    #: it was made from (``None``: unknown, some state was removed).
+    changed_steps: frozenset[str] | None = None

@@ -16,7 +16,7 @@ Succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from itertools import compress
 from operator import is_not
 from typing import Any, Final
@@ -28,8 +28,14 @@ PROGRESS_FIELDS: Final = frozenset({"active", "stepStates", "stepsComplete"})
 _PROGRESS_PHASES: Final = frozenset({"Pending", "Running", "Succeeded"})
 
 
-def progress_only(old: Mapping[str, Any], new: Mapping[str, Any], graph: Graph) -> bool:
-    """Whether ``new`` differs from ``old`` (a StoryRun status) by engram step progress only."""
+def progress_only(
+    old: Mapping[str, Any], new: Mapping[str, Any], graph: Graph, changed: Collection[str] | None = None
+) -> bool:
+    """Whether ``new`` differs from ``old`` (a StoryRun status) by engram step progress only.
+
+    ``changed``: the only steps whose states may differ (a plan's ``changed_steps``, made
+    from ``old``; none was removed), so the check costs what changed, not the run's size.
+    """
     for key in old.keys() | new.keys():
         if key not in PROGRESS_FIELDS and old.get(key) != new.get(key):
             return False
@@ -37,19 +43,22 @@ def progress_only(old: Mapping[str, Any], new: Mapping[str, Any], graph: Graph) 
     new_states: Mapping[str, Any] = new.get("stepStates") or {}
     if old_states is new_states:
         return True
+    if changed is not None:
+        return all(_progress(name, old_states.get(name), new_states.get(name), graph) for name in changed)
     if not old_states.keys() <= new_states.keys():
         return False
     # Unchanged states are the very same objects (the engine keeps them): find the changed
     # ones without a Python step per state, so this costs what changed, not the run's size.
     names = list(new_states)
-    changed = compress(names, map(is_not, map(old_states.get, names), new_states.values()))
-    for name in changed:
-        state = new_states[name]
-        if old_states.get(name) == state:
-            continue
-        node = graph.nodes.get(name)
-        if node is None or node.kind != ENGRAM:
-            return False
-        if not isinstance(state, Mapping) or state.get("phase") not in _PROGRESS_PHASES:
-            return False
-    return True
+    differing = compress(names, map(is_not, map(old_states.get, names), new_states.values()))
+    return all(_progress(name, old_states.get(name), new_states[name], graph) for name in differing)
+
+
+def _progress(name: str, before: Any, state: Any, graph: Graph) -> bool:
+    """Whether step ``name`` going from ``before`` to ``state`` is progress (or no change)."""
+    if before is state or before == state:
+        return True
+    node = graph.nodes.get(name)
+    if node is None or node.kind != ENGRAM:
+        return False
+    return isinstance(state, Mapping) and state.get("phase") in _PROGRESS_PHASES

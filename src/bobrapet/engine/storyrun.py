@@ -48,6 +48,7 @@ def plan(snapshot: Snapshot) -> Plan:
     if not was_terminal and terminal:
         handle_terminal(ctx)  # schedule child TTL and retention from the reconcile that finishes
     ctx.plan.requeue_after = ctx.requeue_after()
+    ctx.plan.changed_steps = None if ctx.changed_states is None else frozenset(ctx.changed_states)
     # The next plan of this run starts from what this one knew about its step states, when
     # its run carries the stepStates written now (see run_index).
     written = ctx.status.get("stepStates")
