@@ -266,3 +266,13 @@ def test_step_still_running_in_the_run_but_succeeded_as_steprun_shows_succeeded(
     states = {"a": {"phase": "Running"}, "b": {"phase": "Pending"}, "c": {"phase": "Running"}}
     view = snapshot(storyrun("Running", states), step_runs)
     assert [(s.name, s.phase) for s in view.steps] == [("a", "Succeeded"), ("b", "Running"), ("c", "Running")]
+
+
+def test_a_started_step_the_run_does_not_list_yet_is_shown_from_its_steprun() -> None:
+    step_runs = [
+        {"spec": {"stepId": "a"}, "status": {"phase": "Succeeded"}},
+        {"spec": {"stepId": "b"}, "status": {"phase": "Running"}},
+        {"metadata": {"labels": {"bubustack.io/parent-step": "p"}}, "spec": {"stepId": "p-x"}, "status": {}},
+    ]
+    view = snapshot(storyrun("Running", {"a": {"phase": "Running"}}), step_runs)
+    assert [(s.name, s.phase) for s in view.steps] == [("a", "Succeeded"), ("b", "Running")]

@@ -10,8 +10,8 @@ Invariants:
   that changes nothing prints nothing, and ``Pending`` (of a step or the run) prints nothing.
 * A step the run still reports ``Pending`` whose StepRun is ``Running`` is shown Running,
   and one it reports ``Pending`` or ``Running`` whose StepRun ``Succeeded`` is shown
-  Succeeded (the StepRun is the fresher of the two: the run's status mirrors step progress
-  a little later).
+  Succeeded, and a step the run does not list yet is shown from its StepRun (the StepRun is
+  the fresher of the two: the run's status mirrors step progress a little later).
 * Durations are shown as ``12ms``, ``0.2s``, ``1m5s`` (:func:`format_seconds`), also the
   run's Go-style ``status.duration`` (``11.908ms`` → ``12ms``).
 * A step's duration is taken from its ``startedAt``/``finishedAt`` when both are
@@ -36,6 +36,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bobrapet.api.durations import parse_duration
+from bobrapet.api.runmeta import PARENT_STEP
 from bobrapet.api.types.enums import TERMINAL_PHASES
 
 Clock = Callable[[], float]
@@ -93,6 +94,8 @@ class _StepRunFacts:
     retries: int
     running: bool
     succeeded: bool = False
+    #: A branch of a parallel step (the run lists the parallel step, not its branches).
+    branch: bool = False
 
 
 def _step_run_facts(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, _StepRunFacts]:
@@ -107,6 +110,7 @@ def _step_run_facts(step_runs: Sequence[Mapping[str, Any]]) -> dict[str, _StepRu
                 retries=retries if isinstance(retries, int) and retries > 0 else 0,
                 running=status.get("phase") == "Running",
                 succeeded=status.get("phase") == "Succeeded",
+                branch=PARENT_STEP in ((step_run.get("metadata") or {}).get("labels") or {}),
             )
     return found
 
@@ -134,10 +138,13 @@ def snapshot(run: Mapping[str, Any], step_runs: Sequence[Mapping[str, Any]] = ()
     """The view model of ``run`` (a StoryRun wire dict) and, optionally, its StepRuns."""
     status = run.get("status") or {}
     facts = _step_run_facts(step_runs) if step_runs else {}
+    states = status.get("stepStates") or {}
     steps = tuple(
         _step_view(name, state, facts.get(name, _NO_FACTS))
-        for name, state in (status.get("stepStates") or {}).items()
+        for name, state in states.items()
         if isinstance(state, dict)
+    ) + tuple(  # started steps the run's status does not mirror yet
+        _step_view(name, {}, fact) for name, fact in facts.items() if name not in states and not fact.branch
     )
     return RunView(
         name=str((run.get("metadata") or {}).get("name") or ""),
