@@ -213,7 +213,7 @@ async def test_step_progress_is_held_back_and_written_in_batches(
 ) -> None:
     """A chain of quick steps: the run's status mirrors each step's end, but that progress is
     written together (fewer status writes than steps); the final status shows every step."""
-    from bobrapet.controllers.storyrun import STATUS_HOLD
+    from bobrapet.controllers.progress_hold import STATUS_HOLD
 
     await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
     await client.create(engram("e"))
@@ -234,31 +234,27 @@ async def test_step_progress_is_held_back_and_written_in_batches(
     assert writes < 6, f"{writes} StoryRun writes for 6 steps"
 
 
-async def test_held_status_is_dropped_when_someone_else_writes_the_status(
-    client: SqliteClient, tmp_path: Path
-) -> None:
-    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
+def test_held_status_is_dropped_when_someone_else_writes_the_status() -> None:
+    from bobrapet.controllers.progress_hold import HeldStatus, ProgressHold
+    from bobrapet.runtime.clock import FakeClock
 
-    lease = EngineLease(tmp_path / "engines")
-    env = ExecutionEnv(
-        executor=cast(LocalExecutor, EchoExecutor()), lease=lease, home=tmp_path, workdir=tmp_path
-    )
-    reconciler = StoryRunReconciler(Manager(client), env)
+    progress = ProgressHold(FakeClock())
     base = {"metadata": {"name": "r", "resourceVersion": "5"}, "status": {"phase": "Running"}}
     planned = {"phase": "Running", "stepsComplete": 1}
-    reconciler.held[("default", "r")] = HeldStatus(base, planned, due=1e12, at=0.0)
+    progress.held[("default", "r")] = HeldStatus(base, planned, due=1e12, at=0.0)
     respec = {**base, "metadata": {"name": "r", "resourceVersion": "6"}}  # a spec write: same status
-    assert reconciler._planned(("default", "r"), respec)["status"] == planned
+    assert progress.planned(("default", "r"), respec)["status"] == planned
     other = {"metadata": {"name": "r", "resourceVersion": "7"}, "status": {"phase": "Running", "x": 1}}
-    assert reconciler._planned(("default", "r"), other) is other
-    assert ("default", "r") not in reconciler.held
+    assert progress.planned(("default", "r"), other) is other
+    assert ("default", "r") not in progress.held
 
 
 async def _with_due_held_status(
     client: SqliteClient, tmp_path: Path, status: dict[str, Any], *, timed: bool
 ) -> Any:
     """A reconciler (fake clock) holding ``status`` for run ``r``, due now."""
-    from bobrapet.controllers.storyrun import HeldStatus, StoryRunReconciler
+    from bobrapet.controllers.progress_hold import HeldStatus
+    from bobrapet.controllers.storyrun import StoryRunReconciler
     from bobrapet.runtime.clock import FakeClock
 
     await client.create(story("s", [step("a", "e")]))
@@ -268,7 +264,7 @@ async def _with_due_held_status(
     env = ExecutionEnv(executor=executor, lease=EngineLease(tmp_path / "e"), home=tmp_path, workdir=tmp_path)
     reconciler = StoryRunReconciler(Manager(client, clock=clock), env)
     now = clock.monotonic()
-    reconciler.held[("default", "r")] = HeldStatus(stored, status, due=now, at=now, timed=timed)
+    reconciler.progress.held[("default", "r")] = HeldStatus(stored, status, due=now, at=now, timed=timed)
     return reconciler
 
 
@@ -287,7 +283,7 @@ async def test_a_due_held_status_with_nothing_new_is_written_without_planning(
     monkeypatch.setattr(storyrun_controller, "make_plan", no_planning)
     await reconciler(Request("default", "r"))
     assert (await client.get(STORY_RUN, "r", "default"))["status"] == planned
-    assert ("default", "r") not in reconciler.held
+    assert ("default", "r") not in reconciler.progress.held
 
 
 async def test_a_held_status_whose_plan_has_a_timer_is_planned_again(

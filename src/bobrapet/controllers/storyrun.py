@@ -22,7 +22,6 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +34,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.progress_hold import ProgressHold
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
@@ -43,7 +43,6 @@ from bobrapet.engine import (
     WAITING_FOR_CAPACITY,
     Capacity,
     EngineConfig,
-    Graph,
     NewChildRun,
     NewStepRun,
     Plan,
@@ -53,7 +52,6 @@ from bobrapet.engine import (
     effective_priority,
     is_waiting_for_capacity,
     make_plan,
-    progress_only,
     queue_name,
     queue_priority,
     required_engrams,
@@ -84,25 +82,6 @@ def _owner_reference(run: Resource) -> dict[str, Any]:
     }
 
 
-#: How long a StoryRun status change that only mirrors step progress may wait to be written
-#: (several are then written at once). The StepRuns hold the truth meanwhile.
-STATUS_HOLD = 1.0
-
-
-@dataclass(frozen=True)
-class HeldStatus:
-    """A planned status not written yet: ``base`` is the run as stored when it was planned."""
-
-    base: Resource
-    status: dict[str, Any]
-    #: ``clock.monotonic()`` by which it is written.
-    due: float
-    #: ``clock.monotonic()`` when it was planned.
-    at: float
-    #: The plan also asked to be made again at some time (a timer: sleep, timeout, TTL...).
-    timed: bool = False
-
-
 #: Creates an object (a trusted create) and returns it as stored.
 _Create = Callable[[Resource], Awaitable[Resource]]
 
@@ -120,10 +99,8 @@ class StoryRunReconciler:
         self.queued: set[tuple[str, str]] = set()
         #: resourceVersion of this engine's latest write of each run.
         self.written: dict[tuple[str, str], Any] = {}
-        #: Step progress planned but not written yet, by run (see :func:`progress_only`).
-        self.held: dict[tuple[str, str], HeldStatus] = {}
-        #: ``clock.monotonic()`` of the latest event of a child of each run.
-        self.child_events: dict[tuple[str, str], float] = {}
+        #: Step progress planned but not written yet (batched status writes).
+        self.progress = ProgressHold(manager.clock)
         #: Creates an engine-built StepRun; the StepRun controller's
         #: :meth:`~bobrapet.controllers.steprun.StepRunReconciler.create_launched` (which
         #: also starts it) when both run in this engine.
@@ -294,10 +271,11 @@ class StoryRunReconciler:
         if self.scope is not None and not (admitted := self.scope.admits_run(run, self.caches.story_runs)):
             return Result(requeue_after=UNKNOWN_RETRY) if admitted is None else Result()
         key = (request.namespace or "", request.name)
-        if await self._flush_held(key, run):
+        if (due := self.progress.unchanged_due(key, run)) is not None:
+            self._remember(await self.client.patch_status({**run, "status": due}, run.get("status")))
             return Result()
         started = time.perf_counter()
-        stored, run = run, self._planned(key, run)
+        stored, run = run, self.progress.planned(key, run)
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
@@ -320,71 +298,16 @@ class StoryRunReconciler:
         """The run is gone (or going): no more capacity wake-ups, cost estimates, held status."""
         self.costs.pop(key, None)
         self.queued.discard(key)
-        self.held.pop(key, None)
+        self.progress.forget(key)
         self.written.pop(key, None)
-        self.child_events.pop(key, None)
 
     # -- held step progress ---------------------------------------------------------------------
-    def _planned(self, key: tuple[str, str], stored: Resource) -> Resource:
-        """``stored`` with the status this engine planned but holds back, while that is still
-        based on the stored status (anyone else's status write drops what is held)."""
-        held = self.held.get(key)
-        if held is None:
-            return stored
-        base = held.base
-        if str(stored["metadata"].get("resourceVersion")) == str(base["metadata"].get("resourceVersion")) or (
-            stored.get("status") or {}
-        ) == (base.get("status") or {}):
-            return {**stored, "status": held.status}
-        del self.held[key]
-        return stored
-
     def planned_run(self, name: str, namespace: str | None) -> Resource | None:
         """The run as this engine last planned it (its held status included), else the cached one."""
         cached = self.caches.story_runs.get(name, namespace)
         if cached is None:
             return None
-        return self._planned((namespace or "", name), cached)
-
-    def _hold(
-        self, key: tuple[str, str], stored: Resource, planned_from: dict[str, Any], plan: Plan, graph: Graph
-    ) -> float | None:
-        """Hold ``plan.status`` back when it only adds step progress to ``stored``'s and the
-        first held change is younger than :data:`STATUS_HOLD`; returns how long it may wait.
-
-        ``planned_from`` is the status the plan was made from: ``stored``'s, or what is held
-        (itself only progress over ``stored``'s), so checking the plan's changes over it is
-        enough."""
-        if not progress_only(planned_from, plan.status, graph, plan.changed_steps):
-            return None
-        now = self.clock.monotonic()
-        held = self.held.get(key)
-        due = held.due if held is not None else now + STATUS_HOLD
-        if now >= due:
-            return None
-        self.held[key] = HeldStatus(stored, plan.status, due, now, plan.requeue_after is not None)
-        return due - now
-
-    def touched(self, key: tuple[str, str]) -> None:
-        """A child of the run changed (its next plan may differ from the held status)."""
-        self.child_events[key] = self.clock.monotonic()
-
-    async def _flush_held(self, key: tuple[str, str], stored: Resource) -> bool:
-        """Write the held status of the run if it is due and nothing happened since it was
-        planned (planning again would give the same status, and no timer of that plan is
-        pending): a write, no plan."""
-        held = self.held.get(key)
-        if held is None or held.timed or self.clock.monotonic() < held.due:
-            return False
-        if stored["metadata"].get("resourceVersion") != held.base["metadata"].get("resourceVersion"):
-            return False
-        if self.child_events.get(key, float("-inf")) >= held.at:
-            return False
-        del self.held[key]
-        self._remember(
-            await self.client.patch_status({**stored, "status": held.status}, stored.get("status"))
-        )
-        return True
+        return self.progress.planned((namespace or "", name), cached)
 
     async def _apply(
         self, stored: Resource, run: Resource, plan: Plan, run_story: RunStory
@@ -429,17 +352,17 @@ class StoryRunReconciler:
         hold = None
         stored_status = stored.get("status") or {}
         if stored_status == status:
-            self.held.pop(key, None)
+            self.progress.written(key)
         elif (
             status is plan.status
             and run_story.story is not None
-            and (hold := self._hold(key, stored, planned_from, plan, compile_graph(run_story.story)))
+            and (hold := self.progress.hold(key, stored, planned_from, plan, compile_graph(run_story.story)))
         ):
             run = {**stored, "status": status}
         else:
             # Only what changed is written: a long run's status is large, a step event small.
             run = self._remember(await self.client.patch_status({**stored, "status": status}, stored_status))
-            self.held.pop(key, None)
+            self.progress.written(key)
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:
@@ -710,7 +633,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReco
         def mapped(obj: Resource) -> list[Request]:
             found = mapper(obj)
             for request in found:
-                reconciler.touched((request.namespace or "", request.name))
+                reconciler.progress.touched((request.namespace or "", request.name))
             return found
 
         return mapped
