@@ -19,6 +19,7 @@ from bobrapet.controllers.registry import setup_all
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
+from bobrapet.executors.logpath import inputs_log_path, step_log_path
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
@@ -57,10 +58,16 @@ async def _gone(manager: Manager, client: SqliteClient, name: str) -> bool:
     return await manager.run_until(done, timeout=20)
 
 
-async def test_children_then_run_are_deleted_on_schedule(client: SqliteClient, engine: Manager) -> None:
+async def test_children_then_run_are_deleted_on_schedule(
+    client: SqliteClient, engine: Manager, tmp_path: Path
+) -> None:
     await client.create(engram_template("tpl", image=None, entrypoint="m:f"))
     await client.create(engram("e"))
     await client.create(story("s", [step("a", "e", with_={"x": 1})]))
+    logs = [step_log_path(tmp_path, "default", "r-a"), inputs_log_path(tmp_path, "default", "r")]
+    for path in logs:  # what the executor writes (the test executor writes nothing)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n")
     await client.create(story_run("r", "s"))
 
     async def children_cleaned() -> bool:
@@ -70,7 +77,9 @@ async def test_children_then_run_are_deleted_on_schedule(client: SqliteClient, e
     assert await engine.run_until(children_cleaned, timeout=20)
     assert (await client.get(STORY_RUN, "r", "default"))["status"]["phase"] == "Succeeded"
     assert await client.list(STEP_RUN, "default") == []
+    assert not logs[0].exists()  # deleted with its StepRun
     assert await _gone(engine, client, "r")
+    assert not logs[1].exists()  # deleted with its run
 
 
 async def test_a_run_finished_by_another_engine_is_deleted_on_schedule(

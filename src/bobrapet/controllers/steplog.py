@@ -18,8 +18,9 @@ Redaction (invariant: no secret value is ever written to the inputs file): every
 under a key named like a logical secret of the template's ``secretSchema`` or one of its
 ``expectedKeys`` becomes ``<redacted>``, and so does every string containing one of the
 ``secret_values`` the launcher passes (the values it delivers to the step; empty when
-it delivers none). Deleting a run deletes its inputs log and its StepRuns' logs
-(:func:`remove_step_logs`).
+it delivers none). Deleting a run deletes its inputs log and its StepRuns' logs, and those of
+its child runs (:func:`run_logs`, :func:`remove_step_logs`): ``bobrapet delete`` does, and so
+does the engine when it deletes finished StepRuns or runs (child TTL, retention).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bobrapet.api import runmeta
+from bobrapet.api.kinds import STEP_RUN, STORY_RUN
+from bobrapet.executors.logpath import inputs_log_path, step_log_path
+from bobrapet.store.client import Client
 
 REDACTED = "<redacted>"
 
@@ -112,3 +118,21 @@ def remove_step_logs(paths: Iterable[Path]) -> int:
             path.unlink()
             removed += 1
     return removed
+
+
+async def run_logs(client: Client, home: Path, namespace: str, run: str) -> list[Path]:
+    """The inputs logs and step logs of run ``run`` and of its child runs (recursively):
+    what deleting the run must delete (read before the run and its children are gone)."""
+    paths: list[Path] = []
+    pending, seen = [run], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        paths.append(inputs_log_path(home, namespace, current))
+        for step_run in await client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
+            paths.append(step_log_path(home, namespace, str(step_run["metadata"]["name"])))
+        children = await client.list(STORY_RUN, namespace, labels=f"{runmeta.PARENT_STORYRUN}={current}")
+        pending.extend(str(c["metadata"]["name"]) for c in children)
+    return paths

@@ -18,11 +18,13 @@ waiting for a missing Story start when it appears).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bobrapet.api import runmeta
@@ -31,7 +33,7 @@ from bobrapet.api.kinds import STEP_RUN, STORY, STORY_RUN, Kind
 from bobrapet.api.phases import StepReason, is_terminal_phase
 from bobrapet.api.timestamps import format_timestamp, parse_timestamp
 from bobrapet.api.types.story import Story
-from bobrapet.controllers import indexes, runs
+from bobrapet.controllers import indexes, runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.progress_hold import ProgressHold
@@ -92,6 +94,7 @@ class StoryRunReconciler:
         self.clock = manager.clock
         self.config: EngineConfig = env.config
         self.scope = env.scope
+        self.env = env
         self.caches = runs.RunCaches(manager)
         self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         self.costs: dict[tuple[str, str], float] = {}
@@ -324,10 +327,17 @@ class StoryRunReconciler:
             # steps whose StepRuns are missing get them created again from the copy).
             await self.caches.snapshots.store(run, plan.store_story, run_story.body, _owner_reference(run))
             run = stored = self._remember(await self.client.update_status({**run, "status": plan.status}))
+        logs: list[Path] = []
+        if plan.delete_logs:
+            logs += [self.env.log_path(namespace, name) for name in plan.delete_step_runs]
+            for name in plan.delete_child_runs:
+                logs += await steplog.run_logs(self.client, self.env.home, namespace, name)
         for name in plan.delete_step_runs:
             await self._delete(STEP_RUN, name, namespace)
         for name in plan.delete_child_runs:
             await self._delete(STORY_RUN, name, namespace)
+        if logs:  # what is deleted for good leaves no files behind
+            await asyncio.to_thread(steplog.remove_step_logs, logs)
         owner = _owner_reference(run)
         status = plan.status
         planned = {**run, "status": status}
@@ -365,8 +375,10 @@ class StoryRunReconciler:
             self.progress.written(key)
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
-        if plan.delete_run:
-            await self._delete(STORY_RUN, str(run["metadata"]["name"]), namespace)
+        if plan.delete_run:  # its logs first: once the run is gone nothing finds them
+            logs = await steplog.run_logs(self.client, self.env.home, namespace, key[1])
+            await asyncio.to_thread(steplog.remove_step_logs, logs)
+            await self._delete(STORY_RUN, key[1], namespace)
         return status is not plan.status, hold
 
     async def _delete(self, kind: Kind, name: str, namespace: str) -> None:

@@ -61,6 +61,10 @@ class Plan:
     requeue_after: float | None = None
     #: Delete the StoryRun itself (retention elapsed).
     delete_run: bool = False
+    #: The StepRuns and child runs this plan deletes go for good (child TTL): delete their
+    #: logs too. (A redrive deletes them to run them again: their logs are kept.) Deleting
+    #: the run itself (``delete_run``) always deletes its logs.
+    delete_logs: bool = False
     events: list[Event] = field(default_factory=list)
     #: Store the copy of the Story this pin names (create-if-absent) before anything else,
     #: then write ``status`` (which records the pin) before any child is created.

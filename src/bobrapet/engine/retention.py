@@ -63,6 +63,7 @@ def handle_terminal(ctx: Context) -> None:
                 v.name for v in ctx.snap.child_runs.values() if v.owned and not v.deleting
             )
             ctx.status["childrenCleanedAt"] = ctx.now_str
+            ctx.plan.delete_logs = True  # gone for good (a redrive's deletions keep them)
         else:
             ctx.wake_at(deadline)
     keep = retention(ctx)

@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
-from bobrapet.api import kinds, runmeta
+from bobrapet.api import kinds
 from bobrapet.api.errors import NotFound, StatusError
-from bobrapet.api.kinds import STEP_RUN, STORY_RUN, Kind
+from bobrapet.api.kinds import STORY_RUN, Kind
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import load_documents, namespace_option, resolve_kind, run
 from bobrapet.cli.embedded import ControlPlane
@@ -135,7 +135,9 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
         logs: list[Path] = []
         for kind, name, ns in targets:
             if kind == STORY_RUN:
-                logs.extend(await _run_logs(plane, name, ns or "default"))
+                from bobrapet.controllers.steplog import run_logs
+
+                logs.extend(await run_logs(plane.client, state.home, ns or "default", name))
             try:
                 await plane.client.delete(kind, name, ns)
             except NotFound as err:
@@ -157,28 +159,6 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
 
             remove_step_logs(logs)
     return failures
-
-
-async def _run_logs(plane: ControlPlane, name: str, namespace: str) -> list[Path]:
-    """The step logs and inputs logs of run ``name`` and of its child runs (recursively)."""
-    from bobrapet.cli.commands.wait import log_path
-    from bobrapet.executors.logpath import inputs_log_path
-
-    paths: list[Path] = []
-    pending, seen = [name], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        paths.append(inputs_log_path(state.home, namespace, current))
-        for step_run in await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
-            paths.append(log_path(state.home, namespace, str(step_run["metadata"]["name"])))
-        children = await plane.client.list(
-            STORY_RUN, namespace, labels=f"{runmeta.PARENT_STORYRUN}={current}"
-        )
-        pending.extend(str(c["metadata"]["name"]) for c in children)
-    return paths
 
 
 async def _outcome(plane: ControlPlane, kind: Kind, name: str, namespace: str | None) -> str:
