@@ -25,7 +25,7 @@ from bobrapet.cli.jsonpath import JsonPathError, evaluate, parse_template, rende
 from bobrapet.cli.output import preview
 from bobrapet.controllers import steplog
 from bobrapet.controllers.scope import RunScope
-from bobrapet.executors.logpath import begin_attempt_log, inputs_log_path
+from bobrapet.executors.logpath import append_inputs_record, inputs_log_path, open_attempt_log
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.store.client import WatchEvent
 
@@ -255,7 +255,7 @@ def test_deleting_a_run_deletes_its_step_logs(cli: Cli, tmp_path: Path) -> None:
     inputs_log = inputs_log_path(home, "default", "logged")
     now = datetime.now(UTC)
     record = steplog.inputs_record(step_run="logged-pause", attempt=1, at=now, inputs={"a": 1})
-    begin_attempt_log(log, steplog.attempt_header(1, now), inputs_log, record)
+    _begin_attempt(log, steplog.attempt_header(1, now), inputs_log, record)
     other = home / "logs" / "default" / "other-run-step.log"
     other.write_text("kept\n")
     assert log.is_file() and inputs_log.is_file()
@@ -374,6 +374,12 @@ def test_run_many_no_wait_prints_each_name(cli: Cli, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- step logs, inputs record
 
 
+def _begin_attempt(log: Path, header: str, inputs_log: Path, record: str) -> None:
+    """What an executor writes before an attempt's code runs."""
+    os.close(open_attempt_log(log, header))
+    append_inputs_record(inputs_log, record)
+
+
 def test_attempt_header_and_redacted_inputs_record(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "default" / "r-s.log"
     inputs_log = inputs_log_path(tmp_path, "default", "r")
@@ -396,7 +402,7 @@ def test_attempt_header_and_redacted_inputs_record(tmp_path: Path) -> None:
             secret_values=["hunter2"],
         )
         path = log if step_run == "r-s" else log.with_name(f"{step_run}.log")
-        begin_attempt_log(path, steplog.attempt_header(attempt, at), inputs_log, record)
+        _begin_attempt(path, steplog.attempt_header(attempt, at), inputs_log, record)
     assert log.read_text() == (
         "=== attempt 1 (2026-05-01T12:00:00.123Z) ===\n=== attempt 2 (2026-05-01T12:00:00.123Z) ===\n"
     )

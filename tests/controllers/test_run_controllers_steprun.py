@@ -8,8 +8,9 @@ from typing import Any, cast
 
 from bobrapet.api.kinds import STEP_RUN
 from bobrapet.controllers import runs
+from bobrapet.controllers.attempts import Attempt
 from bobrapet.controllers.execution import ExecutionEnv
-from bobrapet.controllers.steprun import StepRunReconciler, _Attempt
+from bobrapet.controllers.steprun import StepRunReconciler
 from bobrapet.execution.request import ExecutionRequest
 from bobrapet.executors.local import LocalExecutor
 from bobrapet.executors.local.lease import EngineLease
@@ -66,7 +67,7 @@ async def test_attempt_canceled_by_another_engine_is_stopped_locally(
     reconciler = _reconciler(client, tmp_path, executor)
     status = {"phase": "Canceled", "podName": reconciler.env.lease.id, "finishedAt": "2026-01-01T00:00:00Z"}
     await _store(client, _step_run("r-a", status, {runs.ANNOTATION_CANCEL: "true"}))
-    attempt = _Attempt("default/r-a#0", None, None)
+    attempt = Attempt("default/r-a#0", None, None)
     reconciler.attempts[("default", "r-a")] = attempt
     await reconciler(Request("default", "r-a"))
     assert executor.canceled == ["default/r-a#0"]
@@ -78,7 +79,7 @@ async def test_outcome_is_recorded_despite_transient_store_errors(
     """A failing status write must not leave the StepRun Running (held by a live engine) forever."""
     from datetime import UTC, datetime
 
-    from bobrapet.controllers import steprun
+    from bobrapet.controllers import attempts
     from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,10 +106,10 @@ async def test_outcome_is_recorded_despite_transient_store_errors(
         return await real(obj)
 
     monkeypatch.setattr(client, "update_status", flaky)
-    monkeypatch.setattr(steprun, "RECORD_RETRY", 0.001, raising=False)
-    attempt = _Attempt("default/r-a#0", None, None)
+    monkeypatch.setattr(attempts, "RECORD_RETRY", 0.001)
+    attempt = Attempt("default/r-a#0", None, None)
     reconciler.attempts[("default", "r-a")] = attempt
-    await asyncio.wait_for(reconciler._execute(claimed, request, attempt), timeout=5)
+    await asyncio.wait_for(reconciler.runner.execute(claimed, request, attempt), timeout=5)
     stored = await client.get(STEP_RUN, "r-a", "default")
     assert stored["status"]["phase"] != "Running"  # recorded (a failure may be retried: Pending)
     assert not reconciler.attempts

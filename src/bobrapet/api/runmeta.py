@@ -53,3 +53,9 @@ def redrive_pending(run: Mapping[str, Any]) -> bool:
             (REDRIVE_FROM_STEP, REDRIVE_FROM_STEP_OBSERVED),
         )
     )
+
+
+def story_run_of(step_run: Mapping[str, Any]) -> str:
+    """The name of the StoryRun a StepRun belongs to (its ``spec.storyRunRef.name``)."""
+    ref = (step_run.get("spec") or {}).get("storyRunRef") or {}
+    return str(ref.get("name") or "")

@@ -38,9 +38,10 @@ from typing import Any
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import ENGRAM, STEP_RUN
 from bobrapet.api.phases import is_terminal_phase
+from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import runs, steplog
-from bobrapet.controllers.attempts import MAX_RECORD_RETRY, RECORD_RETRY, Attempt, AttemptRunner
+from bobrapet.controllers.attempts import Attempt, AttemptRunner
 from bobrapet.controllers.events import EventRecorder
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
@@ -61,7 +62,6 @@ from bobrapet.engine import (
     launch_secret_names,
     retry_wait,
 )
-from bobrapet.execution.request import ExecutionRequest
 from bobrapet.executors.local.lease import EngineLease
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
@@ -77,17 +77,12 @@ TAKEOVER_CHECK = 1.0
 
 __all__ = [
     "BLOCKED_RETRY",
-    "MAX_RECORD_RETRY",
     "MISSING_REFERENCE_RETRY",
     "NAME",
-    "RECORD_RETRY",
     "TAKEOVER_CHECK",
     "StepRunReconciler",
     "setup",
 ]
-
-#: The attempt record (kept under its former name for callers of this module).
-_Attempt = Attempt
 
 
 class StepRunReconciler:
@@ -198,7 +193,7 @@ class StepRunReconciler:
         namespace = str(metadata.get("namespace") or "")
         name = str(metadata["name"])
         spec = step_run.get("spec") or {}
-        run_name = str((spec.get("storyRunRef") or {}).get("name") or "")
+        run_name = story_run_of(step_run)
         run = run or self.run_of(run_name, namespace)
         if run is None:
             return None
@@ -233,7 +228,7 @@ class StepRunReconciler:
         created claimed), record the launch events, hand over the attempt."""
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
-        run_name = str(((step_run.get("spec") or {}).get("storyRunRef") or {}).get("name") or "")
+        run_name = story_run_of(step_run)
         request = replace(
             decision.request,
             log_header=steplog.attempt_header(decision.attempt, decision.now),
@@ -275,13 +270,6 @@ class StepRunReconciler:
             now=now,
             config=self.config,
         )
-
-    # -- executing (owned by the attempt runner) ------------------------------------------------
-    async def _execute(
-        self, claimed_obj: Resource, request: ExecutionRequest, attempt: Attempt, *, waiting: bool = False
-    ) -> None:
-        """Run ``attempt`` here (the runner's :meth:`~AttemptRunner.execute`)."""
-        await self.runner.execute(claimed_obj, request, attempt, waiting=waiting)
 
     async def _cancel_local(self, key: tuple[str, str]) -> None:
         await self.runner.cancel(key)

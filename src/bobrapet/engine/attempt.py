@@ -45,6 +45,7 @@ from typing import Any
 from bobrapet.api.conditions import Reason
 from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import is_terminal_phase
+from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Step, Story
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
@@ -340,7 +341,7 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
     env = build_env(
         story=gathered.story_name,
         story_version=story.spec.version if story is not None else None,
-        story_run=str((spec.get("storyRunRef") or {}).get("name") or ""),
+        story_run=story_run_of(step_run),
         step=step_id,
         step_run=name,
         idempotency_key=str(spec.get("idempotencyKey") or ""),

@@ -11,9 +11,8 @@ Invariants:
 * the engine (which writes logs through its executor) and the CLI (which reads them for
   ``bobrapet logs`` / ``wait`` / ``describe``) build the paths with :func:`step_log_path`
   and :func:`inputs_log_path` only;
-* an executor calls :func:`open_attempt_log` and :func:`append_inputs_record` (or
-  :func:`begin_attempt_log`) before the attempt's code can write, so the attempt header
-  precedes every line the attempt writes;
+* an executor calls :func:`open_attempt_log` and :func:`append_inputs_record` before the
+  attempt's code can write, so the attempt header precedes every line the attempt writes;
 * these writes are best effort: a full disk must not fail the step, whose own output
   would fail anyway.
 
@@ -71,15 +70,3 @@ def append_inputs_record(inputs_log: str | os.PathLike[str] | None, record: str 
             os.write(fd, (record + "\n").encode())
         finally:
             os.close(fd)
-
-
-def begin_attempt_log(
-    log_path: str | os.PathLike[str],
-    header: str,
-    inputs_log: str | os.PathLike[str] | None,
-    record: str | None,
-) -> None:
-    """Append ``header`` to the log and ``record`` to the inputs log (best effort, see above)."""
-    with contextlib.suppress(OSError):
-        os.close(open_attempt_log(log_path, header))
-    append_inputs_record(inputs_log, record)

@@ -134,12 +134,12 @@ def describe_command(
         raise fail(err.message, EXIT_REJECTED) from None
     text = describe(kind, obj)
     if kind.kind == "StepRun":
+        from bobrapet.api.runmeta import story_run_of
         from bobrapet.cli.output import describe_inputs
         from bobrapet.controllers.steplog import read_inputs
         from bobrapet.executors.logpath import inputs_log_path
 
-        run_name = str(((obj.get("spec") or {}).get("storyRunRef") or {}).get("name") or "")
-        inputs_log = inputs_log_path(state.home, str(ns or "default"), run_name)
+        inputs_log = inputs_log_path(state.home, str(ns or "default"), story_run_of(obj))
         text += "\n" + "\n".join(describe_inputs(read_inputs(inputs_log, name)))
     if kind is not kinds.EVENT:
         text += "\n" + events_section(events)
