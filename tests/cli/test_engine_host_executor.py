@@ -61,3 +61,27 @@ async def test_a_run_executes_on_the_executor_the_host_was_given(tmp_path: Path)
             final = await host.wait_for_run("default", "r", timeout=30)
     assert final["status"]["phase"] == "Succeeded", final["status"]
     assert executor.events == ["start", "run default/r-a#0", "close"]
+
+
+async def test_the_host_compiles_known_stories_before_it_is_ready(tmp_path: Path) -> None:
+    """A Story stored before the engine starts is parsed and compiled during start-up, once:
+    its first run reuses that model (the compiled graph is memoised per model object)."""
+    from bobrapet.controllers import storyrun
+    from bobrapet.engine.dag import _CACHE
+
+    plane = ControlPlane(tmp_path / "home")
+    async with plane:
+        await plane.client.create(engram_template("tpl", image=None, entrypoint="m:f"))
+        await plane.client.create(engram("e"))
+        await plane.client.create(story("s", [step("a", "e", with_={"n": 7})]))
+        async with EngineHost(plane, workdir=tmp_path, executor_factory=RemoteLikeExecutor) as host:
+            assert host.manager is not None
+            reconciler = host.manager.controller(storyrun.NAME).reconciler
+            assert isinstance(reconciler, storyrun.StoryRunReconciler)
+            stored = await plane.client.get(storyrun.STORY, "s", "default")
+            model = reconciler.caches.snapshots.prepare(stored)
+            assert model is not None and any(ref() is model for ref, _ in _CACHE.values())
+            await plane.client.create(story_run("r", "s"))
+            final = await host.wait_for_run("default", "r", timeout=30)
+            assert reconciler.caches.snapshots.prepare(stored) is model
+    assert final["status"]["phase"] == "Succeeded", final["status"]

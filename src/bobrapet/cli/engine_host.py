@@ -9,6 +9,7 @@ StepRun attempts are claimed with compare-and-swap writes and an engine's lease 
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from bobrapet.cli.pool import (
     limit_from_env,
     local_executor,
 )
-from bobrapet.controllers import runs
+from bobrapet.controllers import runs, storyrun
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
 from bobrapet.controllers.registry import setup_all
 from bobrapet.controllers.scope import RunScope
@@ -121,7 +122,18 @@ class EngineHost:
         except BaseException:
             await self._close()
             raise
+        self._prepare()
         return self
+
+    def _prepare(self) -> None:
+        """One-time work of a run moved before ready: full admission (runs this engine
+        creates or is handed are admitted in this process) and every known Story parsed
+        and compiled (memoised per Story content)."""
+        importlib.import_module("bobrapet.api.admission.pipeline")
+        assert self.manager is not None
+        reconciler = self.manager.controller(storyrun.NAME).reconciler
+        if isinstance(reconciler, storyrun.StoryRunReconciler):
+            reconciler.prepare_stories()
 
     def local_executor(self) -> Executor:
         """The warm local worker pool sized by this host's limits."""

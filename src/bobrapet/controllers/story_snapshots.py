@@ -137,11 +137,10 @@ class StorySnapshots:
         return self._models.get(digest)
 
     # -- the current Story (runs that did not start) ----------------------------------------
-    def current(self, run: Resource) -> RunStory:
-        namespace, name = story_ref_of(run)
-        obj = self._stories.get(name, namespace)
-        if obj is None:
-            return RunStory(namespace, name, None)
+    def _current_of(
+        self, namespace: str, name: str, obj: Resource
+    ) -> tuple[StoryPin, dict[str, Any], Story | None]:
+        """(pin without a name, body, parsed model) of the stored Story ``obj``."""
         metadata = obj.get("metadata") or {}
         stamp = (metadata.get("uid"), metadata.get("generation"))
         hit = self._current.get((namespace, name))
@@ -150,7 +149,20 @@ class StorySnapshots:
             hit = (stamp, template, body)
             self._current[(namespace, name)] = hit
         _, template, body = hit
-        model = self._model(template.hash, body)
+        return template, body, self._model(template.hash, body)
+
+    def prepare(self, story: Resource) -> Story | None:
+        """Parse a stored Story now (memoised), so its first run does not pay for it."""
+        metadata = story.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name"))
+        return self._current_of(namespace, name, story)[2]
+
+    def current(self, run: Resource) -> RunStory:
+        namespace, name = story_ref_of(run)
+        obj = self._stories.get(name, namespace)
+        if obj is None:
+            return RunStory(namespace, name, None)
+        template, body, model = self._current_of(namespace, name, obj)
         pin = replace(template, name=snapshot_name(str(run["metadata"]["name"]), template.hash))
         return RunStory(namespace, name, model, pin=pin, body=body)
 

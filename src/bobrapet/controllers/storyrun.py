@@ -304,6 +304,18 @@ class StoryRunReconciler:
         self.progress.forget(key)
         self.written.pop(key, None)
 
+    def prepare_stories(self) -> int:
+        """Parse and compile every cached Story now (both are memoised), so that work is
+        part of the engine's start-up instead of its first run of each Story. Returns how
+        many Stories are ready to run."""
+        prepared = 0
+        for obj in self.caches.stories.list():
+            story = self.caches.snapshots.prepare(obj)
+            if story is not None:
+                compile_graph(story)
+                prepared += 1
+        return prepared
+
     # -- held step progress ---------------------------------------------------------------------
     def planned_run(self, name: str, namespace: str | None) -> Resource | None:
         """The run as this engine last planned it (its held status included), else the cached one."""
