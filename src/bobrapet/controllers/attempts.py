@@ -8,8 +8,17 @@ turns its :class:`~bobrapet.execution.request.ExecutionResult` into the StepRun'
 Invariants:
 
 * at most one attempt per StepRun runs here (keyed by namespace and name);
-* an attempt that waited for capacity writes ``Running`` when its code starts, unless the
-  claim was lost meanwhile (then nothing runs);
+* an attempt that waited for capacity starts when the executor gives it a slot, unless the
+  claim was lost meanwhile (then nothing runs). While this engine's claim write is the
+  StepRun's latest version (as the cache shows it, else as the store does) the claim is
+  current: nobody takes over the claims of a live engine (its lease), and a cancel or a
+  deletion is a newer version (which also cancels the attempt through the reconciler), so
+  it starts without a write; otherwise the claim is checked by writing ``Running``
+  (compare-and-swap), as before. An attempt started without that write
+  writes ``Running`` (``startedAt``: when its code started) only if it still runs
+  :data:`RUNNING_HOLD` seconds later: a short step goes from ``WaitingForCapacity`` straight
+  to its outcome, so ``bobrapet get`` may show a step that waited as waiting for up to
+  :data:`RUNNING_HOLD` seconds after its code started;
 * an outcome is written only while this engine still holds the claim (another engine may
   have taken the attempt over or finished it); a failing write is retried with back-off
   (nobody else would finish a StepRun a live engine holds); an engine error while running
@@ -24,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bobrapet.api.errors import NotFound
@@ -32,6 +42,7 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.api.types.story import Step
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.progress_hold import STATUS_HOLD
 from bobrapet.engine import (
     StepOutcome,
     claimed,
@@ -45,13 +56,20 @@ from bobrapet.runtime.clock import Clock
 from bobrapet.runtime.retry import is_conflict
 from bobrapet.store.client import Client, Resource
 
-__all__ = ["MAX_RECORD_RETRY", "RECORD_RETRY", "Attempt", "AttemptRunner"]
+__all__ = ["MAX_RECORD_RETRY", "RECORD_RETRY", "RUNNING_HOLD", "Attempt", "AttemptRunner"]
 
 log = logging.getLogger("bobrapet.controllers.attempts")
 
 NAME = "steprun-attempts"
 RECORD_RETRY = 0.05
 MAX_RECORD_RETRY = 5.0
+#: An attempt that waited for capacity and started without a write is written ``Running``
+#: only if it still runs this long after its code started (its StoryRun holds step progress
+#: as long, :data:`~bobrapet.controllers.progress_hold.STATUS_HOLD`).
+RUNNING_HOLD = STATUS_HOLD
+
+#: Looks a StepRun up in the engine's cache by (name, namespace).
+CachedStepRun = Callable[[str, str | None], Resource | None]
 
 
 class Attempt:
@@ -67,19 +85,33 @@ class Attempt:
         self.key = key
         self.template = template
         self.step = step
-        #: The StepRun as this engine last wrote it (the claim, then the Running write).
+        #: The StepRun as this engine last wrote it (the claim, then any Running write).
         self.stored: Resource = stored or {}
         self.task: asyncio.Task[None] | None = None
+        #: A waiting attempt started without a write: writes ``Running`` after RUNNING_HOLD.
+        self.report: asyncio.Task[None] | None = None
+        #: That delayed ``Running`` write has begun (it is awaited, not cancelled, then).
+        self.reporting = False
 
 
 class AttemptRunner:
     """Runs claimed attempts on ``env.executor`` and records their outcomes (a runnable)."""
 
-    def __init__(self, client: Client, clock: Clock, env: ExecutionEnv, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        client: Client,
+        clock: Clock,
+        env: ExecutionEnv,
+        events: EventRecorder,
+        cached: CachedStepRun | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
         self.env = env
         self.events = events
+        #: The engine's StepRun cache (``None``: every waiting attempt's claim is checked by a
+        #: write when it starts).
+        self.cached = cached
         self.attempts: dict[tuple[str, str], Attempt] = {}
         self._stopped = False
 
@@ -131,9 +163,12 @@ class AttemptRunner:
         try:
             try:
                 if waiting:
-                    result = await self.env.executor.run(
-                        request, on_started=lambda: self._mark_running(attempt)
-                    )
+                    try:
+                        result = await self.env.executor.run(
+                            request, on_started=lambda: self._started(attempt)
+                        )
+                    finally:
+                        await self._settle_report(attempt)
                 else:
                     result = await self.env.executor.run(request)
                 await self._record(attempt.stored, result, attempt)
@@ -146,8 +181,58 @@ class AttemptRunner:
             if self.attempts.get(key) is attempt:
                 del self.attempts[key]
 
-    async def _mark_running(self, attempt: Attempt) -> bool:
-        """The attempt got its slot: write ``Running`` unless the claim was lost meanwhile."""
+    async def _started(self, attempt: Attempt) -> bool:
+        """The waiting attempt got its slot: whether its code may start (the claim is held).
+
+        Without a write while the claim is the StepRun's latest version (see the module
+        docstring); then ``Running`` is written only if it still runs after :data:`RUNNING_HOLD`.
+        """
+        if not await self._claim_current(attempt):
+            return await self._mark_running(attempt)
+        attempt.report = asyncio.create_task(
+            self._report_running(attempt, self.clock.now()), name=f"{attempt.key} running"
+        )
+        return True
+
+    async def _claim_current(self, attempt: Attempt) -> bool:
+        """Whether this engine's claim write is still the StepRun's latest version: as the
+        cache shows it, else (the cache has not seen that write yet) as the store does."""
+        metadata = attempt.stored["metadata"]
+        name, namespace, ours = str(metadata["name"]), metadata.get("namespace"), _version(attempt.stored)
+        current = self.cached(name, namespace) if self.cached is not None else None
+        if current is None or _version(current) != ours:
+            try:
+                current = await self.client.get(STEP_RUN, name, namespace)
+            except NotFound:
+                return False
+        if _version(current) != ours:
+            return False  # changed since the claim: checked by the Running write
+        status = current.get("status")
+        return is_waiting_for_capacity(status) and holds_claim(status, self.env.lease.id)
+
+    async def _report_running(self, attempt: Attempt, started: datetime) -> None:
+        """Write ``Running`` (since ``started``) if the attempt still runs after RUNNING_HOLD."""
+        await self.clock.sleep(RUNNING_HOLD)
+        attempt.reporting = True
+        try:
+            if not await self._mark_running(attempt, started=started):
+                log.info("%s: the claim was lost while its code ran", attempt.key)
+        except Exception:  # the outcome write (a compare-and-swap) still decides
+            log.exception("writing Running for %s failed", attempt.key)
+
+    async def _settle_report(self, attempt: Attempt) -> None:
+        """The attempt ended: drop a pending ``Running`` write, or let one in flight finish
+        (so the outcome is written over it, not raced by it)."""
+        report, attempt.report = attempt.report, None
+        if report is None or report.done():
+            return
+        if not attempt.reporting:
+            report.cancel()
+        await asyncio.gather(report, return_exceptions=True)
+
+    async def _mark_running(self, attempt: Attempt, *, started: datetime | None = None) -> bool:
+        """Write ``Running`` unless the claim was lost meanwhile (``started``: when the code
+        started, default now)."""
         metadata = attempt.stored["metadata"]
         current: Resource | None = attempt.stored
         for _ in range(10):
@@ -159,7 +244,7 @@ class AttemptRunner:
             status = current.get("status") or {}
             if not is_waiting_for_capacity(status) or status.get("podName") != self.env.lease.id:
                 return False
-            running = claimed(status, holder=self.env.lease.id, now=self.clock.now())
+            running = claimed(status, holder=self.env.lease.id, now=started or self.clock.now())
             try:
                 attempt.stored = await self.client.update_status({**current, "status": running})
                 return True
@@ -227,3 +312,8 @@ class AttemptRunner:
                     written, [EventSpec(e.type, e.reason, e.message) for e in events]
                 )
             return
+
+
+def _version(obj: Resource) -> str | None:
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    return None if version is None else str(version)

@@ -11,9 +11,11 @@ execute, a launch failure with a reason code, or wait), and this controller *app
 2. the engine *claims* the attempt by writing ``podName: <engine id>`` with the
    resourceVersion it read (compare-and-swap: a concurrent claim by another engine makes
    this write fail with ``Conflict``): ``phase: Running`` when the executor had a free slot
-   for it (reserved before the write), else ``Pending`` with reason ``WaitingForCapacity``
-   and ``Running`` is written when the executor starts it (``on_started``), so a step is
-   ``Running`` only while its code runs;
+   for it (reserved before the write), else ``Pending`` with reason ``WaitingForCapacity``;
+   such an attempt starts when the executor gives it a slot, and ``Running`` is written only
+   if it still runs :data:`~bobrapet.controllers.attempts.RUNNING_HOLD` seconds later (a
+   short step goes from waiting straight to its outcome), so a step is ``Running`` only
+   while its code runs;
 3. the attempt is handed to the :class:`~bobrapet.controllers.attempts.AttemptRunner` (a
    manager runnable), which runs it on the executor (the
    :class:`~bobrapet.executors.protocol.Executor` seam) in a background task, never inside
@@ -94,7 +96,9 @@ class StepRunReconciler:
         self.caches = runs.RunCaches(manager)
         self.events = EventRecorder(manager.client, manager.clock, env.lease.id)
         #: Owns the attempts this engine executes; the manager starts and stops it.
-        self.runner = AttemptRunner(manager.client, manager.clock, env, self.events)
+        self.runner = AttemptRunner(
+            manager.client, manager.clock, env, self.events, cached=self.caches.step_runs.get
+        )
         manager.add_runnable(self.runner)
         #: A StepRun's StoryRun by (name, namespace): the StoryRun controller's
         #: :meth:`~bobrapet.controllers.storyrun.StoryRunReconciler.planned_run` (its status
