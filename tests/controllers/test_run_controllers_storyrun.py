@@ -249,6 +249,42 @@ def test_held_status_is_dropped_when_someone_else_writes_the_status() -> None:
     assert ("default", "r") not in progress.held
 
 
+def test_the_progress_hold_grows_while_many_runs_hold_progress() -> None:
+    """Hundreds of runs in flight: each run's first held change waits longer (their progress
+    writes stay about PROGRESS_WRITE_RATE a second), as the load is when the run is planned."""
+    from tests.engine.harness import make_story
+
+    from bobrapet.controllers.progress_hold import (
+        MAX_STATUS_HOLD,
+        PROGRESS_WRITE_RATE,
+        STATUS_HOLD,
+        HeldStatus,
+        ProgressHold,
+    )
+    from bobrapet.engine import Plan, compile_graph
+    from bobrapet.runtime.clock import FakeClock
+
+    graph = compile_graph(make_story({"steps": [{"name": "a", "ref": {"name": "e"}}]}))
+    clock = FakeClock()
+    progress = ProgressHold(clock)
+    stored = {"metadata": {"name": "r", "resourceVersion": "5"}, "status": {"phase": "Running"}}
+    pending = {"phase": "Running", "stepStates": {"a": {"phase": "Pending"}}}
+    running = {"phase": "Running", "stepStates": {"a": {"phase": "Running"}}}
+    assert progress.limit() == STATUS_HOLD
+    assert progress.hold(("default", "r"), stored, stored["status"], Plan(pending), graph) == STATUS_HOLD
+    others = int(PROGRESS_WRITE_RATE * 3)  # three seconds of progress writes at that rate
+    for i in range(others):
+        progress.held[("default", f"o{i}")] = HeldStatus(stored, pending, due=1e12, at=0.0)
+    assert progress.limit() == pytest.approx((others + 1) / PROGRESS_WRITE_RATE)
+    clock.advance(0.5)
+    # planned again under that load: its deadline moves, counted from its first held change
+    wait = progress.hold(("default", "r"), stored, pending, Plan(running), graph)
+    assert wait == pytest.approx(progress.limit() - 0.5)
+    for i in range(others, int(PROGRESS_WRITE_RATE * MAX_STATUS_HOLD * 2)):
+        progress.held[("default", f"o{i}")] = HeldStatus(stored, pending, due=1e12, at=0.0)
+    assert progress.limit() == MAX_STATUS_HOLD
+
+
 async def _with_due_held_status(
     client: SqliteClient, tmp_path: Path, status: dict[str, Any], *, timed: bool
 ) -> Any:

@@ -2,9 +2,13 @@
 
 A StoryRun status change that only mirrors engram step progress
 (:func:`bobrapet.engine.progress_only`) may wait up to :data:`STATUS_HOLD` seconds, so a burst
-of quick steps costs one status write. The StepRuns hold the truth meanwhile: a crash loses
-nothing (the next plan reads them), exactly as after a crash between creating a StepRun and
-writing its run's status.
+of quick steps costs one status write. While many runs hold progress the hold grows
+(:meth:`ProgressHold.limit`, at most :data:`MAX_STATUS_HOLD`), so their progress writes stay
+about :data:`PROGRESS_WRITE_RATE` a second however many runs are in flight (when hundreds
+are, each takes longer than :data:`STATUS_HOLD`, and a fixed hold would cost each of them a
+write a second). The StepRuns hold the truth meanwhile: a crash loses nothing (the next plan
+reads them), exactly as after a crash between creating a StepRun and writing its run's
+status.
 
 Invariants:
 
@@ -12,10 +16,10 @@ Invariants:
   changes are checked against the status it was made from, itself stored or held);
 * it is used (:meth:`ProgressHold.planned`) only while the run's stored status is the one it
   was based on: anyone else's status write drops it;
-* it is written no later than :data:`STATUS_HOLD` after the first held change (the reconcile
-  asks to be run again then); when nothing happened to the run's children since it was
-  planned and that plan set no timer, it is written as is, without planning again
-  (:meth:`ProgressHold.unchanged_due`).
+* it is written no later than :meth:`ProgressHold.limit` after the first held change, that
+  limit as it was when the run was last planned (the reconcile asks to be run again then);
+  when nothing happened to the run's children since it was planned and that plan set no
+  timer, it is written as is, without planning again (:meth:`ProgressHold.unchanged_due`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from bobrapet.engine import Graph, Plan, progress_only
 from bobrapet.runtime.clock import Clock
 from bobrapet.store.client import Resource
 
-__all__ = ["STATUS_HOLD", "HeldStatus", "ProgressHold"]
+__all__ = ["MAX_STATUS_HOLD", "PROGRESS_WRITE_RATE", "STATUS_HOLD", "HeldStatus", "ProgressHold"]
 
 #: How long a StoryRun status change that only mirrors step progress may wait to be written.
 STATUS_HOLD = 1.0
+#: Progress writes per second the held runs may cost before the hold grows beyond STATUS_HOLD.
+PROGRESS_WRITE_RATE = 100.0
+#: The longest a StoryRun status change that only mirrors step progress may wait.
+MAX_STATUS_HOLD = 5.0
 
 Key = tuple[str, str]
 
@@ -47,6 +55,8 @@ class HeldStatus:
     at: float
     #: The plan also asked to be made again at some time (a timer: sleep, timeout, TTL...).
     timed: bool = False
+    #: ``clock.monotonic()`` of the first held change (``None``: ``at``).
+    since: float | None = None
 
 
 class ProgressHold:
@@ -76,7 +86,7 @@ class ProgressHold:
         self, key: Key, stored: Resource, planned_from: dict[str, Any], plan: Plan, graph: Graph
     ) -> float | None:
         """Hold ``plan.status`` back when it only adds step progress and the first held change
-        is younger than :data:`STATUS_HOLD`; returns how long it may wait (None: write it now).
+        is younger than :meth:`limit`; returns how long it may wait (None: write it now).
 
         ``planned_from`` is the status the plan was made from (``stored``'s, or the held one).
         """
@@ -84,11 +94,18 @@ class ProgressHold:
             return None
         now = self.clock.monotonic()
         held = self.held.get(key)
-        due = held.due if held is not None else now + STATUS_HOLD
+        since = now if held is None else held.at if held.since is None else held.since
+        due = since + self.limit()
         if now >= due:
             return None
-        self.held[key] = HeldStatus(stored, plan.status, due, now, plan.requeue_after is not None)
+        self.held[key] = HeldStatus(stored, plan.status, due, now, plan.requeue_after is not None, since)
         return due - now
+
+    def limit(self) -> float:
+        """How long a run's first held change may wait now: :data:`STATUS_HOLD`, or as long as
+        writing every held run's progress takes at :data:`PROGRESS_WRITE_RATE` (at most
+        :data:`MAX_STATUS_HOLD`)."""
+        return min(MAX_STATUS_HOLD, max(STATUS_HOLD, len(self.held) / PROGRESS_WRITE_RATE))
 
     def touched(self, key: Key) -> None:
         """A child of the run changed (its next plan may differ from the held status)."""
