@@ -171,6 +171,9 @@ class Controller:
             if self._stopping:
                 self.queue.done(request)
                 continue
+            # Reconcilers are level-triggered: this pass sees everything a pending timer of
+            # the key would, and its result asks again for the delays still needed.
+            self.queue.cancel_timers(request)
             self._in_flight += 1
             try:
                 await self._process(request)

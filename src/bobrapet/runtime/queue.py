@@ -9,6 +9,9 @@ Keys flow ``add`` → queued → ``get`` (processing) → ``done``. Invariants:
 * **FIFO** — keys are handed out in the order they became ready;
 * **earliest deadline wins** — ``add_after`` for a key already waiting only moves its
   deadline earlier, never later;
+* **superseded timers** — :meth:`WorkQueue.cancel_timers` drops a key's pending delayed adds
+  (a level-triggered reconciler calls it when it starts on the key: that reconcile sees the
+  current state and asks again for the delays it still needs);
 * **rate limiting** — ``add_rate_limited`` waits ``rate_limiter.when(key)`` (exponential
   per-key back-off by default); ``forget`` resets the key's back-off;
 * **shutdown** — after :meth:`shut_down` new adds are ignored, pending delays are dropped,
@@ -139,6 +142,13 @@ class WorkQueue(Generic[K]):
         :meth:`add` before the delay ends supersedes it.
         """
         self._schedule(key, delay, retry=True, debounced=True)
+
+    def cancel_timers(self, key: K) -> None:
+        """Drop ``key``'s pending delayed add (planned requeue, debounced event or back-off)."""
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting.handle.cancel()
+            self._changed()
 
     def add_rate_limited(self, key: K) -> None:
         """Queue ``key`` after the rate limiter's delay for it (counts one more failure)."""
