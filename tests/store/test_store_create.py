@@ -110,6 +110,24 @@ async def test_generate_name_retries_on_collision(
     assert created["metadata"]["name"] == "run-ccccc"
 
 
+async def test_a_taken_name_allocates_no_resource_version(
+    client: SqliteClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await client.create(story("run-bbbbb"))
+    writes = client.writes
+    with pytest.raises(AlreadyExists):
+        await client.create(story("run-bbbbb"))
+    assert client.writes == writes
+    assert await client.resource_version() == first["metadata"]["resourceVersion"]
+    names = iter(["run-bbbbb", "run-ccccc"])
+    monkeypatch.setattr(client_module, "generate_name", lambda prefix: next(names))
+    monkeypatch.setattr("bobrapet.store.sqlite.objectmeta.generate_name", lambda prefix: "run-bbbbb")
+    created = await client.create(story(None, metadata={"generateName": "run-"}))
+    assert created["metadata"]["resourceVersion"] == str(int(first["metadata"]["resourceVersion"]) + 1)
+    stored = await client.get(STORY, "run-ccccc")
+    assert stored == created
+
+
 async def test_missing_name_and_generate_name_is_invalid(client: SqliteClient) -> None:
     with pytest.raises(Invalid) as info:
         await client.create(story(None))

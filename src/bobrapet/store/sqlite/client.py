@@ -71,10 +71,14 @@ _UPDATE_ATTEMPTS = 16
 _GENERATE_ATTEMPTS = 8
 
 
+#: Built once: ``json.dumps`` with arguments builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _json_text(obj: Any, what: str = "object") -> str:
     """``obj`` as compact JSON (BadRequest for anything JSON cannot hold)."""
     try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(obj)
     except (TypeError, ValueError) as exc:
         hint = " (NaN and Infinity are not JSON numbers)" if "float" in str(exc) else ""
         raise BadRequest(f"{what} is not valid JSON data: {exc}{hint}") from exc
@@ -416,15 +420,14 @@ class SqliteClient:
         else:
             with self._txn() as txn:
                 for _ in range(_GENERATE_ATTEMPTS):
-                    if not txn.name_taken(kind, namespace, body_meta["name"]):
+                    if txn.insert(kind, body) is not None:
                         break
                     if explicit_name or not prefix:
                         raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
                     body_meta["name"] = generate_name(prefix)
                 else:
                     raise AlreadyExists(kind.plural, body_meta["name"], group=_group(kind))
-                txn.insert(kind, body)
-                gc.collect_if_orphaned(txn, body, self._now())
+                gc.collect_if_orphaned(txn, body, self._now)
             self._committed(txn)
         if warnings is not None:
             warnings.extend(admitted_warnings)
@@ -497,7 +500,7 @@ class SqliteClient:
                     result = new
                 else:
                     txn.replace(kind, oid, current, new)
-                    gc.collect_if_orphaned(txn, new, self._now())
+                    gc.collect_if_orphaned(txn, new, self._now)
                     result = new
             self._committed(txn)
             if warnings is not None:

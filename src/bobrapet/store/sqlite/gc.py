@@ -22,6 +22,7 @@ transaction as the owner's removal):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bobrapet.api.kinds import Kind
@@ -88,11 +89,12 @@ def collect_dependents(txn: WriteTxn, gone_uids: list[str], now: str) -> None:
                 pending.append(str(dep["metadata"]["uid"]))
 
 
-def collect_if_orphaned(txn: WriteTxn, obj: Obj, now: str) -> None:
-    """Just stored ``obj``: apply the collection rules if any of its owners is absent."""
+def collect_if_orphaned(txn: WriteTxn, obj: Obj, now: Callable[[], str]) -> None:
+    """Just stored ``obj``: apply the collection rules if any of its owners is absent
+    (``now()`` is asked only then)."""
     dangling = sorted(uid for uid in owner_uids(obj) if not txn.uid_exists(uid))
     if dangling:
-        collect_dependents(txn, dangling, now)
+        collect_dependents(txn, dangling, now())
 
 
 def collect_orphans(txn: WriteTxn, now: str) -> None:

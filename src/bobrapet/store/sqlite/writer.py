@@ -34,8 +34,12 @@ KIND_BY_KEY: dict[str, Kind] = {k.qualified_plural: k for k in ALL_KINDS}
 PATCHED = "PATCHED"
 
 
+#: One compact encoder for every row (``json.dumps`` with arguments builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Obj) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(obj)
 
 
 def set_path(target: Obj, dotted: str, value: Any) -> None:
@@ -185,15 +189,6 @@ class WriteTxn:
         found = self.conn.execute("SELECT kind, data FROM objects WHERE oid = ?", (oid,)).fetchone()
         return None if found is None else (KIND_BY_KEY[found[0]], json.loads(found[1]))
 
-    def name_taken(self, kind: Kind, namespace: str, name: str) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
-                (kind.qualified_plural, namespace, name),
-            ).fetchone()
-            is not None
-        )
-
     def uid_exists(self, uid: str) -> bool:
         return self.conn.execute("SELECT 1 FROM objects WHERE uid = ?", (uid,)).fetchone() is not None
 
@@ -222,15 +217,26 @@ class WriteTxn:
             (rv, kind.qualified_plural, namespace, type_, data),
         )
 
-    def insert(self, kind: Kind, obj: Obj) -> int:
-        """Store a new object (name must be free); stamps its resourceVersion."""
-        rv = self._next_rv(obj)
+    def insert(self, kind: Kind, obj: Obj) -> int | None:
+        """Store a new object; stamps its resourceVersion. ``None`` (nothing written, no version
+        allocated) when the name is taken: the unique key of the row is the check."""
+        meta = obj["metadata"]
         ns = namespace_key(kind, obj)
+        rv = self._rv + 1
+        meta["resourceVersion"] = str(rv)
         data = dumps(obj)
-        cur = self.conn.execute(
-            "INSERT INTO objects (kind, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind.qualified_plural, ns, obj["metadata"]["name"], obj["metadata"]["uid"], rv, data),
-        )
+        try:
+            cur = self.conn.execute(
+                "INSERT INTO objects (kind, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind.qualified_plural, ns, meta["name"], meta["uid"], rv, data),
+            )
+        except sqlite3.IntegrityError as exc:
+            # only (kind, namespace, name) can clash: uids are fresh uuid4s
+            if "objects.name" not in str(exc):
+                raise
+            del meta["resourceVersion"]
+            return None
+        self._next_rv(obj)
         oid = int(cur.lastrowid or 0)
         self._write_index(kind, oid, set(), index_entries(kind, obj))
         self._write_owners(oid, set(), owner_uids(obj))
