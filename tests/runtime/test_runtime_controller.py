@@ -94,6 +94,32 @@ async def test_requeue_after_and_requeue() -> None:
         await c.stop(grace=1)
 
 
+async def test_a_reconcile_supersedes_the_pending_timers_of_its_key() -> None:
+    """Level-triggered: a pass that starts sees what an earlier planned requeue would have
+    seen, so that timer is dropped; the pass asks again for what it still needs."""
+    clock = FakeClock()
+    seen: Counter[str] = Counter()
+
+    async def reconcile(request: Request) -> Result:
+        seen[request.name] += 1
+        return Result(requeue_after=30) if seen[request.name] == 1 else Result()
+
+    c = Controller("t", STORY, reconcile, clock=clock)
+    c.start()
+    try:
+        c.enqueue(A)
+        await until(lambda: seen["a"] == 1 and c.in_flight == 0)
+        assert A in c.queue.waiting
+        c.enqueue(A)  # an event: reconciled now; its result plans no requeue
+        await until(lambda: seen["a"] == 2 and c.in_flight == 0)
+        assert A not in c.queue.waiting
+        clock.advance(60)
+        await until(c.is_idle)
+        assert seen["a"] == 2, "the superseded timer must not reconcile again"
+    finally:
+        await c.stop(grace=1)
+
+
 async def test_none_result_means_done() -> None:
     done = asyncio.Event()
 

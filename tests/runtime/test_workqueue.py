@@ -161,6 +161,20 @@ async def test_add_after_earliest_deadline_wins() -> None:
     assert len(q) == 1
 
 
+async def test_cancel_timers_drops_every_kind_of_pending_delay() -> None:
+    clock = FakeClock()
+    q = make(clock)
+    q.add_after("a", 1)
+    q.add_debounced("b", 1)
+    q.add_rate_limited("c")
+    for key in "abc":
+        q.cancel_timers(key)
+    q.cancel_timers("d")  # nothing pending: no-op
+    assert q.waiting == {} and q.is_idle()
+    clock.advance(10)
+    assert len(q) == 0
+
+
 async def test_add_after_non_positive_delay_adds_now() -> None:
     q = make()
     q.add_after("a", 0)
