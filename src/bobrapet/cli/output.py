@@ -7,12 +7,14 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.table import Table  # imported where a table is built (not by `run -o json`)
 
 from bobrapet.api.kinds import Kind
 
@@ -100,6 +102,8 @@ def table(
     columns = [c for c in kind.columns if wide or c[3] == 0]
     if wide:
         columns += [(name, "string", path, 1) for name, path in WIDE_COLUMNS.get(kind.kind, ())]
+    from rich.table import Table
+
     tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
     if show_namespace:
         tbl.add_column("NAMESPACE")

@@ -28,16 +28,20 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from bobrapet.api.durations import parse_duration
 from bobrapet.api.runmeta import PARENT_STEP
 from bobrapet.api.types.enums import TERMINAL_PHASES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# rich's Live and Table are imported by LiveProgress only: plain progress (not a terminal,
+# as under ``-o json`` in a pipe) never loads them.
 
 Clock = Callable[[], float]
 # Phases after which a step's message explains a problem worth printing.
@@ -338,6 +342,8 @@ class LiveProgress:
         self.order = tuple(steps)
         self.timing = _Timing(clock)
         self._view: RunView | None = None
+        from rich.live import Live
+
         self._live = Live(
             console=console,
             get_renderable=self.render,
@@ -373,6 +379,8 @@ class LiveProgress:
         return format_seconds(self.timing.clock() - started) if started is not None else ""
 
     def table(self, view: RunView) -> Table:
+        from rich.table import Table
+
         tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
         for column in ("STEP", "PHASE", "TIME", "MESSAGE"):
             tbl.add_column(column, no_wrap=column != "MESSAGE", overflow="ellipsis")
