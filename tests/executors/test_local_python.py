@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bobrapet.execution.request import build_env
 from bobrapet.execution.secrets import StepSecrets
@@ -245,3 +248,39 @@ def test_worker_imports_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_every_attempt_log_starts_with_its_header(
+    executor: LocalExecutor, make_request, tmp_path: Path
+) -> None:
+    """Logs created from spare inodes or by open, first attempts and retries alike: each
+    attempt's header comes before its lines, and its inputs record is written before its
+    result comes back."""
+    inputs_log = tmp_path / "logs" / "run.inputs.jsonl"
+
+    def attempt(key: str, n: int, tag: str) -> Any:
+        request = make_request(key, f"{E}:chatty", inputs={"tag": tag, "lines": 2})
+        return dataclasses.replace(
+            request,
+            log_header=f"--- attempt {n}\n",
+            inputs_record=json.dumps({"key": key, "attempt": n}),
+            inputs_log=inputs_log,
+        )
+
+    for i in range(6):
+        first = attempt(f"h{i}", 1, f"T{i}")
+        assert (await executor.run(first)).phase == "Succeeded"
+        assert first.log_path.read_text().startswith("--- attempt 1\n")
+        retry = attempt(f"h{i}", 2, f"R{i}")
+        assert (await executor.run(retry)).phase == "Succeeded"
+        log = retry.log_path.read_text()
+        assert log.count("--- attempt 1\n") == log.count("--- attempt 2\n") == 1
+        head, tail = log.split("--- attempt 2\n")
+        assert f"T{i} line 1" in head and f"R{i} line 1" in tail and f"R{i}" not in head
+    together = [attempt(f"c{i}", 1, f"C{i}") for i in range(8)]
+    results = await asyncio.gather(*(executor.run(r) for r in together))
+    assert {r.phase for r in results} == {"Succeeded"}
+    for request in together:
+        assert request.log_path.read_text().startswith("--- attempt 1\n")
+    records = [json.loads(line) for line in inputs_log.read_text().splitlines()]
+    assert len(records) == 6 * 2 + 8

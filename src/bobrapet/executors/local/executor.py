@@ -91,6 +91,8 @@ class _Attempt:
     running: bool = False
     worker: WorkerProcess | None = None
     process: asyncio.subprocess.Process | None = None
+    #: Wakes :meth:`LocalExecutor._reply_or_wake` (set while it waits); called by ``cancel``.
+    waker: Callable[[], None] | None = None
 
 
 class LocalExecutor:
@@ -395,6 +397,8 @@ class LocalExecutor:
             return
         attempt.canceled = True
         attempt.wake.set()
+        if attempt.waker is not None:
+            attempt.waker()
         if attempt.reserved and not attempt.running:
             self._unplace(attempt)  # its run() (if it comes) finds it canceled
         elif attempt.process is not None:
@@ -535,13 +539,30 @@ class LocalExecutor:
             self._unplace(attempt)  # the worker died meanwhile: take another slot
 
     async def _reply_or_wake(self, attempt: _Attempt, pending: InFlight, timeout: float) -> bool:
-        """True when the reply came; False on timeout or cancellation."""
-        wake = asyncio.ensure_future(attempt.wake.wait())
+        """True when the reply came; False on timeout or cancellation.
+
+        One future, woken by whichever comes first: the reader resolving the reply
+        (``InFlight.on_reply``, called synchronously), ``cancel`` (``_Attempt.waker``) or the
+        timeout's timer; no task is created per attempt for the wait.
+        """
+        reply = pending.reply
+        if reply.done() or attempt.canceled:
+            return reply.done()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        pending.on_reply = attempt.waker = wake
+        timer = loop.call_later(timeout, wake)
         try:
-            await asyncio.wait((pending.reply, wake), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await waiter
         finally:
-            wake.cancel()
-        return pending.reply.done()
+            timer.cancel()
+            pending.on_reply = attempt.waker = None
+        return reply.done()
 
     async def _abandon(self, worker: WorkerProcess, attempt: _Attempt, pending: InFlight) -> bool:
         """Stop an attempt whose result is no longer wanted; True when its slot is given back later.

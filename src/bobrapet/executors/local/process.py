@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,16 @@ class InFlight:
     deadline: float  # monotonic time at which the request's timeout expires
     reply: asyncio.Future[dict[str, Any] | None]
     signals: list[dict[str, Any]] = field(default_factory=list)
+    #: Called by the reader right after it resolved ``reply`` (saves the waiter a loop turn
+    #: that a done callback would cost).
+    on_reply: Callable[[], None] | None = None
+
+    def resolve(self, frame: dict[str, Any] | None) -> None:
+        """Resolve ``reply`` with ``frame`` (once) and call ``on_reply``."""
+        if not self.reply.done():
+            self.reply.set_result(frame)
+        if self.on_reply is not None:
+            self.on_reply()
 
 
 def worker_env(python_path: Sequence[str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -148,8 +158,8 @@ class WorkerProcess:
                 op = frame.get("op")
                 if op == protocol.RESULT:
                     pending = self.inflight.pop(str(frame.get("key")), None)
-                    if pending is not None and not pending.reply.done():
-                        pending.reply.set_result(frame)
+                    if pending is not None:
+                        pending.resolve(frame)
                     self.abandoned.discard(str(frame.get("key")))
                     self._answered.set()
                     if not self.inflight:
@@ -167,9 +177,8 @@ class WorkerProcess:
             self.lost = len(self.inflight)
             self._closed.set()
             self._ready.set()
-            for pending in self.inflight.values():
-                if not pending.reply.done():
-                    pending.reply.set_result(None)
+            for pending in list(self.inflight.values()):
+                pending.resolve(None)
             self.inflight.clear()
             self._idle.set()
             self._answered.set()

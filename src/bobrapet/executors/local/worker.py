@@ -2,9 +2,11 @@
 
 A worker runs several steps at once (the engine decides how many: its per-worker slot cap):
 
-* the main thread reads run/cancel requests from the request pipe; every run request is
-  handed to a thread pool (at most ``threads`` threads, default 128), where the entrypoint
-  is resolved and called; a *sync* engram runs in that thread to its end; an *async* engram
+* one thread of a pool (at most ``threads`` + 1 threads, ``threads`` defaulting to 128) reads
+  run/cancel requests from the request pipe; the thread that reads a run request hands the
+  reading on to another pool thread and runs that step itself (leader/follower: the step's
+  start waits for no thread hand-off): it opens the step's log, resolves the entrypoint
+  and calls it; a *sync* engram runs in that thread to its end; an *async* engram
   (the call returned an awaitable) is awaited as a task on the worker's event loop (one
   thread, started on first use), so many async steps wait on I/O side by side and the pool
   thread is free again at once;
@@ -52,7 +54,7 @@ from typing import Any, TextIO
 
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.loader import EntrypointCache, EntrypointError
-from bobrapet.executors.logpath import append_inputs_record, open_attempt_log
+from bobrapet.executors.logpath import SpareLogs, append_inputs_record, open_attempt_log
 from bobrapet.sdk.context import LOGGER_NAME, Context
 from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
@@ -316,32 +318,57 @@ class Worker:
         self._channel = channel
         self._cache = EntrypointCache()
         self._resolve_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="step")
+        # One thread more than steps: the one reading the request pipe (see _lead).
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads) + 1, thread_name_prefix="step")
+        self._eof = threading.Event()  # set when the request pipe hit EOF (or reading failed)
+        self._error: BaseException | None = None
         self._router = _FdRouter()
         self._steps: dict[str, _Step] = {}
         self._steps_lock = threading.Lock()
         self._loop: Any = None
         self._loop_lock = threading.Lock()
         self._logger = _make_logger()
+        self._spares = SpareLogs()
 
     def serve(self) -> None:
+        """Serve requests until EOF of the request pipe (then return at once)."""
         self._channel.send({"op": protocol.READY, "pid": os.getpid()})
-        while (request := self._channel.receive()) is not None:
-            op = request.get("op")
-            if op == protocol.RUN:
-                self.start(request)
-            elif op == protocol.CANCEL:
-                self.cancel(str(request.get("key")))
+        self._pool.submit(self._lead)
+        self._eof.wait()
+        if self._error is not None:
+            raise self._error  # the worker dies with it, as when the main thread read requests
+
+    def _lead(self) -> None:
+        """Read requests until a run request comes, hand the reading on to another pool
+        thread, then run that step in this one.
+
+        Leader/follower: exactly one thread reads the request pipe at a time (the next reader
+        is started only after this one read its whole frame), so frames are read in order and
+        a cancel is seen while steps run; the step starts without waiting for another thread
+        to wake up, which on an idle machine is what a hand-off costs most.
+        """
+        try:
+            while (request := self._channel.receive()) is not None:
+                op = request.get("op")
+                if op == protocol.RUN:
+                    self._pool.submit(self._lead)
+                    contextvars.copy_context().run(self._begin, request)
+                    return
+                if op == protocol.CANCEL:
+                    self.cancel(str(request.get("key")))
+        except BaseException as exc:  # a garbled frame, a broken worker: stop serving
+            self._error = exc
+        self._eof.set()
 
     # ------------------------------------------------------------------ starting a step
 
-    def start(self, request: dict[str, Any]) -> None:
-        """Open the step's log (writing the attempt header), hand the step to the thread pool
-        (never blocks on user code), then append the inputs record to the run's inputs log."""
+    def _begin(self, request: dict[str, Any]) -> None:
+        """In a pool thread, in a fresh context: open the step's log (its attempt header
+        first), append the inputs record to the run's inputs log, then run the step."""
         key = str(request.get("key"))
         log_path = str(request["log"])
         try:
-            fd = open_attempt_log(log_path, str(request.get("logHeader") or ""))
+            fd = open_attempt_log(log_path, str(request.get("logHeader") or ""), self._spares)
         except OSError as exc:
             message = f"cannot open the step log {log_path!r}: {exc}"
             self._send_result(key, _failure(error_wire("execution_error", message, exit_code=1)))
@@ -352,13 +379,14 @@ class Worker:
         with self._steps_lock:
             self._steps[key] = step
         self._router.enter(step)
-        context = contextvars.copy_context()
-        context.run(_CURRENT.set, step)
-        self._pool.submit(context.run, self._call, step, request)
         append_inputs_record(request.get("inputsLog"), request.get("inputsRecord"))
+        _CURRENT.set(step)
+        self._call(step, request)
+        # A sync step's result is sent (an async one runs on the loop): off the critical path.
+        self._spares.refill(os.path.dirname(log_path))
 
     def _call(self, step: _Step, request: dict[str, Any]) -> None:
-        """In a pool thread, inside the step's context: resolve, call; finish or go async."""
+        """Inside the step's context: resolve, call; finish or go async."""
         _put_first_on_path(request.get("workdir") or "")
         ctx = self._context(step, request)
         try:
@@ -537,9 +565,16 @@ def main(argv: list[str]) -> int:
     _die_with_engine()
     _isolate(os.environ)
     threads = int(argv[3]) if len(argv) == 4 else DEFAULT_THREADS
-    Worker(_Channel(int(argv[1]), int(argv[2])), threads).serve()
+    code = 0
+    try:
+        Worker(_Channel(int(argv[1]), int(argv[2])), threads).serve()
+    except BaseException:  # reported, then the worker dies (the engine sees it)
+        import traceback
+
+        traceback.print_exc()
+        code = 1
     _flush_base()
-    os._exit(0)  # steps still running in threads must not delay the exit
+    os._exit(code)  # steps still running in threads (and the blocked reader) must not delay the exit
 
 
 if __name__ == "__main__":
