@@ -38,3 +38,17 @@ def test_naive_and_offset_times_are_written_in_utc() -> None:
 
 def test_condition_times_use_the_shared_formatter_at_second_precision() -> None:
     assert format_time(MOMENT) == format_timestamp(MOMENT, "s") == "2026-01-01T00:00:01Z"
+
+
+def test_repeated_and_alternating_formats_of_one_moment_agree() -> None:
+    east = MOMENT.astimezone(timezone(timedelta(hours=2)))
+    for _ in range(2):
+        assert format_timestamp(MOMENT) == "2026-01-01T00:00:01.235Z"
+        assert format_timestamp(MOMENT, "s") == "2026-01-01T00:00:01Z"
+        assert format_timestamp(MOMENT, "s") == "2026-01-01T00:00:01Z"
+        assert format_timestamp(east, "ms") == "2026-01-01T00:00:01.235Z"
+
+
+def test_years_before_1000_keep_the_platform_format() -> None:
+    early = datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert format_timestamp(early, "s") == early.strftime("%Y-%m-%dT%H:%M:%S") + "Z"

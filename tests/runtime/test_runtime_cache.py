@@ -99,6 +99,27 @@ def test_projection_keeps_identity_and_the_projected_fields_only() -> None:
     assert cache.get("a", "ns")["spec"] == {"keep": 2}  # type: ignore[index]
 
 
+def test_projection_indexes_are_recomputed_only_when_the_projection_changes() -> None:
+    calls: list[str] = []
+
+    def keep(o: Resource) -> list[Hashable]:
+        calls.append(o["metadata"]["resourceVersion"])
+        return [o["spec"]["keep"]]
+
+    cache = ObjectCache(STEP_RUN, transform=lambda o: {"spec": {"keep": o["spec"]["keep"]}})
+    cache.add_index("keep", keep)
+    cache.apply(WatchEvent("ADDED", obj("a", 1, keep=1, big="x")))
+    cache.apply(WatchEvent("MODIFIED", obj("a", 2, keep=1, big="y")))  # projection unchanged
+    assert cache.get("a", "ns")["metadata"]["resourceVersion"] == "2"  # type: ignore[index]
+    assert calls == ["1"]
+    assert names(cache.by_index("keep", 1)) == ["a"]
+    cache.apply(WatchEvent("MODIFIED", obj("a", 3, keep=2)))
+    assert calls == ["1", "3"]
+    assert cache.by_index("keep", 1) == [] and names(cache.by_index("keep", 2)) == ["a"]
+    cache.apply(WatchEvent("DELETED", obj("a", 4, keep=2)))
+    assert cache.by_index("keep", 2) == [] and cache.get("a", "ns") is None
+
+
 async def test_cache_mappers() -> None:
     cache = ObjectCache(STORY)
     cache.replace([obj("a", 1, refs=["e1"]), obj("b", 2, refs=["e2"]), obj("c", 3, ns="x", refs=["e1"])])

@@ -430,3 +430,31 @@ async def test_runnables_start_before_and_stop_after_the_controllers(client: Sql
         with pytest.raises(RuntimeError, match="before the manager starts"):
             manager.add_runnable(_Runnable("late", log))
     assert log == ["start work", "stop work"]
+
+
+async def test_run_until_rechecks_on_changes_and_every_settle_period(client: SqliteClient) -> None:
+    manager = Manager(client, settle=0.05)
+    manager.add(Controller("story", STORY, Recorder()))
+    await manager.start()
+    try:
+        flag = [False]
+        checks = [0]
+
+        def held() -> bool:
+            checks[0] += 1
+            return flag[0]
+
+        asyncio.get_running_loop().call_later(0.12, lambda: flag.__setitem__(0, True))
+        # No change of queue or watch state sets the flag: the settle tick finds it.
+        assert await manager.run_until(held, timeout=5)
+        assert checks[0] >= 3
+        # Concurrent waiters share the tick; a cancelled wait does not stop the others.
+        waiter = asyncio.create_task(manager.run_until(lambda: False))
+        await asyncio.sleep(0.06)
+        waiter.cancel()
+        ok = [False]
+        asyncio.get_running_loop().call_later(0.07, lambda: ok.__setitem__(0, True))
+        assert await manager.run_until(lambda: ok[0], timeout=5)
+        assert await manager.wait_idle(timeout=5)
+    finally:
+        await manager.stop()

@@ -21,11 +21,26 @@ Precision = Literal["auto", "s", "ms", "us"]
 
 
 def format_timestamp(moment: datetime, precision: Precision = "auto") -> str:
-    """RFC 3339 in UTC with a ``Z`` (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    """RFC 3339 in UTC with a ``Z`` (naive datetimes are taken as UTC).
+
+    The last result is remembered (datetimes are immutable): a status write formats the same
+    ``now`` several times.
+    """
+    global _last
+    last = _last
+    if last[0] is moment and last[1] == precision:
+        return last[2]
+    text = _format(moment, precision)
+    _last = (moment, precision, text)
+    return text
+
+
+def _format(moment: datetime, precision: Precision) -> str:
+    tz = moment.tzinfo
+    if tz is not UTC:
+        moment = moment.replace(tzinfo=UTC) if tz is None else moment.astimezone(UTC)
+    # isoformat() is much cheaper than strftime() and equal on 4-digit years.
+    text = moment.isoformat()[:19] if moment.year >= 1000 else moment.strftime("%Y-%m-%dT%H:%M:%S")
     micro = moment.microsecond
     if precision == "us":
         text += f".{micro:06d}"
@@ -35,6 +50,9 @@ def format_timestamp(moment: datetime, precision: Precision = "auto") -> str:
     elif precision == "auto" and micro:
         text += f".{micro:06d}".rstrip("0")
     return text + "Z"
+
+
+_last: tuple[object, str, str] = (None, "", "")
 
 
 def parse_timestamp(text: str | None) -> datetime | None:

@@ -63,7 +63,7 @@ from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
-from bobrapet.runtime.watches import Watch, changed, map_objects
+from bobrapet.runtime.watches import Watch, changed, map_objects, object_key
 from bobrapet.store.client import Resource, WatchEvent
 
 NAME = "storyrun"
@@ -598,14 +598,26 @@ def _child_changed() -> Callable[[WatchEvent], bool]:
     A child that merely appeared (created by the run's own plan, not started yet) is not
     news to the run: skipping it saves a reconcile per step.
     """
-    seen = changed(_child_trigger)
+    # ``changed(_child_trigger)`` inlined, so the trigger is computed once per event.
+    last: dict[tuple[str, str], Hashable] = {}
 
     def predicate(event: WatchEvent) -> bool:
-        if not seen(event):
-            return False
-        return event.type != "ADDED" or _child_trigger(event.object) != (None, None, False)
+        key = object_key(event.object)
+        if event.type == "DELETED":
+            last.pop(key, None)
+            return True
+        value = _child_trigger(event.object)
+        previous = last.get(key, _UNSEEN)
+        last[key] = value
+        if event.type == "ADDED":
+            return value != _QUIET_CHILD
+        return previous is _UNSEEN or previous != value
 
     return predicate
+
+
+_UNSEEN: Any = object()
+_QUIET_CHILD = (None, None, False)
 
 
 #: A StepRun that started is shown Running in the run's status after this long, unless

@@ -16,7 +16,9 @@ Invariants:
 Indexes (client-go "indexers") answer "which cached objects have value V?" without a
 scan: ``add_index(name, fn)`` where ``fn(obj)`` yields the values an object is indexed
 under; ``by_index(name, value)`` returns the objects. Indexes are always consistent with
-the cached content.
+the cached content. An event that leaves a projection unchanged but for its
+``resourceVersion`` does not recompute the projection's indexes (index functions must not
+depend on ``resourceVersion``).
 
 Reads are synchronous and return the cached dicts themselves: callers must not mutate
 them (copy first). Reconcilers still read the object they write from the client, so
@@ -33,7 +35,11 @@ from bobrapet.store.client import Resource, WatchEvent
 
 def _key(obj: Resource) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
+    return (
+        namespace if type(namespace) is str else str(namespace),
+        name if type(name) is str else str(name),
+    )
 
 
 def _version(obj: Resource) -> int | None:
@@ -59,6 +65,19 @@ def _project(obj: Resource, transform: Transform | None) -> Resource:
         if key in source:
             metadata[key] = source[key]
     return {**projected, "metadata": metadata}
+
+
+def _same_projection(old: Resource, new: Resource) -> bool:
+    """Whether two projections of one object differ at most in ``metadata.resourceVersion``."""
+    if old.keys() != new.keys():
+        return False
+    for key, value in new.items():
+        if key != "metadata" and old[key] != value:
+            return False
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if old_meta.keys() != new_meta.keys():
+        return False
+    return all(key == "resourceVersion" or old_meta[key] == value for key, value in new_meta.items())
 
 
 class ObjectCache:
@@ -156,6 +175,8 @@ class ObjectCache:
             return
         obj = _project(event.object, self.transform)
         self._by_namespace.setdefault(namespace, {})[name] = obj
+        if current is not None and self.transform is not None and _same_projection(current, obj):
+            return  # indexes read the projection only: none of their values can have changed
         self._reindex((namespace, name), obj)
 
     def get(self, name: str, namespace: str | None = None) -> Resource | None:

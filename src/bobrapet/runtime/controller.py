@@ -112,11 +112,26 @@ class Controller:
 
     async def dispatch(self, watch: Watch, event: WatchEvent) -> None:
         """Run ``watch``'s predicate and mapper on ``event`` and enqueue the result."""
+        pending = self.offer(watch, event)
+        if pending is not None:
+            await pending
+
+    def offer(self, watch: Watch, event: WatchEvent) -> Awaitable[None] | None:
+        """:meth:`dispatch` without a coroutine when the mapper is synchronous (the common
+        case): the requests are queued now and ``None`` returned; an ``async`` mapper's
+        result is returned as an awaitable that queues them when awaited."""
         if watch.predicate is not None and not watch.predicate(event):
-            return
+            return None
         mapped = watch.mapper(event)
-        if inspect.isawaitable(mapped):
-            mapped = await mapped
+        if type(mapped) is not list and inspect.isawaitable(mapped):
+            return self._enqueue_later(watch, mapped)
+        self._enqueue_mapped(watch, mapped)
+        return None
+
+    async def _enqueue_later(self, watch: Watch, mapped: Awaitable[Iterable[Request]]) -> None:
+        self._enqueue_mapped(watch, await mapped)
+
+    def _enqueue_mapped(self, watch: Watch, mapped: Iterable[Request]) -> None:
         for request in mapped:
             delay = watch.delay(request)
             if delay > 0:

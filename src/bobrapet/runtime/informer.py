@@ -156,7 +156,9 @@ class Informer:
         try:
             for controller, watch in self.subscribers:
                 try:
-                    await controller.dispatch(watch, event)
+                    pending = controller.offer(watch, event)
+                    if pending is not None:
+                        await pending
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

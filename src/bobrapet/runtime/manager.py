@@ -77,7 +77,10 @@ class Manager:
         self._started = False
         self._stopped = False
         self._activity = 0
-        self._changed: asyncio.Event | None = None
+        # Tasks waiting for the next change (run_until, idle): woken by _touch or by the
+        # settle tick, one timer shared by every wait (none is armed while nobody waits).
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tick: asyncio.TimerHandle | None = None
 
     # -- registry -----------------------------------------------------------------------------
     def add(self, controller: Controller) -> Controller:
@@ -149,8 +152,18 @@ class Manager:
     # -- activity tracking --------------------------------------------------------------------
     def _touch(self) -> None:
         self._activity += 1
-        if self._changed is not None:
-            self._changed.set()
+        if self._waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._wake()
 
     def is_idle(self) -> bool:
         """Every queue empty, nothing in flight, no back-off pending, no event dispatching."""
@@ -168,7 +181,6 @@ class Manager:
         if self._stopped:
             raise RuntimeError("a stopped manager cannot start again; create a new Manager")
         self._started = True
-        self._changed = asyncio.Event()
         for runnable in self._runnables.values():
             await runnable.start()
         by_primary: dict[Kind, list[Controller]] = {}
@@ -317,12 +329,19 @@ class Manager:
             await self._guarded_resync(list(self._controllers.values()))
 
     # -- waiting ------------------------------------------------------------------------------
-    async def _wait_changed(self, timeout: float | None) -> None:
-        assert self._changed is not None
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
+    async def _wait_changed(self) -> None:
+        """Until the next change of queue or watch state, at most ``settle`` seconds.
+
+        Changes before the call are not seen. Waits end early at the shared settle tick
+        (armed by the first wait after the previous tick), never later than ``settle``
+        seconds after they began: no timer is created per wait.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        if self._tick is None:
+            self._tick = loop.call_later(self.settle, self._on_tick)
+        await waiter
 
     async def idle(self) -> None:
         """Resolve once the manager is idle and stayed so for ``settle`` seconds."""
@@ -330,7 +349,7 @@ class Manager:
             raise RuntimeError("the manager is not running")
         while True:
             while not self.is_idle():
-                await self._wait_changed(timeout=self.settle)
+                await self._wait_changed()
             mark = self._activity
             await asyncio.sleep(self.settle)
             if self._activity == mark and self.is_idle():
@@ -363,7 +382,7 @@ class Manager:
 
         async def loop() -> None:
             while not await check():
-                await self._wait_changed(timeout=self.settle)
+                await self._wait_changed()
 
         try:
             async with asyncio.timeout(timeout):

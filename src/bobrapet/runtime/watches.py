@@ -59,7 +59,12 @@ class Watch:
 
 def object_key(obj: Resource) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
-    return (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+    namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
+    # str() only when needed: this runs for every predicate of every watch event
+    return (
+        namespace if type(namespace) is str else str(namespace),
+        name if type(name) is str else str(name),
+    )
 
 
 # -- mappers ---------------------------------------------------------------------------------
