@@ -30,7 +30,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bobrapet.api import runmeta
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
@@ -39,10 +39,28 @@ from bobrapet.store.client import Client
 
 REDACTED = "<redacted>"
 
+#: ``json.dumps(..., ensure_ascii=False, default=str)`` without building an encoder per call.
+_RECORD_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, default=str)
+#: The last ``(moment, stamp)``: a launch stamps its header and its inputs record with one moment.
+_last_stamp: tuple[datetime | None, str] = (None, "")
+#: ``id(template) -> (template, secret_keys(template))`` (the template is kept, so its id is not reused).
+_secret_keys_memo: dict[int, tuple[Mapping[str, Any], frozenset[str]]] = {}
+_SECRET_KEYS_MEMO: Final = 256
+
 
 def _stamp(at: datetime) -> str:
-    """``2026-05-01T12:00:00.123Z`` (always milliseconds)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """``2026-05-01T12:00:00.123Z`` (always milliseconds, truncated)."""
+    global _last_stamp
+    last = _last_stamp
+    if last[0] is at:
+        return last[1]
+    moment = at.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads the year; strftime's %Y does not below 1000
+        text = moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    else:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    _last_stamp = (at, text)
+    return text
 
 
 def attempt_header(attempt: int, at: datetime) -> str:
@@ -51,7 +69,23 @@ def attempt_header(attempt: int, at: datetime) -> str:
 
 
 def secret_keys(template: Mapping[str, Any] | None) -> frozenset[str]:
-    """Logical secret names and expected keys of an EngramTemplate's ``spec.secretSchema``."""
+    """Logical secret names and expected keys of an EngramTemplate's ``spec.secretSchema``.
+
+    Memoised per template object (cached objects are never mutated: an update is a new object).
+    """
+    if template is None:
+        return frozenset()
+    hit = _secret_keys_memo.get(id(template))
+    if hit is not None and hit[0] is template:
+        return hit[1]
+    keys = _secret_keys(template)
+    if len(_secret_keys_memo) >= _SECRET_KEYS_MEMO:
+        _secret_keys_memo.clear()
+    _secret_keys_memo[id(template)] = (template, keys)
+    return keys
+
+
+def _secret_keys(template: Mapping[str, Any] | None) -> frozenset[str]:
     schema = ((template or {}).get("spec") or {}).get("secretSchema")
     names: set[str] = set()
     if isinstance(schema, Mapping):
@@ -88,9 +122,9 @@ def inputs_record(
         "stepRun": step_run,
         "attempt": attempt,
         "at": _stamp(at),
-        "inputs": redact(dict(inputs), secret_keys(template), secret_values),
+        "inputs": redact(inputs, secret_keys(template), secret_values),
     }
-    return json.dumps(record, ensure_ascii=False, default=str)
+    return _RECORD_ENCODER.encode(record)
 
 
 def read_inputs(inputs_log: Path, step_run: str) -> dict[str, Any] | None:

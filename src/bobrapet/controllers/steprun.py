@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -233,8 +232,7 @@ class StepRunReconciler:
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
         run_name = story_run_of(step_run)
-        request = replace(
-            decision.request,
+        request = decision.request.with_attempt_log(
             log_header=steplog.attempt_header(decision.attempt, decision.now),
             inputs_log=self.env.inputs_log_path(namespace, run_name),
             inputs_record=steplog.inputs_record(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from bobrapet.api import runmeta
 from bobrapet.api.admission.identity import step_run_idempotency_key
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from bobrapet.engine.context import Context
 
 MAX_IDEMPOTENCY_KEY = 256
+#: ``json.dumps(value, separators=(",", ":"), default=str)`` without an encoder per call.
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class LaunchFailure(Exception):
@@ -108,7 +110,7 @@ def _check_size(ctx: Context, step_id: str, value: Mapping[str, Any]) -> None:
     limit = ctx.config.max_step_spec_input
     if limit <= 0:
         return
-    size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    size = len(_COMPACT.encode(value).encode())
     if size > limit:
         raise LaunchFailure(
             Reason.INPUT_TOO_LARGE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 MAX_LABEL = 63
 _HASH_LEN = 12
@@ -32,8 +33,13 @@ def _hash_parts(*parts: str) -> str:
     return digest.hexdigest()[:_HASH_LEN]
 
 
+@lru_cache(maxsize=8192)
 def compose_dns1123(*parts: str) -> str:
-    """``ComposeDNS1123``: join sanitized parts; hash-suffix when longer than 63."""
+    """``ComposeDNS1123``: join sanitized parts; hash-suffix when longer than 63.
+
+    Memoised (a pure function of its arguments): a run's engine looks each of its StepRuns
+    up by this name several times per step.
+    """
     base = "-".join(s for s in (_sanitize(p) for p in parts) if s)
     if not base:
         return _DEFAULT

@@ -24,16 +24,35 @@ from bobrapet.engine.snapshot import Snapshot
 from bobrapet.templating import build_variables, step_entry
 
 _EMPTY: Final[Mapping[str, Any]] = {}
+#: :func:`run_inputs` memo: ``(run uid or id(inputs), id(schema)) -> (inputs, schema, result)``
+#: (the objects are kept, so their ids are not reused while remembered).
+_defaulted: dict[tuple[object, int], tuple[Any, Any, dict[str, Any]]] = {}
+_DEFAULTED_MEMO: Final = 1024
 
 
 def run_inputs(run: Mapping[str, Any], story: Story | None) -> dict[str, Any]:
-    """``spec.inputs`` with ``inputsSchema`` defaults applied (a copy only when defaults apply)."""
+    """``spec.inputs`` with ``inputsSchema`` defaults applied (a copy only when defaults apply).
+
+    The result is shared: callers treat it as read-only, like the run it comes from. With
+    defaults, it is memoised per run (``metadata.uid``; the object itself without one) and
+    schema object, and reused while ``spec.inputs`` is the same object or an equal one: a
+    StoryRun's spec is immutable, while every plan and launch of it reads a new copy.
+    """
     inputs = (run.get("spec") or {}).get("inputs") or {}
     schema = story.spec.inputs_schema if story is not None else None
-    if schema:
-        result = apply_defaults(inputs, schema)
-        return result if isinstance(result, dict) else {}
-    return inputs if isinstance(inputs, dict) else {}
+    if not schema:
+        return inputs if isinstance(inputs, dict) else {}
+    uid = (run.get("metadata") or {}).get("uid")
+    key: tuple[object, int] = (str(uid) if uid else id(inputs), id(schema))
+    hit = _defaulted.get(key)
+    if hit is not None and hit[1] is schema and (hit[0] is inputs or (uid and hit[0] == inputs)):
+        return hit[2]
+    result = apply_defaults(inputs, schema)
+    result = result if isinstance(result, dict) else {}
+    if len(_defaulted) >= _DEFAULTED_MEMO:
+        _defaulted.clear()
+    _defaulted[key] = (inputs, schema, result)
+    return result
 
 
 def step_var_entry(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,19 @@ class ExecutionRequest:
         if self.timeout <= 0:
             raise ValueError(f"{self.key}: timeout must be positive, got {self.timeout}")
 
+    def with_attempt_log(
+        self, *, log_header: str, inputs_log: Path | None, inputs_record: str | None
+    ) -> ExecutionRequest:
+        """``dataclasses.replace(self, log_header=..., inputs_log=..., inputs_record=...)``,
+        without its per-field loop and without checking again (no checked field changes)."""
+        new = object.__new__(type(self))
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        fields["log_header"] = log_header
+        fields["inputs_log"] = inputs_log
+        fields["inputs_record"] = inputs_record
+        return new
+
 
 @dataclass(frozen=True)
 class ExecutionResult:
@@ -78,7 +92,16 @@ def rfc3339_nano(moment: datetime) -> str:
     """``2024-05-01T10:00:00.123456Z`` (UTC; naive datetimes are taken as UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # isoformat pads the year; strftime's %Y does not below 1000
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@lru_cache(maxsize=256)
+def _timeout_text(seconds: float) -> str:
+    """``BUBU_STEP_TIMEOUT`` of ``seconds`` (a handful of distinct timeouts: memoised)."""
+    return format_duration(timedelta(seconds=seconds))
 
 
 def build_env(
@@ -115,7 +138,7 @@ def build_env(
         "BUBU_EXECUTION_MODE": "batch",
         "BUBU_HYBRID_BRIDGE": "false",
         "BUBU_MAX_INLINE_SIZE": str(max_inline_size),
-        "BUBU_STEP_TIMEOUT": format_duration(timedelta(seconds=timeout)),
+        "BUBU_STEP_TIMEOUT": _timeout_text(timeout),
         "BUBU_DEBUG": "true" if debug else "false",
     }
     if story_version:
