@@ -99,7 +99,10 @@ def _secret_keys(template: Mapping[str, Any] | None) -> frozenset[str]:
 def redact(value: Any, keys: Collection[str], secret_values: Collection[str] = ()) -> Any:
     """``value`` with secrets replaced by ``<redacted>`` (see the module docstring)."""
     needles = [v for v in secret_values if v]
-    if isinstance(value, Mapping):
+    kind = type(value)  # exact JSON types first: the ABC check costs more than the rest
+    if kind is str:
+        return REDACTED if any(n in value for n in needles) else value
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return {str(k): REDACTED if str(k) in keys else redact(v, keys, needles) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, keys, needles) for v in value]

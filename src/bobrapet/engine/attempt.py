@@ -185,7 +185,7 @@ def find_step(story: Story | None, step_id: str) -> Step | None:
 
 def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
     spec = (obj or {}).get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+    return spec if type(spec) is dict or isinstance(spec, Mapping) else {}
 
 
 def launch_secret_names(
