@@ -340,3 +340,45 @@ async def test_a_held_status_whose_plan_has_a_timer_is_planned_again(
     monkeypatch.setattr(storyrun_controller, "make_plan", spy)
     await reconciler(Request("default", "r"))
     assert planned
+
+
+async def test_step_run_created_but_not_cached_yet_is_not_created_again(
+    client: SqliteClient, tmp_path: Path
+) -> None:
+    """A plan made before the StepRun cache caught up with this engine's own creation asks to
+    create it again: that creation is left out (it would only find the StepRun) and the run
+    is planned again before the StepRun would be created anyway; an event showing the
+    StepRun, or a deletion by a plan, ends that."""
+    from bobrapet.controllers.story_snapshots import RunStory
+    from bobrapet.controllers.storyrun import UNSEEN_TTL, StoryRunReconciler
+    from bobrapet.engine import NewStepRun, Plan
+
+    lease = EngineLease(tmp_path / "engines")
+    env = ExecutionEnv(
+        executor=cast(LocalExecutor, EchoExecutor()), lease=lease, home=tmp_path, workdir=tmp_path
+    )
+    reconciler = StoryRunReconciler(Manager(client), env)
+    created: list[str] = []
+
+    async def create(body: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+        created.append(body["metadata"]["name"])
+        return await client.create(body, trusted=True)
+
+    reconciler.create_step_run = create
+    run = await client.create(story_run("r", "s"))
+    new = NewStepRun(name="r-a", step_id="a", spec={"stepId": "a"}, labels={"bubustack.io/storyrun": "r"})
+
+    def plan() -> Plan:
+        return Plan(status=dict(run.get("status") or {}), create_step_runs=[new])
+
+    await reconciler._apply(run, run, plan(), RunStory("default", "s", None))
+    assert created == ["r-a"]  # the cache (not started) does not have it: remembered as unseen
+    relaunch, hold = await reconciler._apply(run, run, plan(), RunStory("default", "s", None))
+    assert created == ["r-a"] and not relaunch
+    assert hold is not None and hold <= UNSEEN_TTL
+    reconciler.step_run_event({"metadata": {"namespace": "default", "name": "r-a"}, "status": {}})
+    assert not reconciler.unseen
+    reconciler._remember_unseen(("default", "r-a"))
+    deleting = Plan(status=dict(run.get("status") or {}), delete_step_runs=["r-a"])
+    await reconciler._apply(run, run, deleting, RunStory("default", "s", None))
+    assert not reconciler.unseen

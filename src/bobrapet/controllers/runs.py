@@ -5,7 +5,8 @@
   ``(namespace, bubustack.io/parent-storyrun label)``.
 * :class:`Views` converts cached objects to the engine's frozen views, memoised per
   ``(uid, resourceVersion)`` so a run with hundreds of StepRuns does not re-convert
-  unchanged children on every reconcile.
+  unchanged children on every reconcile; one memo per StepRun cache, shared by both
+  controllers.
 * :class:`StoryModels` parses each Story once per ``metadata.generation`` (executeStory
   targets); the Story a run executes comes from :class:`StorySnapshots` (its recorded
   copy once started).
@@ -14,8 +15,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
-from typing import Any
+import weakref
+from collections.abc import Container, Hashable, Iterator, Mapping
+from typing import Any, TypeVar, overload
 
 from pydantic import ValidationError
 
@@ -43,6 +45,8 @@ BY_PARENT = "by-parent"
 #: StepRuns whose phase is Running, or claimed and waiting for an execution slot (capacity
 #: counting without scanning every StepRun: admitted steps count against the limits).
 RUNNING = "running"
+
+_T = TypeVar("_T")
 
 
 def labels_of(obj: Resource) -> dict[str, str]:
@@ -95,16 +99,22 @@ def step_run_view(obj: Resource) -> StepRunView:
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    reason = None
+    reason: Any = None
+    message: str | None = None
+    found = False
     for condition in status.get("conditions") or ():
         if isinstance(condition, dict) and condition.get("type") == "Ready":
-            reason = condition.get("reason")
+            reason = condition.get("reason")  # the last Ready condition's reason
+            if not found:  # the first Ready condition's message (see ready_message)
+                found = True
+                text = condition.get("message")
+                message = str(text) if text else None
     return StepRunView(
         name=str(metadata.get("name")),
         step_id=str(spec.get("stepId")),
         parent_step=labels_of(obj).get(LABEL_PARENT_STEP),
         phase=status.get("phase"),
-        message=ready_message(status) or status.get("lastFailureMsg"),
+        message=message or status.get("lastFailureMsg"),
         reason=reason,
         output=status.get("output"),
         signals=status.get("signals"),
@@ -138,7 +148,17 @@ class Views:
 
     Views of StepRuns no longer in ``cache`` (deleted) are dropped whenever the memo has
     doubled since the last sweep, so memory follows the live StepRuns (amortised O(1)).
+    One memo serves every reader of a cache (:meth:`of`): the StoryRun controller's plan
+    and the StepRun controller's launch of the next step read the same StepRun versions.
     """
+
+    @classmethod
+    def of(cls, cache: ObjectCache) -> Views:
+        """The shared views of ``cache`` (created on first use)."""
+        views = _VIEWS.get(cache)
+        if views is None:
+            views = _VIEWS[cache] = cls(cache)
+        return views
 
     MIN_SWEEP = 1024
 
@@ -179,6 +199,9 @@ class Views:
         return views
 
 
+_VIEWS: weakref.WeakKeyDictionary[ObjectCache, Views] = weakref.WeakKeyDictionary()
+
+
 class StoryModels:
     """Parsed Stories, one parse per (namespace, name, generation)."""
 
@@ -211,29 +234,58 @@ class RunStepRuns(Mapping[str, StepRunView]):
     touching the run's other StepRuns, so a reconcile that reads a few steps costs the same
     in a run of 10 steps or 1000; iterating, or looking up a parallel branch (named after
     its parent step too), lists them all once.
+
+    Invariant: a mapping answers from the caches as they were when it first looked a step up
+    (each answer, found or missing, is kept): it serves one synchronous read of the world (a
+    plan), like a :class:`dict` built from the caches at once would, only without building it.
     """
 
-    def __init__(self, caches: RunCaches, namespace: str, run: str, branches: frozenset[str]) -> None:
+    def __init__(self, caches: RunCaches, namespace: str, run: str, branches: Container[str]) -> None:
         self._caches = caches
         self._namespace = namespace
         self._run = run
         self._branches = branches
         self._all: dict[str, StepRunView] | None = None
+        #: step -> its view, or ``None`` when no StepRun has its name (looked up by name).
+        self._found: dict[str, StepRunView | None] = {}
 
     def _everything(self) -> dict[str, StepRunView]:
         if self._all is None:
             self._all = self._caches.views.step_runs_of(self._caches.step_runs, self._namespace, self._run)
         return self._all
 
-    def __getitem__(self, step: str) -> StepRunView:
+    def _lookup(self, step: str) -> StepRunView | None:
         if self._all is None and step not in self._branches:
+            found = self._found
+            if step in found:
+                return found[step]
             obj = self._caches.step_runs.get(compose_dns1123(self._run, step), self._namespace)
             if obj is None:
-                raise KeyError(step)
+                found[step] = None
+                return None
             spec = obj.get("spec") or {}
             if spec.get("stepId") == step and labels_of(obj).get(LABEL_STORYRUN) == self._run:
-                return self._caches.views.step_run(obj)
-        return self._everything()[step]
+                view = found[step] = self._caches.views.step_run(obj)
+                return view
+        return self._everything().get(step)
+
+    def __getitem__(self, step: str) -> StepRunView:
+        view = self._lookup(step)
+        if view is None:
+            raise KeyError(step)
+        return view
+
+    @overload
+    def get(self, step: str, /) -> StepRunView | None: ...
+    @overload
+    def get(self, step: str, /, default: StepRunView | _T) -> StepRunView | _T: ...
+    def get(self, step: str, /, default: Any = None) -> Any:
+        """``mapping[step]``, or ``default`` (without raising and catching a KeyError)."""
+        view = self._lookup(step)
+        return default if view is None else view
+
+    def __contains__(self, step: object) -> bool:
+        return isinstance(step, str) and self._lookup(step) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._everything())
@@ -251,7 +303,7 @@ class RunCaches:
         self.stories = indexes.stories(manager)
         self.engrams = indexes.engrams(manager)
         self.templates = manager.cache(ENGRAM_TEMPLATE)
-        self.views = Views(self.step_runs)
+        self.views = Views.of(self.step_runs)
         self.models = StoryModels()
         self.snapshots = StorySnapshots(manager.client, self.stories)
 
@@ -265,7 +317,7 @@ class RunCaches:
         return found.namespace, found.name, found.story
 
     def step_runs_of(self, run: Resource, story: Story | None) -> Mapping[str, StepRunView]:
-        branches = frozenset(compile_graph(story).branch_owner) if story is not None else frozenset()
+        branches = compile_graph(story).branch_owner if story is not None else frozenset()
         return RunStepRuns(self, namespace_of(run), str(run["metadata"]["name"]), branches)
 
     def child_runs_of(self, run: Resource) -> dict[str, ChildRunView]:

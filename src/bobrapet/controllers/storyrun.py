@@ -69,6 +69,14 @@ from bobrapet.store.client import Resource, WatchEvent
 NAME = "storyrun"
 MIN_CHILD_DEBOUNCE = 0.001
 MAX_CHILD_DEBOUNCE = 0.05
+#: Parsed Stories whose concurrency limits are remembered (forgotten all at once beyond).
+_MAX_LIMITS = 1024
+#: How long a StepRun this engine created and no event has shown yet is taken to exist
+#: (its creation is not attempted again meanwhile; see StoryRunReconciler._create_step_run).
+UNSEEN_TTL = 5.0
+_MAX_UNSEEN = 65536
+#: What a run no concurrency limit applies to is told (nothing is counted then).
+_NO_CAPACITY = Capacity()
 _WATCHED_ANNOTATIONS = (runmeta.REDRIVE_TOKEN, runmeta.REDRIVE_FROM_STEP)
 
 
@@ -109,6 +117,11 @@ class StoryRunReconciler:
         #: also starts it) when both run in this engine.
         #: ``(body, run)``: ``run`` is the StoryRun with the status being planned.
         self.create_step_run: Callable[[Resource, Resource], Awaitable[Resource]] = self._create_step
+        #: StepRuns this engine created that no StepRun event has shown yet ((namespace, name)
+        #: -> ``clock.monotonic()`` of the creation): see :meth:`_create_step_run`.
+        self.unseen: dict[tuple[str, str], float] = {}
+        #: id(Story model) -> (the model, the config, whether a concurrency limit applies).
+        self._limits: dict[int, tuple[Story | None, EngineConfig, bool]] = {}
 
     async def _create_trusted(self, body: Resource) -> Resource:
         return await self.client.create(body, trusted=True)
@@ -181,7 +194,7 @@ class StoryRunReconciler:
     def _capacity(self, run: Resource, story: Story | None, story_name: str, namespace: str) -> Capacity:
         """Running StepRuns against the limits of §2.7 (counted only when a limit applies)."""
         if not self._limited(story):
-            return Capacity()
+            return _NO_CAPACITY
         queue = queue_name(story)
         queue_limit = self.config.queue(queue).concurrency
         story_running = queue_running = global_running = 0
@@ -201,13 +214,22 @@ class StoryRunReconciler:
         )
 
     def _limited(self, story: Story | None) -> bool:
-        """Whether any concurrency limit applies to runs of ``story``."""
+        """Whether any concurrency limit applies to runs of ``story`` (memoised per parsed
+        Story object: runs of the same Story content share one, and models are immutable)."""
+        key = id(story)
+        hit = self._limits.get(key)
+        if hit is not None and hit[0] is story and hit[1] is self.config:
+            return hit[2]
         policy = story.spec.policy if story is not None else None
-        return bool(
+        limited = bool(
             (policy and policy.concurrency)
             or self.config.queue(queue_name(story)).concurrency
             or self.config.global_concurrency
         )
+        if len(self._limits) >= _MAX_LIMITS:
+            self._limits.clear()
+        self._limits[key] = (story, self.config, limited)
+        return limited
 
     def _priority(self, run: Resource, story: Story | None) -> int | None:
         """Effective priority of a run waiting for capacity (``None``: nothing queued)."""
@@ -236,6 +258,13 @@ class StoryRunReconciler:
             if theirs is not None and theirs > mine:
                 return True
         return False
+
+    def step_run_event(self, obj: Resource) -> list[Request]:
+        """Every StepRun event: the StepRun is seen (cached), and :meth:`queued_runs`."""
+        if self.unseen:
+            metadata = obj.get("metadata") or {}
+            self.unseen.pop((str(metadata.get("namespace") or ""), str(metadata.get("name"))), None)
+        return self.queued_runs(obj)
 
     def queued_runs(self, obj: Resource) -> list[Request]:
         """Runs holding queued steps, when a StepRun ends (capacity was freed)."""
@@ -345,6 +374,7 @@ class StoryRunReconciler:
             for name in plan.delete_child_runs:
                 logs += await steplog.run_logs(self.client, self.env.home, namespace, name)
         for name in plan.delete_step_runs:
+            self.unseen.pop((namespace, name), None)  # created again by a later plan
             await self._delete(STEP_RUN, name, namespace)
         for name in plan.delete_child_runs:
             await self._delete(STORY_RUN, name, namespace)
@@ -353,7 +383,11 @@ class StoryRunReconciler:
         owner = _owner_reference(run)
         status = plan.status
         planned = {**run, "status": status}
+        unseen = False
         for new in plan.create_step_runs:
+            if self.unseen and self._unseen_young((namespace, new.name)):
+                unseen = True  # created by this engine, not in the cache yet: see _create_step_run
+                continue
             problem = await self._create_step_run(new, namespace, owner, planned)
             if problem is not None:
                 status = _launch_failed(status, new.parent_step or new.step_id, problem, self.clock.now())
@@ -391,6 +425,8 @@ class StoryRunReconciler:
             logs = await steplog.run_logs(self.client, self.env.home, namespace, key[1])
             await asyncio.to_thread(steplog.remove_step_logs, logs)
             await self._delete(STORY_RUN, key[1], namespace)
+        if unseen:  # the plan is made again once a StepRun taken to exist would be created again
+            hold = UNSEEN_TTL if hold is None else min(hold, UNSEEN_TTL)
         return status is not plan.status, hold
 
     async def _delete(self, kind: Kind, name: str, namespace: str) -> None:
@@ -400,6 +436,16 @@ class StoryRunReconciler:
     async def _create_step_run(
         self, new: NewStepRun, namespace: str, owner: dict[str, Any], run: Resource
     ) -> str | None:
+        """Create (and launch) ``new``; return why it could not be, if so.
+
+        A plan made before the StepRun cache caught up with this engine's own creations (a
+        wide fan-out creates hundreds in one reconcile, the next one can start before their
+        events are all in) asks to create them again: such a create would only find the
+        StepRun (``AlreadyExists``, ours). While it is younger than :data:`UNSEEN_TTL` and no
+        event has shown it, :meth:`_apply` leaves it out (the outcome of that create) and has
+        the run reconciled again by then (a StepRun deleted during a watch gap is created
+        again then).
+        """
         labels = dict(new.labels)
         if new.parent_step:
             labels[runs.LABEL_PARENT_STEP] = new.parent_step
@@ -407,7 +453,26 @@ class StoryRunReconciler:
         existed, problem = await _create(lambda b: self.create_step_run(b, run), body)
         if existed:
             return await self._foreign(STEP_RUN, new.name, namespace, owner)
+        if problem is None and self.caches.step_runs.get(new.name, namespace) is None:
+            self._remember_unseen((namespace, new.name))
         return problem
+
+    def _unseen_young(self, key: tuple[str, str]) -> bool:
+        """Whether this engine created StepRun ``key`` less than :data:`UNSEEN_TTL` ago and no
+        event has shown it yet (so it exists, though the cache does not have it yet)."""
+        created_at = self.unseen.get(key)
+        if created_at is None:
+            return False
+        if self.clock.monotonic() - created_at < UNSEEN_TTL:
+            return True
+        del self.unseen[key]
+        return False
+
+    def _remember_unseen(self, key: tuple[str, str]) -> None:
+        now = self.clock.monotonic()
+        if len(self.unseen) >= _MAX_UNSEEN:  # events lost (a watch gap): forget the expired ones
+            self.unseen = {k: t for k, t in self.unseen.items() if now - t < UNSEEN_TTL}
+        self.unseen[key] = now
 
     async def _foreign(self, kind: Kind, name: str, namespace: str, owner: dict[str, Any]) -> str | None:
         """Why an existing child named like ours is not ours (``None`` when it is).
@@ -685,7 +750,7 @@ def setup(manager: Manager, env: ExecutionEnv) -> tuple[Controller, StoryRunReco
         max_delay=30.0,
         reconcile_timeout=60.0,
         watches=[
-            Watch(STEP_RUN, map_objects(reconciler.queued_runs)),
+            Watch(STEP_RUN, map_objects(reconciler.step_run_event)),
             Watch(STEP_RUN, map_objects(owning_run), _started_running(), debounce=RUNNING_REPORT_DELAY),
             Watch(
                 STEP_RUN,

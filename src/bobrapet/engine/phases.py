@@ -125,6 +125,8 @@ def advance_block(ctx: Context, block: str, budget: Budget) -> bool:
     or a stop ends main, the rest of the pass walks every step (:func:`_walk_block`).
     """
     is_main = block == MAIN
+    if not is_main and not ctx.graph.order[block]:
+        return True  # an empty block (usually finally): nothing to visit, nothing to wait for
     stopper = stop_step(ctx) if is_main else None
     fail_fast = is_main and not _continue_on_failure(ctx)
     failing = fail_fast and any_main_failed(ctx)

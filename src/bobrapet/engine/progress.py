@@ -37,8 +37,10 @@ def progress_only(
     from ``old``; none was removed), so the check costs what changed, not the run's size.
     """
     for key in old.keys() | new.keys():
-        if key not in PROGRESS_FIELDS and old.get(key) != new.get(key):
-            return False
+        if key not in PROGRESS_FIELDS:
+            before, after = old.get(key), new.get(key)
+            if before is not after and before != after:
+                return False
     old_states: Mapping[str, Any] = old.get("stepStates") or {}
     new_states: Mapping[str, Any] = new.get("stepStates") or {}
     if old_states is new_states:
