@@ -36,7 +36,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
-from bobrapet.controllers.progress_hold import ProgressHold
+from bobrapet.controllers.progress_hold import STATUS_HOLD, ProgressHold
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.status import is_deleting
@@ -686,8 +686,10 @@ _QUIET_CHILD = (None, None, False)
 
 
 #: A StepRun that started is shown Running in the run's status after this long, unless
-#: something else (typically its end) reconciles the run first.
-RUNNING_REPORT_DELAY = 0.25
+#: something else (typically its end) reconciles the run first. As long as the status hold:
+#: the report is step progress, held that long anyway, so reporting sooner would cost a
+#: reconcile for nothing whenever the step ends within the hold.
+RUNNING_REPORT_DELAY = STATUS_HOLD
 
 
 def _started_running() -> Callable[[WatchEvent], bool]:
