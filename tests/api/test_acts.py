@@ -112,3 +112,15 @@ def test_explain_says_where_a_field_acts() -> None:
     assert f"ACTS: {PLANNED_REALTIME}" in explain(kinds.ENGRAM, ["spec.mode"])
     listing = explain(kinds.ENGRAM_TEMPLATE, ["spec"])
     assert f"  image\t<string>\n    Container image (Kubernetes mode).\n    ACTS: {KUBERNETES}" in listing
+
+
+def test_admission_skips_the_walk_only_for_kinds_without_kubernetes_only_fields() -> None:
+    from bobrapet.api.admission.pipeline import _may_set_kubernetes_only
+
+    assert not _may_set_kubernetes_only(kinds.STORY_RUN.model)
+    for kind in (kinds.STORY, kinds.ENGRAM, kinds.STEP_RUN, kinds.ENGRAM_TEMPLATE, kinds.IMPULSE):
+        assert _may_set_kubernetes_only(kind.model), kind.kind
+    named = {model for model, _ in WHERE}
+    for kind in kinds.ALL_KINDS:
+        if not _may_set_kubernetes_only(kind.model):
+            assert kind.model.__name__ not in named

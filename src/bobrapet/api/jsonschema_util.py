@@ -12,6 +12,10 @@ Invariants:
 * :func:`compile_schema` returns human-readable errors (empty list = usable schema).
 * :func:`validate` returns ``(path, message)`` pairs; for normalized schemas the message of
   the original branch is reported, not "is not valid under any of the given schemas".
+* :func:`prepare` returns ``(lifted, normalized, widening)`` of a schema, one shared result
+  per exact schema text (so its compiled validators are reused); callers never mutate them.
+  :func:`accepted_quickly` may tell that :func:`validate` against the normalized schema
+  would find nothing, without running it.
 * :func:`apply_defaults` returns a copy with ``default`` values filled recursively
   (``properties``, ``items``, ``allOf``); it never overwrites a present value.
 """
@@ -22,7 +26,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import SchemaError
@@ -298,9 +302,87 @@ def validate(instance: Any, schema: Any) -> list[tuple[str, str]]:
     return result
 
 
+def accepted_quickly(instance: Any, prepared: Prepared) -> bool:
+    """True when ``validate(instance, prepared.normalized)`` is certain to find nothing.
+
+    When normalization only widens the schema (``prepared.widening``), a value the plain
+    lifted schema accepts is accepted by the normalized one too, and checking it skips the
+    ``anyOf`` wrappers. ``False`` decides nothing: run :func:`validate` against
+    ``prepared.normalized`` (the caller does, so its errors and messages are unchanged).
+    """
+    if not prepared.widening:
+        return False
+    try:
+        return bool(_validator(prepared.lifted).is_valid(instance))
+    except Exception:  # validate() against the normalized schema reports it
+        return False
+
+
 _COMBINATORS = frozenset({"anyOf", "oneOf", "not", "contains", "if", "then", "else", "dependentSchemas"})
-_PREPARED: dict[str, tuple[Any, Any]] = {}
+
+
+class Prepared(NamedTuple):
+    """A schema made ready once: see :func:`prepare`."""
+
+    lifted: Any
+    normalized: Any
+    #: ``normalized`` accepts everything ``lifted`` accepts (see :func:`_widens`).
+    widening: bool
+
+
+_PREPARED: dict[str, Prepared] = {}
 _PREPARED_BY_ID: dict[int, tuple[Any, str]] = {}
+
+# Keywords whose verdict can only turn from "invalid" to "valid" when their subschemas accept
+# more values (and assertion keywords without subschemas). Not here: not, oneOf, if/then/else,
+# unevaluated*, maxContains (accepting more can reject), $ref/$dynamicRef/$schema (kept simple).
+_WIDENING = frozenset(
+    {
+        "additionalProperties", "allOf", "anyOf", "const", "contains", "dependentRequired",
+        "dependentSchemas", "enum", "exclusiveMaximum", "exclusiveMinimum", "format", "items",
+        "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+        "minProperties", "minimum", "multipleOf", "pattern", "patternProperties", "prefixItems",
+        "properties", "propertyNames", "required", "type", "uniqueItems",
+    }
+)  # fmt: skip
+_WIDENING_MAPS = ("properties", "patternProperties", "dependentSchemas")
+_WIDENING_ONE = ("additionalProperties", "items", "propertyNames", "contains")
+_WIDENING_LISTS = ("allOf", "anyOf", "prefixItems")
+
+
+def _widens(lifted: Any) -> bool:
+    """Whether ``normalize`` of this (lifted) schema accepts every value the schema accepts.
+
+    True when every (sub)schema uses only :data:`_WIDENING` keywords of draft 2020-12 (or
+    keywords it ignores): normalization wraps each subschema ``S`` as ``anyOf: [S', ...]``
+    where ``S'`` is ``S`` with its subschemas wrapped, so by induction every wrapped schema
+    accepts a superset. Anything unusual (another draft, references, a negating keyword, a
+    malformed keyword value) answers False.
+    """
+    stack: list[Any] = [lifted]
+    known = Draft202012Validator.VALIDATORS
+    while stack:
+        node = stack.pop()
+        if isinstance(node, bool):
+            continue
+        if not isinstance(node, dict) or "$schema" in node or "maxContains" in node:
+            return False
+        for key, value in node.items():
+            if key not in known:
+                continue  # ignored by the validator (title, default, x-..., $defs without $ref)
+            if key not in _WIDENING:
+                return False
+            if key in _WIDENING_MAPS:
+                if not isinstance(value, dict):
+                    return False
+                stack.extend(value.values())
+            elif key in _WIDENING_ONE:
+                stack.append(value)
+            elif key in _WIDENING_LISTS:
+                if not isinstance(value, list):
+                    return False
+                stack.extend(value)
+    return True
 
 
 def _is_placeholder(value: Any) -> bool:
@@ -312,17 +394,30 @@ def _is_placeholder(value: Any) -> bool:
     )
 
 
-def _prepare(schema: Any) -> tuple[Any, Any]:
+def prepare(schema: Any) -> Prepared:
+    """``(lift_required(schema), normalize(schema), widening)``, shared by every equal schema.
+
+    Remembered (bounded) by content, exactly as :func:`compile_schema` does (key order
+    included, so error messages quoting a schema value are those of this very schema; ``1``
+    and ``"1"`` differ). Equal schemas get the *same* normalized object, so :func:`validate`
+    reuses its compiled validator: a Story's ``inputsSchema`` is normalized and compiled
+    once, not once per StoryRun. The returned schemas are shared: callers must not mutate
+    them. A schema that is not plain JSON is prepared afresh each time (and not widening).
+    """
     hit = _PREPARED_BY_ID.get(id(schema))
     if hit is not None and hit[0] is schema:
         return _PREPARED[hit[1]]
-    key = json.dumps(schema, sort_keys=True, default=str)
+    try:
+        json.dumps(schema)  # only plain JSON is remembered: no cycles, no foreign objects
+        key = repr(schema)
+    except (TypeError, ValueError, RecursionError):
+        return Prepared(lift_required(schema), normalize(schema), False)
     if key not in _PREPARED:
         if len(_PREPARED) > 256:
             _PREPARED.clear()
             _PREPARED_BY_ID.clear()
         lifted = lift_required(schema)
-        _PREPARED[key] = (lifted, normalize(schema))
+        _PREPARED[key] = Prepared(lifted, normalize(schema), _widens(lifted))
     if len(_PREPARED_BY_ID) > 1024:
         _PREPARED_BY_ID.clear()
     _PREPARED_BY_ID[id(schema)] = (schema, key)
@@ -339,7 +434,7 @@ def validate_templated(instance: Any, schema: Any) -> list[tuple[str, str]]:
     """
     if schema is None or schema == {}:
         return []
-    lifted, normalized = _prepare(schema)
+    lifted, normalized, _ = prepare(schema)
     if _is_placeholder(instance):
         return []
     try:
@@ -375,6 +470,11 @@ def apply_defaults(instance: Any, schema: Any) -> Any:
     return _defaults(copy.deepcopy(instance), lift_required(schema), 0)
 
 
+def apply_lifted_defaults(instance: Any, lifted: Any) -> Any:
+    """:func:`apply_defaults` for a schema already lifted (``prepare(schema)[0]``)."""
+    return _defaults(copy.deepcopy(instance), lifted, 0)
+
+
 def _defaults(instance: Any, schema: Any, depth: int) -> Any:
     if not isinstance(schema, dict) or depth > 64:
         return instance
@@ -402,10 +502,14 @@ __all__ = [
     "SECRET_REF_SCHEMA",
     "STORAGE_REF_SCHEMA",
     "TEMPLATE_PATTERN",
+    "Prepared",
+    "accepted_quickly",
     "apply_defaults",
+    "apply_lifted_defaults",
     "compile_schema",
     "lift_required",
     "normalize",
+    "prepare",
     "scrub_storage_metadata",
     "validate",
     "validate_templated",

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from bobrapet.api.acts import kubernetes_only, kubernetes_only_warning
+from pydantic import BaseModel
+
+from bobrapet.api.acts import KUBERNETES, WHERE, kubernetes_only, kubernetes_only_warning
 from bobrapet.api.admission.config import AdmissionConfig
 from bobrapet.api.admission.context import DNS1123_LABEL, DNS1123_SUBDOMAIN, Context
 from bobrapet.api.admission.effectclaim import validate_effectclaim
@@ -51,6 +54,7 @@ from bobrapet.api.kinds import (
     for_object,
     known_api_versions,
 )
+from bobrapet.api.structural import is_model, wire_fields
 
 Defaulter = Callable[[Context], None]
 Validator = Callable[[Context], Awaitable[None]]
@@ -293,6 +297,33 @@ def _warn_kubernetes_only(ctx: Context) -> None:
     """
     if ctx.old is not None and ctx.old.get("spec") == ctx.obj.get("spec"):
         return
+    if not _may_set_kubernetes_only(ctx.kind.model):
+        return  # (a StoryRun: walking it along its model would find nothing)
     paths = kubernetes_only(ctx.kind.model, ctx.obj)
     if paths:
         ctx.warnings.append(kubernetes_only_warning(paths))
+
+
+@functools.cache
+def _may_set_kubernetes_only(model: type[BaseModel]) -> bool:
+    """Whether any model reachable from ``model`` has a Kubernetes-only field.
+
+    Reachability follows every type argument of every field annotation (a superset of what
+    :func:`~bobrapet.api.acts.kubernetes_only` walks), so ``False`` means that walk finds
+    nothing for any object of the kind.
+    """
+    seen: set[type[BaseModel]] = set()
+    stack: list[Any] = [model]
+    while stack:
+        tp = stack.pop()
+        if is_model(tp):
+            if tp in seen:
+                continue
+            seen.add(tp)
+            for wire, annotation in wire_fields(tp).items():
+                if WHERE.get((tp.__name__, wire)) == KUBERNETES:
+                    return True
+                stack.append(annotation)
+        else:
+            stack.extend(get_args(tp))
+    return False

@@ -17,7 +17,13 @@ from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.identity import canonical_input_hash, derive_story_run_name
 from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps, has_storage_refs
-from bobrapet.api.jsonschema_util import apply_defaults, normalize, scrub_storage_metadata, validate
+from bobrapet.api.jsonschema_util import (
+    accepted_quickly,
+    apply_lifted_defaults,
+    prepare,
+    scrub_storage_metadata,
+    validate,
+)
 from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.runmeta import STORY_NAME
 
@@ -116,8 +122,11 @@ async def validate_storyrun(ctx: Context) -> None:
     if story is not None and isinstance(inputs, dict | type(None)):
         schema = as_dict(story.get("spec")).get("inputsSchema")
         if schema:
-            value = apply_defaults(scrub_storage_metadata(inputs or {}), schema)
-            for epath, msg in validate(value, normalize(schema)):
+            # normalized and compiled once per schema, not once per run (see prepare)
+            prepared = prepare(schema)
+            value = apply_lifted_defaults(scrub_storage_metadata(inputs or {}), prepared.lifted)
+            problems = [] if accepted_quickly(value, prepared) else validate(value, prepared.normalized)
+            for epath, msg in problems:
                 sep = "" if not epath or epath.startswith("[") else "."
                 ctx.error(f"spec.inputs{sep}{epath}", f"does not match the Story inputsSchema: {msg}")
             if inputs and has_storage_refs(inputs):
