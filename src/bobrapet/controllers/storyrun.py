@@ -63,7 +63,7 @@ from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
-from bobrapet.runtime.watches import Watch, changed, map_objects, object_key
+from bobrapet.runtime.watches import Watch, changed, map_objects
 from bobrapet.store.client import Resource, WatchEvent
 
 NAME = "storyrun"
@@ -663,25 +663,9 @@ def _child_changed() -> Callable[[WatchEvent], bool]:
     A child that merely appeared (created by the run's own plan, not started yet) is not
     news to the run: skipping it saves a reconcile per step.
     """
-    # ``changed(_child_trigger)`` inlined, so the trigger is computed once per event.
-    last: dict[tuple[str, str], Hashable] = {}
-
-    def predicate(event: WatchEvent) -> bool:
-        key = object_key(event.object)
-        if event.type == "DELETED":
-            last.pop(key, None)
-            return True
-        value = _child_trigger(event.object)
-        previous = last.get(key, _UNSEEN)
-        last[key] = value
-        if event.type == "ADDED":
-            return value != _QUIET_CHILD
-        return previous is _UNSEEN or previous != value
-
-    return predicate
+    return changed(_child_trigger, added=lambda value: value != _QUIET_CHILD)
 
 
-_UNSEEN: Any = object()
 _QUIET_CHILD = (None, None, False)
 
 

@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bobrapet.api.conditions import Reason
-from bobrapet.api.expressions import analyze
-from bobrapet.api.expressions.walk import TEMPLATE_KEY, TEMPLATE_VARS_KEY
+from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Step, Story
@@ -203,43 +202,12 @@ def launch_secret_names(
 
 def _referenced_steps(value: Any, requires: list[str] | None) -> frozenset[str] | None:
     """Steps the templates of ``value`` and the ``requires`` paths read; ``None`` when a
-    template reads ``steps`` dynamically (``steps[expr]``, ``steps`` as a whole).
-
-    The templates are those :func:`~bobrapet.api.expressions.iter_templates` finds (walked
-    here without building their paths, which this does not need).
-    """
+    template reads ``steps`` dynamically (``steps[expr]``, ``steps`` as a whole)."""
     names: set[str] = set()
-    if isinstance(value, str):
-        analysis = analyze(value)
-        if analysis.is_template:
-            if analysis.dynamic_steps:
-                return None
-            names.update(r.name for r in analysis.step_refs)
-    else:
-        stack: list[Any] = [value]
-        while stack:
-            cur = stack.pop()
-            if isinstance(cur, str):
-                if "{{" in cur:
-                    analysis = analyze(cur)
-                    if analysis.dynamic_steps:
-                        return None
-                    names.update(r.name for r in analysis.step_refs)
-            elif isinstance(cur, dict):
-                text = cur.get(TEMPLATE_KEY) if TEMPLATE_KEY in cur else None
-                if isinstance(text, str):
-                    analysis = analyze(text)
-                    if analysis.is_template:
-                        if analysis.dynamic_steps:
-                            return None
-                        names.update(r.name for r in analysis.step_refs)
-                    tvars = cur.get(TEMPLATE_VARS_KEY)
-                    if isinstance(tvars, dict | list):
-                        stack.append(tvars)
-                    continue
-                stack.extend(cur.values())
-            elif isinstance(cur, list):
-                stack.extend(cur)
+    for _, analysis in iter_templates(value, paths=False):
+        if analysis.dynamic_steps:
+            return None
+        names.update(analysis.step_names)
     for path in requires or ():
         parts = path.split(".")
         if len(parts) < 2 or parts[0] != "steps":

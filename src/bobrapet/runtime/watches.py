@@ -235,11 +235,14 @@ def event_types(*types: EventType) -> Predicate:
     return predicate
 
 
-def changed(extract: Callable[[Resource], Hashable]) -> Predicate:
+def changed(
+    extract: Callable[[Resource], Hashable], added: Callable[[Hashable], bool] | None = None
+) -> Predicate:
     """Pass ADDED/DELETED, and MODIFIED when ``extract(obj)`` differs from the last value.
 
     The predicate remembers the last value per object (forgotten on DELETED); the first
-    event seen for an object always passes.
+    event seen for an object always passes, except that with ``added`` an ADDED event
+    passes only when ``added(value)`` is true (its value is remembered either way).
     """
     last: dict[tuple[str, str], Hashable] = {}
     missing = object()
@@ -252,7 +255,9 @@ def changed(extract: Callable[[Resource], Hashable]) -> Predicate:
         value = extract(event.object)
         previous = last.get(key, missing)
         last[key] = value
-        return event.type == "ADDED" or previous is missing or previous != value
+        if event.type == "ADDED":
+            return added is None or added(value)
+        return previous is missing or previous != value
 
     return predicate
 

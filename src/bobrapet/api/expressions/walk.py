@@ -31,8 +31,17 @@ def join_path(base: str, key: str | int) -> str:
     return f'{base}["{escaped}"]'
 
 
-def iter_templates(value: Any, base: str = "", *, condition: bool = False) -> Iterator[tuple[str, Analysis]]:
-    """Every template in ``value`` with its path; ``condition`` applies to a top-level string only."""
+def _no_path(base: str, key: str | int) -> str:
+    return ""
+
+
+def iter_templates(
+    value: Any, base: str = "", *, condition: bool = False, paths: bool = True
+) -> Iterator[tuple[str, Analysis]]:
+    """Every template in ``value`` with its path; ``condition`` applies to a top-level string
+    only. With ``paths=False`` every path is ``""`` (for callers that need only the analyses:
+    building paths is most of the walk's cost)."""
+    join = join_path if paths else _no_path
     if isinstance(value, str):
         a = analyze(value, condition=condition)
         if a.is_template:
@@ -50,12 +59,12 @@ def iter_templates(value: Any, base: str = "", *, condition: bool = False) -> It
                 extra = frozenset(tvars) if isinstance(tvars, dict) else frozenset()
                 a = analyze(cur[TEMPLATE_KEY])
                 if a.is_template:
-                    yield join_path(path, TEMPLATE_KEY), replace(a, extra_roots=extra)
+                    yield join(path, TEMPLATE_KEY), replace(a, extra_roots=extra)
                 if isinstance(tvars, dict | list):
-                    stack.append((join_path(path, TEMPLATE_VARS_KEY), tvars))
+                    stack.append((join(path, TEMPLATE_VARS_KEY), tvars))
                 continue
             for k in reversed(list(cur)):
-                stack.append((join_path(path, str(k)), cur[k]))
+                stack.append((join(path, str(k)), cur[k]))
         elif isinstance(cur, list):
             for i in range(len(cur) - 1, -1, -1):
-                stack.append((join_path(path, i), cur[i]))
+                stack.append((join(path, i), cur[i]))
