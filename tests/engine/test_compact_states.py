@@ -48,3 +48,28 @@ def test_status_grows_by_a_constant_per_finished_step() -> None:
     sizes = [len(json.dumps(world.state(f"s{i}"), separators=(",", ":"))) for i in range(40)]
     assert max(sizes) - min(sizes) <= 2  # step names s0..s39 differ by one digit
     assert max(sizes) < 160
+
+
+def test_a_step_that_waited_for_a_slot_started_when_its_stepruns_code_did() -> None:
+    """The run's step state times a step from when its code started, not from when its
+    StepRun was created waiting for a free execution slot (issue 8: capacity waits)."""
+    from dataclasses import replace
+
+    from bobrapet.engine import WAITING_FOR_CAPACITY
+    from bobrapet.engine.timefmt import format_time
+
+    world = World(_chain(1))
+    world.reconcile()
+    view = world.step_runs["s0"]
+    world.step_runs["s0"] = replace(view, phase="Pending", reason=WAITING_FOR_CAPACITY, message="waiting")
+    world.reconcile()
+    queued_at = world.state("s0")["startedAt"]
+    world.advance(3)
+    code_started = world.now
+    world.step_runs["s0"] = replace(world.step_runs["s0"], reason=None, started_at=code_started)
+    world.advance(2)
+    world.succeed("s0")
+    world.reconcile()
+    state = world.state("s0")
+    assert state["startedAt"] == format_time(code_started) != queued_at
+    assert state["finishedAt"] == format_time(world.now)

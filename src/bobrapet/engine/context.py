@@ -46,6 +46,15 @@ def is_started(state: Mapping[str, Any] | None) -> bool:
     return state is not None and not is_queued(state)
 
 
+def _started_at(old: Mapping[str, Any] | None) -> str | None:
+    """When the step of state ``old`` started (``None``: it has not: held back by a limit, or
+    its StepRun waits for a free execution slot)."""
+    if old is None or is_queued(old) or old.get("reason") == StepReason.WAITING_FOR_CAPACITY:
+        return None
+    started: str | None = old.get("startedAt")
+    return started
+
+
 class Context:
     """Everything one plan reads and the decisions it accumulates."""
 
@@ -107,24 +116,26 @@ class Context:
         sub_run: str | None = None,
         finished_at: str | None = None,
         step_run: str | None = None,
+        started_at: str | None = None,
     ) -> bool:
         """Record a step state; return whether it changed.
 
         A step that ``Succeeded`` with its detail on a StepRun (``step_run``) keeps only a
         summary: phase, times and the StepRun's name (message and reason live on the StepRun).
+        ``startedAt`` is kept from when the step started; a step that had not started (held
+        back, or waiting for a slot) takes ``started_at`` (its StepRun's) or now.
         """
         old = self.states.get(name)
         terminal = is_terminal_phase(phase)
         if old is not None and is_terminal_phase(old.get("phase")) and not terminal:
             return False
         if step_run and phase == SUCCEEDED:
-            return self._summarize(name, old, step_run, finished_at)
+            return self._summarize(name, old, step_run, finished_at, started_at)
         new: dict[str, Any] = {"phase": phase, "message": message}
         if reason:
             new["reason"] = reason
-        started = old.get("startedAt") if old is not None and not is_queued(old) else None
         if phase != "Pending" or reason != StepReason.QUEUED:
-            new["startedAt"] = started or self.now_str
+            new["startedAt"] = _started_at(old) or started_at or self.now_str
         if terminal:
             new["finishedAt"] = (old or {}).get("finishedAt") or finished_at or self.now_str
         sub = sub_run or (old or {}).get("subStoryRunName")
@@ -133,13 +144,17 @@ class Context:
         return self._store(name, old, new)
 
     def _summarize(
-        self, name: str, old: dict[str, Any] | None, step_run: str, finished_at: str | None
+        self,
+        name: str,
+        old: dict[str, Any] | None,
+        step_run: str,
+        finished_at: str | None,
+        started_at: str | None,
     ) -> bool:
-        started = old.get("startedAt") if old is not None and not is_queued(old) else None
         finished = (old or {}).get("finishedAt") or finished_at or self.now_str
         new = {
             "phase": SUCCEEDED,
-            "startedAt": started or self.now_str,
+            "startedAt": _started_at(old) or started_at or self.now_str,
             "finishedAt": finished,
             "stepRun": step_run,
         }

@@ -38,7 +38,10 @@ def mirror(ctx: Context, name: str, view: StepRunView) -> bool:
     kept = old.get("phase") == phase and old.get("reason") != StepReason.QUEUED
     message = view.message or (old.get("message") if kept else None) or CREATED
     finished = format_time(view.finished_at) if view.finished_at is not None else None
-    return ctx.set_state(name, phase, message, reason=view.reason, finished_at=finished, step_run=view.name)
+    started = format_time(view.started_at) if view.started_at is not None and phase != "Pending" else None
+    return ctx.set_state(
+        name, phase, message, reason=view.reason, finished_at=finished, step_run=view.name, started_at=started
+    )
 
 
 def _create(ctx: Context, node: Node) -> bool:
