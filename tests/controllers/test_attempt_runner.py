@@ -20,8 +20,8 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.registry import setup_all
 from bobrapet.engine import is_waiting_for_capacity
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.protocol import Executor, OnStarted
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

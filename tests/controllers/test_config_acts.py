@@ -11,8 +11,8 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.storyrun import StoryRunReconciler
 from bobrapet.engine.operator_config import parse_settings
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.runtime.clock import FakeClock
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

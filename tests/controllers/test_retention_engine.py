@@ -18,8 +18,8 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.registry import setup_all
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.logpath import inputs_log_path, step_log_path
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

@@ -13,7 +13,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.steprun import StepRunReconciler
 from bobrapet.execution.request import ExecutionRequest
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.local.lease import EngineLease
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request
 from bobrapet.store.sqlite import SqliteClient

@@ -19,7 +19,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.registry import setup_all
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.local.lease import EngineLease
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

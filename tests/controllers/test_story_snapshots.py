@@ -28,8 +28,8 @@ from bobrapet.controllers.story_snapshots import (
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.story_pin import StoryPin, pin_for
 from bobrapet.executors.local import LocalExecutor
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 

@@ -35,9 +35,9 @@ from bobrapet.controllers.registry import setup_all
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local.executor import DEFAULT_MAX_STEPS, DEFAULT_SLOTS_PER_WORKER
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.protocol import Executor
 from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 
 __all__ = [

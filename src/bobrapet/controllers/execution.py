@@ -13,9 +13,9 @@ from typing import Final
 
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine import EngineConfig
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.executors.logpath import LOG_DIR, inputs_log_path, step_log_path
 from bobrapet.executors.protocol import Executor
+from bobrapet.runtime.lease import EngineLease
 
 __all__ = ["LEASE_DIR", "LOG_DIR", "ExecutionEnv"]
 

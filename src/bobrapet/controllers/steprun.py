@@ -63,8 +63,8 @@ from bobrapet.engine import (
     launch_secret_names,
     retry_wait,
 )
-from bobrapet.executors.local.lease import EngineLease
 from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict

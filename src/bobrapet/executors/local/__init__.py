@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bobrapet.executors.local.executor import LocalExecutor
-    from bobrapet.executors.local.lease import EngineLease
 
-__all__ = ["EngineLease", "LocalExecutor"]
+__all__ = ["LocalExecutor"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,8 +19,4 @@ def __getattr__(name: str) -> Any:
         from bobrapet.executors.local.executor import LocalExecutor
 
         return LocalExecutor
-    if name == "EngineLease":
-        from bobrapet.executors.local.lease import EngineLease
-
-        return EngineLease
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bobrapet.executors.local.lease import EngineLease
+from bobrapet.runtime.lease import EngineLease
 
 
 def test_own_lease_is_alive_until_released(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_other_process_lease_alive_then_dead_after_sigkill(tmp_path: Path) -> No
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from bobrapet.executors.local.lease import EngineLease\n"
+        "from bobrapet.runtime.lease import EngineLease\n"
         "lease = EngineLease(Path(sys.argv[1])); lease.acquire()\n"
         "print(lease.id, flush=True)\n"
         "time.sleep(60)\n"
