@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.engine import attempt
 from bobrapet.engine.naming import compose_dns1123
 from bobrapet.engine.variables import run_inputs
-from bobrapet.execution.request import ExecutionRequest, rfc3339_nano
+from bobrapet.execution.request import rfc3339_nano
 from bobrapet.executors.logpath import inputs_log_path, step_log_path
 
 
@@ -104,15 +103,6 @@ def test_execution_env_paths_match_logpath(tmp_path: Path) -> None:
         for name in ("run-a", "run-b"):
             assert env.log_path(namespace, name) == step_log_path(tmp_path, namespace, name)
             assert env.inputs_log_path(namespace, name) == inputs_log_path(tmp_path, namespace, name)
-
-
-def test_with_attempt_log_is_replace() -> None:
-    request = ExecutionRequest(
-        key="k", entrypoint="m:f", command=None, inputs={"a": 1}, config={"a": 1}, env={},
-        timeout=3.0, log_path=Path("x.log"), workdir=Path("."),
-    )  # fmt: skip
-    fields = {"log_header": "h\n", "inputs_log": Path("r.inputs.jsonl"), "inputs_record": "{}"}
-    assert request.with_attempt_log(**fields) == dataclasses.replace(request, **fields)
 
 
 def test_compose_dns1123_memo_is_transparent() -> None:

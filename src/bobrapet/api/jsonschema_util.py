@@ -12,10 +12,8 @@ Invariants:
 * :func:`compile_schema` returns human-readable errors (empty list = usable schema).
 * :func:`validate` returns ``(path, message)`` pairs; for normalized schemas the message of
   the original branch is reported, not "is not valid under any of the given schemas".
-* :func:`prepare` returns ``(lifted, normalized, widening)`` of a schema, one shared result
-  per exact schema text (so its compiled validators are reused); callers never mutate them.
-  :func:`accepted_quickly` may tell that :func:`validate` against the normalized schema
-  would find nothing, without running it.
+* :func:`prepare` returns ``(lifted, normalized)`` of a schema, one shared result per exact
+  schema text (so its compiled validators are reused); callers never mutate them.
 * :func:`apply_defaults` returns a copy with ``default`` values filled recursively
   (``properties``, ``items``, ``allOf``); it never overwrites a present value.
 """
@@ -186,6 +184,17 @@ def _validator_class(schema: Any) -> Any:
 _COMPILED: dict[str, list[str]] = {}
 
 
+def _content_key(schema: Any) -> str | None:
+    """The memo key of a schema: its exact content (key order included, so messages quoting
+    a schema value are this schema's; ``1`` and ``"1"`` differ, as they do to the
+    metaschema), or ``None`` when it is not plain JSON (cycles, foreign objects)."""
+    try:
+        json.dumps(schema)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return repr(schema)
+
+
 def compile_schema(schema: Any) -> list[str]:
     """Problems that make ``schema`` unusable (after lifting draft-3 ``required``).
 
@@ -196,11 +205,7 @@ def compile_schema(schema: Any) -> list[str]:
         return []
     if not isinstance(schema, dict | bool):
         return [f"schema must be an object or boolean, got {type(schema).__name__}"]
-    try:
-        json.dumps(schema)  # only plain JSON is remembered: no cycles, no foreign objects
-        key: str | None = repr(schema)  # exact: 1 and "1" differ, as they do to the metaschema
-    except (TypeError, ValueError, RecursionError):
-        key = None
+    key = _content_key(schema)
     if key is not None and key in _COMPILED:
         return list(_COMPILED[key])
     errors = _compile(schema)
@@ -302,22 +307,6 @@ def validate(instance: Any, schema: Any) -> list[tuple[str, str]]:
     return result
 
 
-def accepted_quickly(instance: Any, prepared: Prepared) -> bool:
-    """True when ``validate(instance, prepared.normalized)`` is certain to find nothing.
-
-    When normalization only widens the schema (``prepared.widening``), a value the plain
-    lifted schema accepts is accepted by the normalized one too, and checking it skips the
-    ``anyOf`` wrappers. ``False`` decides nothing: run :func:`validate` against
-    ``prepared.normalized`` (the caller does, so its errors and messages are unchanged).
-    """
-    if not prepared.widening:
-        return False
-    try:
-        return bool(_validator(prepared.lifted).is_valid(instance))
-    except Exception:  # validate() against the normalized schema reports it
-        return False
-
-
 _COMBINATORS = frozenset({"anyOf", "oneOf", "not", "contains", "if", "then", "else", "dependentSchemas"})
 
 
@@ -326,63 +315,10 @@ class Prepared(NamedTuple):
 
     lifted: Any
     normalized: Any
-    #: ``normalized`` accepts everything ``lifted`` accepts (see :func:`_widens`).
-    widening: bool
 
 
 _PREPARED: dict[str, Prepared] = {}
 _PREPARED_BY_ID: dict[int, tuple[Any, str]] = {}
-
-# Keywords whose verdict can only turn from "invalid" to "valid" when their subschemas accept
-# more values (and assertion keywords without subschemas). Not here: not, oneOf, if/then/else,
-# unevaluated*, maxContains (accepting more can reject), $ref/$dynamicRef/$schema (kept simple).
-_WIDENING = frozenset(
-    {
-        "additionalProperties", "allOf", "anyOf", "const", "contains", "dependentRequired",
-        "dependentSchemas", "enum", "exclusiveMaximum", "exclusiveMinimum", "format", "items",
-        "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
-        "minProperties", "minimum", "multipleOf", "pattern", "patternProperties", "prefixItems",
-        "properties", "propertyNames", "required", "type", "uniqueItems",
-    }
-)  # fmt: skip
-_WIDENING_MAPS = ("properties", "patternProperties", "dependentSchemas")
-_WIDENING_ONE = ("additionalProperties", "items", "propertyNames", "contains")
-_WIDENING_LISTS = ("allOf", "anyOf", "prefixItems")
-
-
-def _widens(lifted: Any) -> bool:
-    """Whether ``normalize`` of this (lifted) schema accepts every value the schema accepts.
-
-    True when every (sub)schema uses only :data:`_WIDENING` keywords of draft 2020-12 (or
-    keywords it ignores): normalization wraps each subschema ``S`` as ``anyOf: [S', ...]``
-    where ``S'`` is ``S`` with its subschemas wrapped, so by induction every wrapped schema
-    accepts a superset. Anything unusual (another draft, references, a negating keyword, a
-    malformed keyword value) answers False.
-    """
-    stack: list[Any] = [lifted]
-    known = Draft202012Validator.VALIDATORS
-    while stack:
-        node = stack.pop()
-        if isinstance(node, bool):
-            continue
-        if not isinstance(node, dict) or "$schema" in node or "maxContains" in node:
-            return False
-        for key, value in node.items():
-            if key not in known:
-                continue  # ignored by the validator (title, default, x-..., $defs without $ref)
-            if key not in _WIDENING:
-                return False
-            if key in _WIDENING_MAPS:
-                if not isinstance(value, dict):
-                    return False
-                stack.extend(value.values())
-            elif key in _WIDENING_ONE:
-                stack.append(value)
-            elif key in _WIDENING_LISTS:
-                if not isinstance(value, list):
-                    return False
-                stack.extend(value)
-    return True
 
 
 def _is_placeholder(value: Any) -> bool:
@@ -395,29 +331,25 @@ def _is_placeholder(value: Any) -> bool:
 
 
 def prepare(schema: Any) -> Prepared:
-    """``(lift_required(schema), normalize(schema), widening)``, shared by every equal schema.
+    """``(lift_required(schema), normalize(schema))``, shared by every equal schema.
 
-    Remembered (bounded) by content, exactly as :func:`compile_schema` does (key order
-    included, so error messages quoting a schema value are those of this very schema; ``1``
-    and ``"1"`` differ). Equal schemas get the *same* normalized object, so :func:`validate`
-    reuses its compiled validator: a Story's ``inputsSchema`` is normalized and compiled
-    once, not once per StoryRun. The returned schemas are shared: callers must not mutate
-    them. A schema that is not plain JSON is prepared afresh each time (and not widening).
+    Remembered (bounded) by content (:func:`_content_key`, as :func:`compile_schema`). Equal
+    schemas get the *same* normalized object, so :func:`validate` reuses its compiled
+    validator: a Story's ``inputsSchema`` is normalized and compiled once, not once per
+    StoryRun. The returned schemas are shared: callers must not mutate them. A schema that
+    is not plain JSON is prepared afresh each time.
     """
     hit = _PREPARED_BY_ID.get(id(schema))
     if hit is not None and hit[0] is schema:
         return _PREPARED[hit[1]]
-    try:
-        json.dumps(schema)  # only plain JSON is remembered: no cycles, no foreign objects
-        key = repr(schema)
-    except (TypeError, ValueError, RecursionError):
-        return Prepared(lift_required(schema), normalize(schema), False)
+    key = _content_key(schema)
+    if key is None:
+        return Prepared(lift_required(schema), normalize(schema))
     if key not in _PREPARED:
         if len(_PREPARED) > 256:
             _PREPARED.clear()
             _PREPARED_BY_ID.clear()
-        lifted = lift_required(schema)
-        _PREPARED[key] = Prepared(lifted, normalize(schema), _widens(lifted))
+        _PREPARED[key] = Prepared(lift_required(schema), normalize(schema))
     if len(_PREPARED_BY_ID) > 1024:
         _PREPARED_BY_ID.clear()
     _PREPARED_BY_ID[id(schema)] = (schema, key)
@@ -434,7 +366,7 @@ def validate_templated(instance: Any, schema: Any) -> list[tuple[str, str]]:
     """
     if schema is None or schema == {}:
         return []
-    lifted, normalized, _ = prepare(schema)
+    lifted, normalized = prepare(schema)
     if _is_placeholder(instance):
         return []
     try:
@@ -503,7 +435,6 @@ __all__ = [
     "STORAGE_REF_SCHEMA",
     "TEMPLATE_PATTERN",
     "Prepared",
-    "accepted_quickly",
     "apply_defaults",
     "apply_lifted_defaults",
     "compile_schema",

@@ -100,21 +100,15 @@ def step_run_view(obj: Resource) -> StepRunView:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     reason: Any = None
-    message: str | None = None
-    found = False
     for condition in status.get("conditions") or ():
         if isinstance(condition, dict) and condition.get("type") == "Ready":
             reason = condition.get("reason")  # the last Ready condition's reason
-            if not found:  # the first Ready condition's message (see ready_message)
-                found = True
-                text = condition.get("message")
-                message = str(text) if text else None
     return StepRunView(
         name=str(metadata.get("name")),
         step_id=str(spec.get("stepId")),
         parent_step=labels_of(obj).get(LABEL_PARENT_STEP),
         phase=status.get("phase"),
-        message=message or status.get("lastFailureMsg"),
+        message=ready_message(status) or status.get("lastFailureMsg"),
         reason=reason,
         output=status.get("output"),
         signals=status.get("signals"),

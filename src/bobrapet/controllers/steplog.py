@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Collection, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from bobrapet.api import runmeta
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
+from bobrapet.api.timestamps import format_timestamp
 from bobrapet.executors.logpath import inputs_log_path, step_log_path
 from bobrapet.store.client import Client
 
@@ -41,8 +42,6 @@ REDACTED = "<redacted>"
 
 #: ``json.dumps(..., ensure_ascii=False, default=str)`` without building an encoder per call.
 _RECORD_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, default=str)
-#: The last ``(moment, stamp)``: a launch stamps its header and its inputs record with one moment.
-_last_stamp: tuple[datetime | None, str] = (None, "")
 #: ``id(template) -> (template, secret_keys(template))`` (the template is kept, so its id is not reused).
 _secret_keys_memo: dict[int, tuple[Mapping[str, Any], frozenset[str]]] = {}
 _SECRET_KEYS_MEMO: Final = 256
@@ -50,17 +49,7 @@ _SECRET_KEYS_MEMO: Final = 256
 
 def _stamp(at: datetime) -> str:
     """``2026-05-01T12:00:00.123Z`` (always milliseconds, truncated)."""
-    global _last_stamp
-    last = _last_stamp
-    if last[0] is at:
-        return last[1]
-    moment = at.astimezone(UTC)
-    if moment.year >= 1000:  # isoformat pads the year; strftime's %Y does not below 1000
-        text = moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-    else:
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    _last_stamp = (at, text)
-    return text
+    return format_timestamp(at, "us")[:-4] + "Z"
 
 
 def attempt_header(attempt: int, at: datetime) -> str:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -232,7 +233,8 @@ class StepRunReconciler:
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
         run_name = story_run_of(step_run)
-        request = decision.request.with_attempt_log(
+        request = replace(
+            decision.request,
             log_header=steplog.attempt_header(decision.attempt, decision.now),
             inputs_log=self.env.inputs_log_path(namespace, run_name),
             inputs_record=steplog.inputs_record(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -163,8 +163,7 @@ class StorySnapshots:
         if obj is None:
             return RunStory(namespace, name, None)
         template, body, model = self._current_of(namespace, name, obj)
-        name_of_copy = snapshot_name(str(run["metadata"]["name"]), template.hash)
-        pin = StoryPin(name_of_copy, template.hash, template.generation, template.version)
+        pin = replace(template, name=snapshot_name(str(run["metadata"]["name"]), template.hash))
         return RunStory(namespace, name, model, pin=pin, body=body)
 
     # -- a run's Story ----------------------------------------------------------------------

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from bobrapet.api.durations import format_duration
+from bobrapet.api.timestamps import format_timestamp
 from bobrapet.execution.secrets import StepSecrets
 
 #: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
@@ -59,19 +60,6 @@ class ExecutionRequest:
         if self.timeout <= 0:
             raise ValueError(f"{self.key}: timeout must be positive, got {self.timeout}")
 
-    def with_attempt_log(
-        self, *, log_header: str, inputs_log: Path | None, inputs_record: str | None
-    ) -> ExecutionRequest:
-        """``dataclasses.replace(self, log_header=..., inputs_log=..., inputs_record=...)``,
-        without its per-field loop and without checking again (no checked field changes)."""
-        new = object.__new__(type(self))
-        fields = new.__dict__
-        fields.update(self.__dict__)
-        fields["log_header"] = log_header
-        fields["inputs_log"] = inputs_log
-        fields["inputs_record"] = inputs_record
-        return new
-
 
 @dataclass(frozen=True)
 class ExecutionResult:
@@ -90,12 +78,7 @@ class ExecutionResult:
 
 def rfc3339_nano(moment: datetime) -> str:
     """``2024-05-01T10:00:00.123456Z`` (UTC; naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    if moment.year < 1000:  # isoformat pads the year; strftime's %Y does not below 1000
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return format_timestamp(moment, "us")
 
 
 @lru_cache(maxsize=256)

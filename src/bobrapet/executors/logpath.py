@@ -107,8 +107,11 @@ class SpareLogs:
         self._lock = threading.Lock()
         self._spares: dict[str, list[int]] = {}
         self._off: set[str] = set()  # directories where spares do not work
+        #: ``/proc/self/fd``, where a spare's fd names its inode for ``linkat`` (None: no spares).
         self._proc_fd: int | None = None
-        self._enabled = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+        if hasattr(os, "O_TMPFILE"):
+            with contextlib.suppress(OSError):
+                self._proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def link(self, log_path: str, header: bytes) -> int | None:
         """A spare of ``log_path``'s directory, named ``log_path`` and holding ``header``
@@ -122,7 +125,7 @@ class SpareLogs:
         try:
             if header:
                 os.write(fd, header)
-            os.link(str(fd), log_path, src_dir_fd=self._proc(), follow_symlinks=True)
+            os.link(str(fd), log_path, src_dir_fd=self._proc_fd, follow_symlinks=True)
         except OSError as exc:
             self._give_back(directory, fd, exc.errno)
             return None
@@ -130,7 +133,7 @@ class SpareLogs:
 
     def refill(self, directory: str) -> None:
         """Create ``directory``'s missing spares (best effort, never raises)."""
-        if not self._enabled or not directory:
+        if self._proc_fd is None or not directory:
             return
         while True:
             with self._lock:
@@ -162,11 +165,6 @@ class SpareLogs:
         for old in evicted if kept else [*evicted, fd]:
             os.close(old)
         return kept
-
-    def _proc(self) -> int:
-        if self._proc_fd is None:
-            self._proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        return self._proc_fd
 
     def _give_back(self, directory: str, fd: int, error: int | None) -> None:
         """Keep an unlinked spare (emptied) unless spares do not work in ``directory``."""

@@ -33,9 +33,11 @@ from bobrapet.api.kinds import Kind
 from bobrapet.store.client import Resource, WatchEvent
 
 
-def _key(obj: Resource) -> tuple[str, str]:
+def object_key(obj: Resource) -> tuple[str, str]:
+    """``(namespace, name)`` of an object (``""`` for a missing part)."""
     metadata = obj.get("metadata") or {}
     namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
+    # str() only when needed: this runs for every cache update and watch predicate
     return (
         namespace if type(namespace) is str else str(namespace),
         name if type(name) is str else str(name),
@@ -108,7 +110,7 @@ class ObjectCache:
         self._indexed[name] = {}
         for bucket in self._by_namespace.values():
             for obj in bucket.values():
-                self._index_one(name, _key(obj), obj)
+                self._index_one(name, object_key(obj), obj)
 
     def by_index(self, name: str, value: Hashable) -> list[Resource]:
         """Cached objects indexed under ``value`` by index ``name``."""
@@ -152,14 +154,14 @@ class ObjectCache:
             self._indexed[name] = {}
         for source in objects:
             obj = _project(source, self.transform)
-            namespace, name = _key(obj)
+            namespace, name = object_key(obj)
             self._by_namespace.setdefault(namespace, {})[name] = obj
             self._reindex((namespace, name), obj)
         self.synced = True
 
     def apply(self, event: WatchEvent) -> None:
         """Apply one watch event (ignored when older than the cached copy)."""
-        namespace, name = _key(event.object)
+        namespace, name = object_key(event.object)
         bucket = self._by_namespace.get(namespace)
         current = bucket.get(name) if bucket is not None else None
         if current is not None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bobrapet.api.kinds import Kind
-from bobrapet.runtime.cache import ObjectCache
+from bobrapet.runtime.cache import ObjectCache, object_key
 from bobrapet.runtime.request import Request
 from bobrapet.store.client import Client, EventType, Resource, WatchEvent
 
@@ -55,16 +55,6 @@ class Watch:
 
     def delay(self, request: Request) -> float:
         return self.debounce(request) if callable(self.debounce) else self.debounce
-
-
-def object_key(obj: Resource) -> tuple[str, str]:
-    metadata = obj.get("metadata") or {}
-    namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
-    # str() only when needed: this runs for every predicate of every watch event
-    return (
-        namespace if type(namespace) is str else str(namespace),
-        name if type(name) is str else str(name),
-    )
 
 
 # -- mappers ---------------------------------------------------------------------------------

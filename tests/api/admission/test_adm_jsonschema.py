@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bobrapet.api.jsonschema_util import (
-    accepted_quickly,
     apply_defaults,
     compile_schema,
     lift_required,
@@ -130,23 +129,6 @@ def test_compile_schema_checks_a_schema_once_and_returns_fresh_lists(monkeypatch
     assert len(calls) == 5
 
 
-WIDENING_SCHEMAS: list[Any] = [
-    SCHEMA,
-    {"type": "object", "properties": {"n": {"type": "integer", "default": 0}}},
-    {"type": "array", "items": {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer"}]}},
-    {"type": "object", "additionalProperties": {"type": "string"}, "required": ["url"]},
-]
-NARROWING_SCHEMAS: list[Any] = [
-    {"not": {"type": "string"}},
-    {"oneOf": [{"type": "string"}, {"type": "object"}]},
-    {"properties": {"x": {"$ref": "#/$defs/x"}}, "$defs": {"x": {"type": "string"}}},
-    {"if": {"type": "string"}, "then": {"maxLength": 1}},
-    {"type": "array", "contains": {"type": "string"}, "maxContains": 1},
-    {"type": "object", "unevaluatedProperties": False, "allOf": [{"properties": {"url": {}}}]},
-    {"$schema": "http://json-schema.org/draft-07/schema#", "properties": {"a": {"type": "string"}}},
-]
-
-
 def test_prepare_shares_one_result_per_exact_schema() -> None:
     first = prepare(SCHEMA)
     again = prepare(json.loads(json.dumps(SCHEMA)))  # equal content, another object
@@ -155,16 +137,3 @@ def test_prepare_shares_one_result_per_exact_schema() -> None:
     reordered = prepare(dict(reversed(list(SCHEMA.items()))))
     assert reordered is not first  # key order can show in messages: another entry
     assert prepare({"enum": [1]}) is not prepare({"enum": ["1"]})
-
-
-def test_widening_is_only_claimed_for_schemas_normalization_widens() -> None:
-    assert all(prepare(s).widening for s in WIDENING_SCHEMAS)
-    assert not any(prepare(s).widening for s in NARROWING_SCHEMAS)
-
-
-@given(VALUES, st.sampled_from(WIDENING_SCHEMAS + NARROWING_SCHEMAS))
-def test_quick_acceptance_agrees_with_normalized_validation(value: Any, schema: Any) -> None:
-    prepared = prepare(schema)
-    if accepted_quickly(value, prepared):
-        assert validate(value, normalize(schema)) == []
-    assert not accepted_quickly(value, prepare(NARROWING_SCHEMAS[0]))

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from bobrapet.api.admission.config import AdmissionConfig
 from bobrapet.api.admission.lookup import Lookup
@@ -100,9 +100,13 @@ class Context:
 # -- helpers -----------------------------------------------------------------------------
 
 
+#: The compact encoder of :func:`json_size`, built once (``json.dumps`` with options builds one per call).
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def json_size(value: Any) -> int:
     """Bytes of the compact JSON encoding (how the reference measures blocks)."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    return len(_COMPACT.encode(value).encode())
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.refmaps import check_ref_maps
-from bobrapet.api.jsonschema_util import accepted_quickly, prepare, scrub_storage_metadata, validate
+from bobrapet.api.jsonschema_util import scrub_storage_metadata, validate_templated
 from bobrapet.api.kinds import ENGRAM_TEMPLATE, IMPULSE_TEMPLATE, SECRET
 
 
@@ -80,9 +80,7 @@ def check_config(ctx: Context, template: dict[str, Any] | None, key: str = "with
         return
     schema = as_dict(template.get("spec")).get("configSchema")
     if schema:
-        scrubbed, prepared = scrub_storage_metadata(value), prepare(schema)
-        problems = [] if accepted_quickly(scrubbed, prepared) else validate(scrubbed, prepared.normalized)
-        for epath, msg in problems:
+        for epath, msg in validate_templated(scrub_storage_metadata(value), schema):
             sep = "" if not epath or epath.startswith("[") else "."
             ctx.error(f"{path}{sep}{epath}", f"does not match the template configSchema: {msg}")
 

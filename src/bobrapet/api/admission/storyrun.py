@@ -18,11 +18,10 @@ from bobrapet.api.admission.identity import canonical_input_hash, derive_story_r
 from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps, has_storage_refs
 from bobrapet.api.jsonschema_util import (
-    accepted_quickly,
     apply_lifted_defaults,
     prepare,
     scrub_storage_metadata,
-    validate,
+    validate_templated,
 )
 from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.runmeta import STORY_NAME
@@ -122,11 +121,8 @@ async def validate_storyrun(ctx: Context) -> None:
     if story is not None and isinstance(inputs, dict | type(None)):
         schema = as_dict(story.get("spec")).get("inputsSchema")
         if schema:
-            # normalized and compiled once per schema, not once per run (see prepare)
-            prepared = prepare(schema)
-            value = apply_lifted_defaults(scrub_storage_metadata(inputs or {}), prepared.lifted)
-            problems = [] if accepted_quickly(value, prepared) else validate(value, prepared.normalized)
-            for epath, msg in problems:
+            value = apply_lifted_defaults(scrub_storage_metadata(inputs or {}), prepare(schema).lifted)
+            for epath, msg in validate_templated(value, schema):
                 sep = "" if not epath or epath.startswith("[") else "."
                 ctx.error(f"spec.inputs{sep}{epath}", f"does not match the Story inputsSchema: {msg}")
             if inputs and has_storage_refs(inputs):

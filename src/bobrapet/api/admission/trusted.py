@@ -25,11 +25,10 @@ Invariants:
 
 from __future__ import annotations
 
-import json
-from typing import Any, Final
+from typing import Any
 
 from bobrapet.api.admission.config import AdmissionConfig
-from bobrapet.api.admission.context import Context, as_dict
+from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.lookup import MemoryLookup
 from bobrapet.api.admission.pipeline import DEFAULTERS, Admitted, _check_identity, resolve_kind
 from bobrapet.api.errors import BadRequest, Invalid
@@ -40,13 +39,6 @@ from bobrapet.api.kinds import CONFIG_MAP, STEP_RUN
 TRUSTED_KINDS = frozenset({STEP_RUN.kind, CONFIG_MAP.kind})
 
 _NO_LOOKUP = MemoryLookup()
-#: The encoder of :func:`~bobrapet.api.admission.context.json_size`, built once.
-_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def json_size(value: Any) -> int:
-    """:func:`bobrapet.api.admission.context.json_size` (same bytes) without an encoder per call."""
-    return len(_COMPACT.encode(value).encode())
 
 
 def admit_trusted(obj: Any, config: AdmissionConfig | None = None) -> Admitted | None:
