@@ -5,7 +5,7 @@ Run as a separate process by ``bench/run.py`` (so its peak RSS is the engine's):
     python -m bench.driver --home H --story w1-chain-100 --runs 1
 
 The home must already hold the Story and its Engrams (``bobrapet apply``). The driver opens
-the embedded control plane, enters :class:`bobrapet.cli.engine_host.EngineHost` (controllers
+the embedded control plane, enters :class:`bobrapet.host.engine_host.EngineHost` (controllers
 plus the warm worker pool, waiting until the workers are ready), and only then starts the
 clock: ``runs`` StoryRuns are created back to back through the store client (admission
 included), then awaited. It prints one JSON object on stdout: ``up_s`` (engine start-up),
@@ -81,7 +81,7 @@ async def await_run(host: Any, name: str, timeout: float) -> dict[str, Any]:
 
 
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
-    from bobrapet.cli.embedded import ControlPlane
+    from bobrapet.host.embedded import ControlPlane
 
     home = Path(args.home)
     if args.submit_only:
@@ -90,7 +90,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             names = await submit(plane.client, args.story, args.runs, args.numbered)
             return {"names": names, "submit_s": time.perf_counter() - start}
 
-    from bobrapet.cli.engine_host import EngineHost
+    from bobrapet.host.engine_host import EngineHost
 
     begin = time.perf_counter()
     async with ControlPlane(home) as plane, EngineHost(plane, workers=args.workers) as host:

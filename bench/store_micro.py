@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bobrapet.cli.embedded import ControlPlane
+from bobrapet.host.embedded import ControlPlane
 
 NS = "default"
 RUN = "micro-0000"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from tests.controllers.ctrl_objects import engram, engram_template, step, story, story_run
 
-from bobrapet.cli.embedded import ControlPlane
-from bobrapet.cli.engine_host import EngineHost
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.protocol import Executor, OnStarted
+from bobrapet.host.embedded import ControlPlane
+from bobrapet.host.engine_host import EngineHost
 
 
 class RemoteLikeExecutor:

@@ -20,12 +20,12 @@ from tests.conftest import EXAMPLES, REPO
 from bobrapet.api.kinds import STORY_RUN
 from bobrapet.api.runmeta import PARENT_STORYRUN, STORY_NAME
 from bobrapet.cli.commands.run import InputsError, build_input_sets, load_input_sets
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.jsonpath import JsonPathError, evaluate, parse_template, render, sort_key_path
 from bobrapet.cli.output import preview
 from bobrapet.controllers import steplog
 from bobrapet.controllers.scope import RunScope
 from bobrapet.executors.logpath import append_inputs_record, inputs_log_path, open_attempt_log
+from bobrapet.host.embedded import ControlPlane
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.store.client import WatchEvent
 

@@ -281,7 +281,7 @@ def test_controller_failure_during_settle_is_one_line_not_a_traceback(tmp_path: 
     path = write(tmp_path, "---\n".join([TEMPLATE, ENGRAM, STORY]))
     script = f"""
 import sys
-from bobrapet.cli import embedded
+from bobrapet.host import embedded
 from bobrapet.controllers import story
 
 async def broken(self, request):

@@ -1,7 +1,7 @@
 """run / wait / approve / reject / cancel / redrive / logs against a temporary home.
 
 The store is the real SQLite store with admission; the engine is replaced by a scripted
-``EngineHost`` (installed as ``bobrapet.cli.engine_host``) that writes StoryRun statuses
+``EngineHost`` (installed as ``bobrapet.host.engine_host``) that writes StoryRun statuses
 the way the controllers would, so these tests check the commands, not the engine.
 """
 
@@ -30,7 +30,7 @@ from bobrapet.cli.commands.run import (
     parse_assignment,
     parse_value,
 )
-from bobrapet.cli.embedded import ControlPlane
+from bobrapet.host.embedded import ControlPlane
 
 TINY = """\
 apiVersion: bubustack.io/v1alpha1
@@ -219,10 +219,10 @@ FAILURE = [
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeHost]:
-    module = types.ModuleType("bobrapet.cli.engine_host")
+    module = types.ModuleType("bobrapet.host.engine_host")
     module.EngineHost = FakeHost  # type: ignore[attr-defined]
     module.LOG_DIR = "logs"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bobrapet.cli.engine_host", module)
+    monkeypatch.setitem(sys.modules, "bobrapet.host.engine_host", module)
 
     async def no_pool(workers: int | None = None, workdir: Path | None = None) -> None:
         return None  # no engine: no worker processes either

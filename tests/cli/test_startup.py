@@ -12,8 +12,8 @@ import pytest
 from tests.cli.conftest import Cli
 from tests.conftest import EXAMPLES, REPO
 
-from bobrapet.cli import pool as pool_module
 from bobrapet.executors.local.executor import LocalExecutor
+from bobrapet.host import pool as pool_module
 
 HEAVY = ("bobrapet.engine", "bobrapet.controllers", "bobrapet.api.admission.pipeline", "jsonschema", "jinja2")
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from tests.e2e.conftest import Project
 
-from bobrapet.cli.embedded import ControlPlane
-from bobrapet.cli.engine_host import EngineHost
+from bobrapet.host.embedded import ControlPlane
+from bobrapet.host.engine_host import EngineHost
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from bobrapet.api import runmeta
 from bobrapet.cli import startup
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, fail, state
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
+from bobrapet.host.embedded import ControlPlane
 
 if TYPE_CHECKING:
     from bobrapet.executors.protocol import Executor
@@ -93,8 +93,8 @@ async def drive_many(
     Returns the final StoryRuns, in the order of ``targets`` (for None: in the order they
     finished). A run deleted meanwhile is returned as it was last seen, marked deleted.
     """
-    from bobrapet.cli.engine_host import EngineHost, is_terminal
     from bobrapet.controllers.scope import RunScope
+    from bobrapet.host.engine_host import EngineHost, is_terminal
 
     scope = None if targets is None else RunScope.of(targets)
     factory = None if pool is None else _given(pool)

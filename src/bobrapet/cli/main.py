@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors → 2, handled by the parser)."""
     from bobrapet.cli import commands, logs  # noqa: F401  (importing commands registers them)
     from bobrapet.cli.app import app
-    from bobrapet.cli.config_file import ConfigFileError
+    from bobrapet.host.config_file import ConfigFileError
 
     logs.configure()
     try:

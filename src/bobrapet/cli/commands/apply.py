@@ -19,8 +19,8 @@ from bobrapet.cli.commands.common import (
     run,
     sorted_for_apply,
 )
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.host.embedded import ControlPlane
 from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.store.client import Client
 

@@ -19,8 +19,8 @@ from bobrapet.api.kinds import STORY_RUN
 from bobrapet.cli.app import EXIT_REJECTED, app, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import is_terminal, phase_of, read_run, run_command_hint
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.host.embedded import ControlPlane
 from bobrapet.runtime.retry import retry_on_conflict
 
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
-from bobrapet.cli.config_file import ConfigFileError, load, path_of, set_value, unset_value
 from bobrapet.cli.output import dump_yaml
+from bobrapet.host.config_file import ConfigFileError, load, path_of, set_value, unset_value
 
 config_app = typer.Typer(
     name="config",

@@ -18,7 +18,7 @@ from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.api.kinds import STORY_RUN, Kind
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import load_documents, namespace_option, resolve_kind, run
-from bobrapet.cli.embedded import ControlPlane
+from bobrapet.host.embedded import ControlPlane
 
 Target = tuple[Kind, str, str | None]
 

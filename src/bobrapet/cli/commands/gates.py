@@ -30,8 +30,8 @@ from bobrapet.cli.commands.wait import (
     run_command_hint,
     story_of,
 )
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.host.embedded import ControlPlane
 from bobrapet.runtime.retry import retry_on_conflict
 
 

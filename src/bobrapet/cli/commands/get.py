@@ -11,9 +11,9 @@ from bobrapet.api import kinds
 from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import complete_kind, namespace_option, resolve_kind, run
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.events import events_of, events_section
 from bobrapet.cli.output import check_format, describe, print_objects
+from bobrapet.host.embedded import ControlPlane
 
 
 @app.command("get")

@@ -24,8 +24,8 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.cli.app import EXIT_REJECTED, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import log_path, read_run, step_names, story_of
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.executors.logpath import LOG_DIR
+from bobrapet.host.embedded import ControlPlane
 
 __all__ = ["LOG_DIR", "log_path", "logs_command", "read_log", "select"]
 

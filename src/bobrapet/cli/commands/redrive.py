@@ -44,8 +44,8 @@ from bobrapet.cli.commands.wait import (
     wait_for_run,
     workers_option,
 )
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
+from bobrapet.host.embedded import ControlPlane
 from bobrapet.runtime.retry import retry_on_conflict
 
 _counter = itertools.count()

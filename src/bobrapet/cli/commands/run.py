@@ -46,9 +46,9 @@ from bobrapet.cli.commands.wait import (
     timeout_option,
     workers_option,
 )
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.errors import format_status_error
-from bobrapet.cli.pool import start_early
+from bobrapet.host.embedded import ControlPlane
+from bobrapet.host.pool import start_early
 
 if TYPE_CHECKING:
     from bobrapet.executors.local.executor import LocalExecutor

@@ -20,7 +20,7 @@ import typer
 
 from bobrapet import __version__
 from bobrapet.cli.app import EXIT_USAGE, app, fail, state
-from bobrapet.cli.embedded import STATE_FILE
+from bobrapet.host.embedded import STATE_FILE
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
 COMPLETE_VAR = "_BOBRAPET_COMPLETE"

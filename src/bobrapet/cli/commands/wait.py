@@ -7,7 +7,7 @@ when it exits no run it touched is left half-done; other unfinished runs are nam
 note and left exactly as they were for ``wait --all`` (or their own ``wait``).
 
 Also the pieces ``run`` shares: reading a run and its Story, driving it inside an
-:class:`~bobrapet.cli.engine_host.EngineHost` with the progress view on stderr, and the
+:class:`~bobrapet.host.engine_host.EngineHost` with the progress view on stderr, and the
 result on stdout.
 
 Invariants: stdout holds only the result (``-o json`` exactly the final StoryRun object);
@@ -35,10 +35,10 @@ from bobrapet.api.types.enums import TERMINAL_PHASES
 from bobrapet.cli import startup
 from bobrapet.cli.app import EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import namespace_option, run
-from bobrapet.cli.embedded import ControlPlane
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.cli.progress import GateHint, format_seconds, open_progress, parse_time, readable_duration
 from bobrapet.executors.logpath import step_log_path
+from bobrapet.host.embedded import ControlPlane
 
 if TYPE_CHECKING:
     from bobrapet.executors.protocol import Executor
@@ -178,11 +178,11 @@ async def drive(
 ) -> dict[str, Any]:
     """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run.
 
-    ``pool``: the worker pool started early (:func:`bobrapet.cli.pool.start_early`) for the
+    ``pool``: the worker pool started early (:func:`bobrapet.host.pool.start_early`) for the
     engine to use (the caller still closes it); None: the engine starts its own.
     """
-    from bobrapet.cli.engine_host import EngineHost
     from bobrapet.controllers.scope import RunScope
+    from bobrapet.host.engine_host import EngineHost
 
     meta = run_obj["metadata"]
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")

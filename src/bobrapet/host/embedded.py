@@ -64,7 +64,7 @@ class ControlPlane:
     @property
     def config(self) -> AdmissionConfig:
         if self._config is None:
-            from bobrapet.cli.config_file import load
+            from bobrapet.host.config_file import load
 
             # <home>/config.yaml (or the defaults); embedded: warn about Kubernetes-only fields
             self._config = replace(load(self.home).admission, embedded=True)

@@ -2,7 +2,7 @@
 
 The pool's processes start in parallel with the engine process (each imports the standard
 library and the SDK, in its own process): a command that will drive runs starts them first
-(:func:`start_early`) and hands them to its :class:`~bobrapet.cli.engine_host.EngineHost`
+(:func:`start_early`) and hands them to its :class:`~bobrapet.host.engine_host.EngineHost`
 later, so they are ready by the time the first step is launched instead of being started
 only once the engine is up.
 

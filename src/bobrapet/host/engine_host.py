@@ -20,15 +20,6 @@ from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import STORY, STORY_RUN
 from bobrapet.api.runmeta import redrive_pending
 from bobrapet.api.types.enums import TERMINAL_PHASES
-from bobrapet.cli.config_file import load as load_config
-from bobrapet.cli.embedded import ControlPlane
-from bobrapet.cli.pool import (
-    MAX_STEPS_VARIABLE,
-    SLOTS_VARIABLE,
-    default_workers,
-    limit_from_env,
-    local_executor,
-)
 from bobrapet.controllers import runs, storyrun
 from bobrapet.controllers.execution import LOG_DIR, ExecutionEnv
 from bobrapet.controllers.registry import setup_all
@@ -36,6 +27,15 @@ from bobrapet.controllers.scope import RunScope
 from bobrapet.engine.config import EngineConfig
 from bobrapet.executors.local.executor import DEFAULT_MAX_STEPS, DEFAULT_SLOTS_PER_WORKER
 from bobrapet.executors.protocol import Executor
+from bobrapet.host.config_file import load as load_config
+from bobrapet.host.embedded import ControlPlane
+from bobrapet.host.pool import (
+    MAX_STEPS_VARIABLE,
+    SLOTS_VARIABLE,
+    default_workers,
+    limit_from_env,
+    local_executor,
+)
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
