@@ -113,6 +113,21 @@ REASONS: Final = frozenset(
     value for name, value in vars(Reason).items() if name.isupper() and isinstance(value, str)
 )
 
+
+class TriggerReason:
+    """Reason codes of StoryTrigger decisions (``status.reason``; reference §5.3).
+
+    The StoryTrigger controller also uses :attr:`Reason.VALIDATION_FAILED`,
+    :attr:`Reason.STORY_NOT_FOUND` and :attr:`Reason.INPUT_TOO_LARGE`.
+    """
+
+    STORY_RUN_CREATED: Final = "StoryRunCreated"
+    STORY_RUN_REUSED: Final = "StoryRunReused"
+    STORY_RUN_CONFLICT: Final = "StoryRunConflict"
+    STORY_VERSION_MISMATCH: Final = "StoryVersionMismatch"
+    INPUT_HASH_MISMATCH: Final = "InputHashMismatch"
+
+
 TRUE: Final = "True"
 FALSE: Final = "False"
 UNKNOWN: Final = "Unknown"

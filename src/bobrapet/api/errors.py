@@ -14,6 +14,10 @@ from typing import Any
 
 from bobrapet.api.kinds import ALL_KINDS
 
+#: Cause reason of a value over a size limit (Kubernetes ``field.TooLong``): callers that can
+#: shrink the value (offload it to storage) act on it.
+FIELD_VALUE_TOO_LONG = "FieldValueTooLong"
+
 
 @dataclass(frozen=True)
 class Cause:

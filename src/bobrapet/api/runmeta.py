@@ -41,6 +41,14 @@ STORY_CHAIN: Final = "bobrapet.bubustack.io/story-chain"
 #: policies it fills in as ``default``).
 RETRY_POLICY_SOURCE: Final = "bobrapet.bubustack.io/retry-policy"
 RETRY_POLICY_DEFAULT: Final = "default"
+#: On a StoryRun created for a trigger with a key (reference §5.3): the trigger's identity
+#: (its ``deliveryIdentity.key``) and the canonical hash of its inputs. Admission checks the
+#: run's name is derived from the token and the hash matches its inputs.
+TRIGGER_TOKEN: Final = "storyrun.bubustack.io/trigger-token"
+TRIGGER_INPUT_HASH: Final = "storyrun.bubustack.io/trigger-input-hash"
+#: Provenance of a StoryRun created by the StoryTrigger controller: the trigger's name and uid.
+TRIGGER_REQUEST_NAME: Final = "storyrun.bubustack.io/trigger-request-name"
+TRIGGER_REQUEST_UID: Final = "storyrun.bubustack.io/trigger-request-uid"
 
 
 def redrive_pending(run: Mapping[str, Any]) -> bool:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bobrapet.controllers import engram, engramtemplate, impulse, impulsetemplate, story
+from bobrapet.controllers import engram, engramtemplate, impulse, impulsetemplate, story, storytrigger
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 
 if TYPE_CHECKING:
     from bobrapet.controllers.execution import ExecutionEnv
 
-SETUPS = (engramtemplate.setup, impulsetemplate.setup, engram.setup, impulse.setup, story.setup)
+#: Controllers every process that settles runs; the StoryTrigger controller is one of them
+#: (it only creates StoryRuns, which engines drive).
+SETUPS = (
+    engramtemplate.setup,
+    impulsetemplate.setup,
+    engram.setup,
+    impulse.setup,
+    story.setup,
+    storytrigger.setup,
+)
 
 
 def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[Controller]:

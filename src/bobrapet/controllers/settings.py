@@ -22,4 +22,5 @@ class ControllerSettings:
 STORY = ControllerSettings(workers=5, base_delay=0.2, max_delay=60.0)
 ENGRAM = ControllerSettings(workers=5, base_delay=0.2, max_delay=60.0)
 IMPULSE = ControllerSettings(workers=5, base_delay=0.2, max_delay=60.0)
+STORY_TRIGGER = ControllerSettings(workers=5, base_delay=0.2, max_delay=60.0)
 TEMPLATE = ControllerSettings(workers=2, base_delay=0.5, max_delay=600.0)

@@ -18,6 +18,9 @@ MAX_NAME = 253
 
 
 def _go_number(value: float) -> Any:
+    """An integral float64 below 1e21 prints as an integer in Go (``-0`` keeps its sign)."""
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return value
     if math.isfinite(value) and value == int(value) and abs(value) < 1e21:
         return int(value)
     return value
@@ -45,6 +48,8 @@ def go_float(value: float) -> str:
     """
     if not math.isfinite(value):
         raise ValueError(f"JSON cannot represent {value!r}")
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
     text = repr(value)
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
@@ -55,6 +60,14 @@ def go_float(value: float) -> str:
     if "e" in text or "E" in text:
         text = format(Decimal(text), "f")
     return text
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_string(text: str) -> str:
+    """A JSON string as Go writes it: a lone surrogate (invalid UTF-16/UTF-8) becomes U+FFFD."""
+    return json.dumps(_LONE_SURROGATE.sub("\ufffd", text), ensure_ascii=False)
 
 
 def _encode(value: Any, out: list[str]) -> None:
@@ -68,7 +81,7 @@ def _encode(value: Any, out: list[str]) -> None:
             out.append("{")
             items: list[Any] = []
             for i, key in enumerate(sorted(cur)):
-                items.append(_Raw(("," if i else "") + json.dumps(key, ensure_ascii=False) + ":"))
+                items.append(_Raw(("," if i else "") + _go_string(key) + ":"))
                 items.append(cur[key])
             items.append(_Raw("}"))
             stack.extend(reversed(items))
@@ -83,6 +96,8 @@ def _encode(value: Any, out: list[str]) -> None:
             stack.extend(reversed(seq))
         elif isinstance(cur, float):
             out.append(go_float(cur))
+        elif isinstance(cur, str):
+            out.append(_go_string(cur))
         else:
             out.append(json.dumps(cur, ensure_ascii=False))
 
@@ -131,7 +146,12 @@ def story_trigger_name(story_namespace: str, story_name: str, identity: str) -> 
 
 
 def sanitize_identity(identity: str) -> str:
-    s = re.sub(r"[^a-z0-9-]+", "-", identity.lower())
+    """Lowercase, every run of characters outside ``[a-z0-9]`` one ``-``, trimmed.
+
+    Go lowercases rune by rune (simple case mapping); Python's full mapping differs only for
+    U+0130 (``İ`` → ``i`` plus a combining dot), which is mapped as Go maps it.
+    """
+    s = re.sub(r"[^a-z0-9-]+", "-", identity.replace("\u0130", "i").lower())
     s = re.sub(r"-{2,}", "-", s)
     return s.strip("-")
 

@@ -1,10 +1,11 @@
 """StoryRun validation (reference §1.15 "StoryRun").
 
 Invariants: on create the Story must exist (and match a pinned version), inputs are a JSON
-object within the inline limit, reference maps are well-formed and inputs validate against
-the normalized ``inputsSchema`` after its ``default`` values are filled in (so a required
-input with a default may be omitted — the engine applies the same defaults at run start;
-the stored spec keeps exactly what the user wrote). On update the spec is
+object within the inline limit (oversized inputs are a ``FieldValueTooLong`` cause: the
+StoryTrigger controller offloads on it), reference maps are well-formed and inputs validate
+against the normalized ``inputsSchema`` after its ``default`` values are filled in (so a
+required input with a default may be omitted — the engine applies the same defaults at run
+start; the stored spec keeps exactly what the user wrote). On update the spec is
 immutable except ``cancelRequested`` going from unset/false to true, the trigger-token
 annotation is immutable and ``status.observedGeneration`` never decreases.
 """
@@ -17,6 +18,7 @@ from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.identity import canonical_input_hash, derive_story_run_name
 from bobrapet.api.admission.references import check_cross_namespace
 from bobrapet.api.admission.refmaps import check_ref_maps, has_storage_refs
+from bobrapet.api.errors import FIELD_VALUE_TOO_LONG
 from bobrapet.api.jsonschema_util import (
     apply_lifted_defaults,
     prepare,
@@ -24,10 +26,8 @@ from bobrapet.api.jsonschema_util import (
     validate_templated,
 )
 from bobrapet.api.kinds import STORY, STORY_RUN
-from bobrapet.api.runmeta import STORY_NAME
+from bobrapet.api.runmeta import STORY_NAME, TRIGGER_INPUT_HASH, TRIGGER_TOKEN
 
-TRIGGER_TOKEN = "storyrun.bubustack.io/trigger-token"
-TRIGGER_INPUT_HASH = "storyrun.bubustack.io/trigger-input-hash"
 IMMUTABLE_MESSAGE = "spec is immutable for StoryRun; create a new StoryRun for updated inputs or references"
 
 
@@ -116,6 +116,7 @@ async def validate_storyrun(ctx: Context) -> None:
                     "spec.inputs",
                     f"spec.inputs too large ({size} bytes > {limit}). Provide large inputs via an "
                     "offloading mechanism instead of inlining",
+                    FIELD_VALUE_TOO_LONG,
                 )
             check_ref_maps(ctx, "spec.inputs", inputs)
     if story is not None and isinstance(inputs, dict | type(None)):
