@@ -6,12 +6,16 @@ Invariant: these strings are wire contract (reference §4.2-§4.7 and Bobrapet's
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 # -- labels ---------------------------------------------------------------------------------------
+#: The run a StepRun or a Story snapshot belongs to; the value is :func:`run_label` of its name.
 STORYRUN: Final = "bubustack.io/storyrun"
 STORY_NAME: Final = "bubustack.io/story-name"
+#: On a child run (``executeStory``): :func:`run_label` of its parent run's name.
 PARENT_STORYRUN: Final = "bubustack.io/parent-storyrun"
 PARENT_STEP: Final = "bubustack.io/parent-step"
 QUEUE: Final = "bubustack.io/queue"
@@ -67,3 +71,48 @@ def story_run_of(step_run: Mapping[str, Any]) -> str:
     """The name of the StoryRun a StepRun belongs to (its ``spec.storyRunRef.name``)."""
     ref = (step_run.get("spec") or {}).get("storyRunRef") or {}
     return str(ref.get("name") or "")
+
+
+MAX_LABEL_VALUE: Final = 63
+_LABEL_HASH = 10
+_LABEL_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
+def run_label(name: str) -> str:
+    """The label value naming StoryRun ``name`` (:data:`STORYRUN`, :data:`PARENT_STORYRUN`).
+
+    A label value holds at most 63 characters, a run name up to 253 (a run created for a
+    keyed trigger is always longer than 63). A name that fits is its own value; a longer one
+    is shortened as the Go operator does (``LabelValueFromName``): lowercased, separators
+    collapsed to ``-``, cut to 52 characters and suffixed with ``-`` and 10 hex digits of the
+    sha256 of the sanitized name. Labels select; the name itself is read from the object's
+    reference (:func:`story_run_of`, :func:`parent_run_of`), never from the label.
+    """
+    if len(name) <= MAX_LABEL_VALUE:
+        return name
+    clean = _LABEL_SEPARATORS.sub("-", name.strip().lower()).strip("-")
+    if len(clean) <= MAX_LABEL_VALUE:
+        return clean or "resource"
+    suffix = hashlib.sha256(clean.encode()).hexdigest()[:_LABEL_HASH]
+    prefix = clean[: MAX_LABEL_VALUE - 1 - _LABEL_HASH].strip("-_.")
+    return f"{prefix}-{suffix}" if prefix else suffix
+
+
+def steps_selector(run: str) -> str:
+    """Label selector of the StepRuns of run ``run``."""
+    return f"{STORYRUN}={run_label(run)}"
+
+
+def children_selector(run: str) -> str:
+    """Label selector of the child runs (``executeStory``) of run ``run``."""
+    return f"{PARENT_STORYRUN}={run_label(run)}"
+
+
+def parent_run_of(run: Mapping[str, Any]) -> str:
+    """The name of a child run's parent StoryRun: its controlling StoryRun owner reference
+    (the :data:`PARENT_STORYRUN` label of a run without one: it names a short parent)."""
+    metadata = run.get("metadata") or {}
+    for owner in metadata.get("ownerReferences") or ():
+        if isinstance(owner, Mapping) and owner.get("kind") == "StoryRun" and owner.get("controller"):
+            return str(owner.get("name") or "")
+    return str((metadata.get("labels") or {}).get(PARENT_STORYRUN) or "")

@@ -60,12 +60,12 @@ def annotations_of(obj: Resource) -> dict[str, str]:
 
 
 def _run_of(step_run: Resource) -> list[Hashable]:
-    run = labels_of(step_run).get(LABEL_STORYRUN)
+    run = runmeta.story_run_of(step_run)
     return [(namespace_of(step_run), run)] if run else []
 
 
 def _parent_of(run: Resource) -> list[Hashable]:
-    parent = labels_of(run).get(LABEL_PARENT_RUN)
+    parent = runmeta.parent_run_of(run)
     return [(namespace_of(run), parent)] if parent else []
 
 
@@ -258,7 +258,7 @@ class RunStepRuns(Mapping[str, StepRunView]):
                 found[step] = None
                 return None
             spec = obj.get("spec") or {}
-            if spec.get("stepId") == step and labels_of(obj).get(LABEL_STORYRUN) == self._run:
+            if spec.get("stepId") == step and runmeta.story_run_of(obj) == self._run:
                 view = found[step] = self._caches.views.step_run(obj)
                 return view
         return self._everything().get(step)

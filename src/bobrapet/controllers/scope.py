@@ -65,7 +65,7 @@ class RunScope:
             run = story_runs.get(name, namespace)
             if run is None:
                 return None
-            parent = _labels(run).get(runmeta.PARENT_STORYRUN)
+            parent = runmeta.parent_run_of(run)
             if not parent:
                 return False
             name = parent
@@ -80,7 +80,7 @@ class RunScope:
 
     def admits_step_run(self, step_run: Resource, story_runs: ObjectCache) -> bool | None:
         """Whether this engine launches or takes over StepRun ``step_run`` (None: ask again soon)."""
-        run = _labels(step_run).get(runmeta.STORYRUN)
+        run = runmeta.story_run_of(step_run)
         if not run:
             return False
         return self._root_in_scope(_namespace(step_run), run, story_runs)

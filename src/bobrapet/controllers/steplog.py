@@ -157,8 +157,8 @@ async def run_logs(client: Client, home: Path, namespace: str, run: str) -> list
             continue
         seen.add(current)
         paths.append(inputs_log_path(home, namespace, current))
-        for step_run in await client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={current}"):
+        for step_run in await client.list(STEP_RUN, namespace, labels=runmeta.steps_selector(current)):
             paths.append(step_log_path(home, namespace, str(step_run["metadata"]["name"])))
-        children = await client.list(STORY_RUN, namespace, labels=f"{runmeta.PARENT_STORYRUN}={current}")
+        children = await client.list(STORY_RUN, namespace, labels=runmeta.children_selector(current))
         pending.extend(str(c["metadata"]["name"]) for c in children)
     return paths

@@ -83,7 +83,7 @@ def config_map(pin: StoryPin, body: dict[str, Any], run: Resource, owner: dict[s
             "name": pin.name,
             "namespace": metadata.get("namespace"),
             "labels": {
-                runmeta.STORYRUN: str(metadata["name"]),
+                runmeta.STORYRUN: runmeta.run_label(str(metadata["name"])),
                 runmeta.STORY_NAME: str((body.get("metadata") or {}).get("name") or ""),
                 MANAGED_BY: "bobrapet",
             },

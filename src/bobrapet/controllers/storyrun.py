@@ -486,7 +486,9 @@ class StoryRunReconciler:
             return None  # gone meanwhile: the next reconcile creates it again
         if is_deleting(existing):
             return None  # e.g. left by an earlier run of the same name: the engine waits for it to go
-        if kind == STORY_RUN and runs.labels_of(existing).get(runs.LABEL_PARENT_RUN) == owner["name"]:
+        if kind == STORY_RUN and runs.labels_of(existing).get(runs.LABEL_PARENT_RUN) == runmeta.run_label(
+            owner["name"]
+        ):
             return None  # claims to be our child: the engine checks its owner (ChildRunView.owned)
         owners = (existing.get("metadata") or {}).get("ownerReferences") or ()
         if any(isinstance(o, dict) and o.get("uid") == owner["uid"] for o in owners):
@@ -694,13 +696,13 @@ def _generation(obj: Resource) -> Hashable:
 
 
 def _owning_run(obj: Resource) -> list[Request]:
-    run = runs.labels_of(obj).get(runs.LABEL_STORYRUN)
+    run = runmeta.story_run_of(obj)
     namespace = (obj.get("metadata") or {}).get("namespace")
     return [Request(namespace, run)] if run else []
 
 
 def _parent_run(obj: Resource) -> list[Request]:
-    parent = runs.labels_of(obj).get(runs.LABEL_PARENT_RUN)
+    parent = runmeta.parent_run_of(obj)
     namespace = (obj.get("metadata") or {}).get("namespace")
     return [Request(namespace, parent)] if parent else []
 

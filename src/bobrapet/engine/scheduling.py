@@ -43,7 +43,7 @@ def queue_priority(story: Story | None, config: EngineConfig) -> int:
 def run_labels(ctx: Context) -> dict[str, str]:
     """Labels stamped on every StepRun of the run."""
     return {
-        runmeta.STORYRUN: ctx.run_name,
+        runmeta.STORYRUN: runmeta.run_label(ctx.run_name),
         runmeta.STORY_NAME: ctx.story.metadata.name or "",
         "bubustack.io/queue": queue_name(ctx.story),
         "bubustack.io/queue-priority": str(queue_priority(ctx.story, ctx.config)),

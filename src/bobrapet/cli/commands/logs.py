@@ -1,9 +1,10 @@
 """``bobrapet logs RUN [STEP]``: print the captured stdout/stderr of a run's steps.
 
 The engine writes each StepRun's output to ``<home>/logs/<namespace>/<steprun>.log``.
-A run's StepRuns carry label ``bubustack.io/storyrun=<run>``; the step is ``spec.stepId``
-(for parallel branches the branch name, with label ``bubustack.io/parent-step``), so STEP
-may name a step, a branch or a parallel step (all its branches).
+A run's StepRuns carry label ``bubustack.io/storyrun`` (the run's name, hash-shortened
+beyond 63 characters); the step is ``spec.stepId`` (for parallel branches the branch name,
+with label ``bubustack.io/parent-step``), so STEP may name a step, a branch or a parallel
+step (all its branches).
 
 Invariants: log bytes are written to stdout as they are (invalid UTF-8 replaced); a
 header ``== step <id> (<steprun>) ==`` precedes each log when more than one is printed;
@@ -29,7 +30,6 @@ from bobrapet.host.embedded import ControlPlane
 
 __all__ = ["LOG_DIR", "log_path", "logs_command", "read_log", "select"]
 
-RUN_LABEL = runmeta.STORYRUN
 PARENT_STEP_LABEL = runmeta.PARENT_STEP
 
 
@@ -97,7 +97,7 @@ def logs_command(
 async def _step_runs(name: str, step: str | None, namespace: str) -> list[Mapping[str, Any]]:
     async with ControlPlane(state.home) as plane:
         current = await read_run(plane, name, namespace)
-        step_runs = await plane.client.list(STEP_RUN, namespace, labels=f"{RUN_LABEL}={name}")
+        step_runs = await plane.client.list(STEP_RUN, namespace, labels=runmeta.steps_selector(name))
         chosen = select(step_runs, step)
         if chosen:
             return chosen

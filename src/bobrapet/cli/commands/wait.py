@@ -287,7 +287,8 @@ async def failed_steps_with_logs(plane: ControlPlane, run_obj: Mapping[str, Any]
         return []
     meta = run_obj.get("metadata") or {}
     namespace = str(meta.get("namespace") or "default")
-    step_runs = await plane.client.list(STEP_RUN, namespace, labels=f"{runmeta.STORYRUN}={meta.get('name')}")
+    selector = runmeta.steps_selector(str(meta.get("name")))
+    step_runs = await plane.client.list(STEP_RUN, namespace, labels=selector)
     logged: set[str] = set()
     for step_run in step_runs:
         sr_meta = step_run.get("metadata") or {}

@@ -121,7 +121,7 @@ def _child(ctx: Context, node: Node) -> NewChildRun | None:
         name=compose_dns1123(ctx.run_name, node.name),
         step=node.name,
         spec={"storyRef": story_ref, "inputs": inputs if isinstance(inputs, dict) else {}},
-        labels={runmeta.PARENT_STORYRUN: ctx.run_name, runmeta.PARENT_STEP: node.name},
+        labels={runmeta.PARENT_STORYRUN: runmeta.run_label(ctx.run_name), runmeta.PARENT_STEP: node.name},
         annotations={DEPTH_ANNOTATION: str(depth), CHAIN_ANNOTATION: ",".join(chain)},
     )
 
