@@ -19,7 +19,7 @@ from tests.conftest import EXAMPLES, REPO
 
 from bobrapet.api.kinds import STORY_RUN
 from bobrapet.api.runmeta import PARENT_STORYRUN, STORY_NAME
-from bobrapet.cli.commands.run import InputsError, build_input_sets, load_input_sets
+from bobrapet.cli.inputs import InputsError, build_input_sets, load_input_sets
 from bobrapet.cli.jsonpath import JsonPathError, evaluate, parse_template, render, sort_key_path
 from bobrapet.cli.output import preview
 from bobrapet.controllers import steplog

@@ -23,7 +23,7 @@ from bobrapet.api.kinds import STEP_RUN, STORY_RUN
 from bobrapet.api.runmeta import REDRIVE_OBSERVED, REDRIVE_TOKEN
 from bobrapet.cli.commands.logs import LOG_DIR
 from bobrapet.cli.commands.redrive import new_token
-from bobrapet.cli.commands.run import (
+from bobrapet.cli.inputs import (
     InputsError,
     build_inputs,
     keep_declared_strings,
