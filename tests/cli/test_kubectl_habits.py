@@ -459,7 +459,7 @@ def test_scope_admits_its_runs_their_children_and_steps_only() -> None:
     assert scope.admits_run(run_obj("other"), cache) is False
     assert scope.admits_run(run_obj("orphan", parent="ghost"), cache) is None  # ancestry unknown yet
     assert scope.admits_run(run_obj("other", phase="Succeeded"), cache) is True  # finished: cleanup only
-    step = {"metadata": {"namespace": "default", "labels": {"bubustack.io/storyrun": "child"}}}
+    step = {"metadata": {"namespace": "default"}, "spec": {"storyRunRef": {"name": "child"}}}
     assert scope.admits_step_run(step, cache) is True
-    step["metadata"]["labels"]["bubustack.io/storyrun"] = "other"
+    step["spec"]["storyRunRef"]["name"] = "other"
     assert scope.admits_step_run(step, cache) is False
