@@ -15,7 +15,7 @@ a key already used for another request. The StoryRun is not run here: an engine 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,16 +28,12 @@ from bobrapet.cli.errors import format_status_error
 from bobrapet.cli.inputs import InputsError, build_inputs, keep_declared_strings
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.host.embedded import ControlPlane
-from bobrapet.triggers import (
-    DeliveryError,
-    DeliveryMode,
-    IdentityConflict,
-    StoryNotFound,
-    TriggerRequest,
-    build_trigger,
-    decision_of,
-    submit,
-)
+
+if TYPE_CHECKING:
+    from bobrapet.triggers import DeliveryMode, TriggerRequest
+
+# bobrapet.triggers (templating, jinja2) is imported where the command runs: `--help` and
+# the other commands start without it.
 
 
 def _mode(key: str | None, token: str | None) -> DeliveryMode:
@@ -94,6 +90,8 @@ def trigger_command(
         values = build_inputs(inputs or [], inputs_file)
     except InputsError as err:
         raise fail(str(err), EXIT_USAGE) from None
+    from bobrapet.triggers import TriggerRequest, decision_of
+
     ns = namespace or "default"
     request = TriggerRequest(story, namespace=ns, inputs=values, mode=mode, token=token, key_template=key)
     trigger = run(_trigger(request, tuple(inputs or ())))
@@ -118,6 +116,8 @@ def trigger_command(
 
 
 async def _trigger(request: TriggerRequest, assignments: tuple[str, ...]) -> dict[str, Any]:
+    from bobrapet.triggers import DeliveryError, IdentityConflict, StoryNotFound, build_trigger, submit
+
     async with ControlPlane(state.home) as plane:
         try:
             schema = await _inputs_schema(plane, request)
@@ -141,6 +141,8 @@ async def _trigger(request: TriggerRequest, assignments: tuple[str, ...]) -> dic
 
 async def _inputs_schema(plane: ControlPlane, request: TriggerRequest) -> Any:
     """The Story's ``inputsSchema`` (None without one); :class:`StoryNotFound` when missing."""
+    from bobrapet.triggers import StoryNotFound
+
     if not plane.exists:
         raise StoryNotFound(request.story, request.target_namespace)
     try:
