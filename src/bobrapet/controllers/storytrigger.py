@@ -1,7 +1,8 @@
 """StoryTrigger controller (reference §5.3): decide what a stored trigger becomes.
 
 A trigger whose ``status.decision`` is final (``Created``, ``Reused``, ``Rejected``) at its
-current generation is left alone. Otherwise, in order:
+current generation is left alone (seen in a small cached projection, without a store read:
+every process start lists all triggers). Otherwise, in order:
 
 1. the identity, inputs and name rules (:func:`~bobrapet.api.admission.storytrigger.identity_causes`)
    → ``Rejected``/``ValidationFailed``;
@@ -182,13 +183,28 @@ def decided_status(trigger: Resource, decision: Decision, now: datetime) -> dict
     return status
 
 
+def _decision_view(trigger: Resource) -> Resource:
+    """What the controller needs to know that a trigger is decided (a small cached projection)."""
+    metadata = trigger.get("metadata") or {}
+    status = trigger.get("status") or {}
+    return {
+        "metadata": {k: metadata.get(k) for k in ("generation", "deletionTimestamp")},
+        "status": {k: status.get(k) for k in ("decision", "observedGeneration")},
+    }
+
+
 class StoryTriggerReconciler:
     def __init__(self, manager: Manager, offload_inputs: OffloadInputs | None = None) -> None:
         self.client = manager.client
         self.clock = manager.clock
         self.offload_inputs = offload_inputs
+        #: Decided triggers are skipped without reading the store (every start lists them all).
+        self.decisions = manager.projection(STORY_TRIGGER, "decisions", _decision_view)
 
     async def __call__(self, request: Request) -> Result:
+        seen = self.decisions.get(request.name, request.namespace)
+        if seen is not None and (is_deleting(seen) or decision_of(seen)):
+            return Result()
         try:
             trigger = await self.client.get(STORY_TRIGGER, request.name, request.namespace)
         except NotFound:
