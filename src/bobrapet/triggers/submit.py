@@ -60,14 +60,22 @@ async def submit(
 
 @dataclass(frozen=True)
 class DeliveryOptions:
+    """How :func:`trigger_story` delivers (the defaults: one attempt, no throttle, wait 30 s)."""
+
+    #: Attempts and back-off for transient failures (``deliveryPolicy.retry``).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Shared by every delivery of one source (``Impulse.spec.throttle``).
     throttle: Throttle | None = None
     #: Seconds to wait for the controller's decision per attempt; ``None``: do not wait.
     decision_timeout: float | None = DEFAULT_DECISION_TIMEOUT
+    #: Moves large inputs to storage before the trigger is stored (:mod:`.offload`).
     offload_inputs: OffloadInputs | None = None
+    #: Time for back-off and the decision timeout (default: the real clock).
     clock: Clock | None = None
+    #: ``() -> [0, 1)``: the jitter of the back-off.
     random: Callable[[], float] = _random.random
-    new_id: Callable[[], str] = field(default=new_submission_id)
+    #: The submission id of an un-keyed delivery (default: a random UUID).
+    new_id: Callable[[], str] = new_submission_id
 
 
 @dataclass(frozen=True)
