@@ -29,14 +29,13 @@ from bobrapet.triggers.request import (
     trigger_object,
 )
 from bobrapet.triggers.retry import RetryPolicy, is_retryable, retry_delay, with_retries
-from bobrapet.triggers.submit import Delivery, DeliveryOptions, submit, submit_once, trigger_story
+from bobrapet.triggers.submit import DeliveryOptions, TriggerOutcome, submit, submit_once, trigger_story
 from bobrapet.triggers.throttle import Permit, Throttle, ThrottlePolicy
 from bobrapet.triggers.tokenbucket import TokenBucket
 from bobrapet.triggers.wait import DEFAULT_DECISION_TIMEOUT, decision_of, wait_for_decision
 
 __all__ = [
     "DEFAULT_DECISION_TIMEOUT",
-    "Delivery",
     "DeliveryError",
     "DeliveryMode",
     "DeliveryOptions",
@@ -51,6 +50,7 @@ __all__ = [
     "ThrottlePolicy",
     "TokenBucket",
     "TriggerError",
+    "TriggerOutcome",
     "TriggerRejected",
     "TriggerRequest",
     "build_trigger",

@@ -79,7 +79,7 @@ class DeliveryOptions:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class TriggerOutcome:
     """The outcome of :func:`trigger_story`."""
 
     #: The StoryTrigger as last read (decided unless ``decision_timeout`` was None).
@@ -103,7 +103,7 @@ async def _slot(throttle: Throttle | None) -> AsyncIterator[Permit]:
 
 async def trigger_story(
     client: Client, request: TriggerRequest, options: DeliveryOptions | None = None
-) -> Delivery:
+) -> TriggerOutcome:
     """Deliver ``request``: build, submit, wait for the decision (see the module invariants)."""
     options = options or DeliveryOptions()
     submission_id = options.new_id()
@@ -126,4 +126,4 @@ async def trigger_story(
     if decision == "Rejected":
         raise TriggerRejected(trigger)
     run = ((trigger.get("status") or {}).get("storyRunRef") or {}).get("name") if decision else None
-    return Delivery(trigger, decision, run, permit.waited)
+    return TriggerOutcome(trigger, decision, run, permit.waited)
