@@ -139,7 +139,12 @@ class NatsImpulse:
                     max_deliver=-1,
                 ),
             )
-            log.info("nats: created durable %s on stream %s (from %s)", self.durable, stream, policy.value)
+            log.info(
+                "nats: created durable %s on stream %s (startFrom %s)",
+                self.durable,
+                stream,
+                self.config.start_from,
+            )
 
     async def _consume(
         self, subscription: JetStreamContext.PullSubscription, deliver: Deliver, stop: asyncio.Event

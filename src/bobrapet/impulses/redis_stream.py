@@ -101,7 +101,10 @@ class RedisStreamImpulse:
                 raise
             return
         self.context.log.info(
-            "redis: created group %s on stream %s (from %s)", self.group, self.stream, start
+            "redis: created group %s on stream %s (startFrom %s)",
+            self.group,
+            self.stream,
+            self.config.start_from,
         )
 
     async def _consume(self, client: Redis, deliver: Deliver, stop: asyncio.Event) -> None:
