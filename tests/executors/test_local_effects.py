@@ -111,3 +111,27 @@ async def test_claim_granted_after_the_worker_died_is_released(
             break
         await asyncio.sleep(0.01)
     assert effects.calls == [("claim", "charge"), ("release", "charge")]
+
+
+def test_worker_routes_effect_replies_by_id() -> None:
+    from bobrapet.executors.local import protocol, worker
+
+    sent: list[dict[str, Any]] = []
+
+    class Channel:
+        def send(self, frame: dict[str, Any]) -> None:
+            protocol.encode(frame)  # every frame is one JSON line
+            sent.append(frame)
+
+    calls = worker._EffectCalls(Channel())  # type: ignore[arg-type]
+    claim = calls.call("step-1", "claim", {"effectKey": "k", "leaseSeconds": 5})
+    renew = calls.call("step-2", "renew", {"effectKey": "k"})
+    assert sent == [
+        {"effectKey": "k", "leaseSeconds": 5, "op": "effect", "key": "step-1", "id": 1, "action": "claim"},
+        {"effectKey": "k", "op": "effect", "key": "step-2", "id": 2, "action": "renew"},
+    ]
+    calls.resolve({"op": "effect-reply", "key": "step-2", "id": 2, "reply": {"held": True}})
+    assert renew.result(0) == {"held": True} and not claim.done()
+    calls.resolve({"op": "effect-reply", "key": "step-1", "id": 99, "reply": {}})  # unknown: ignored
+    calls.resolve({"op": "effect-reply", "key": "step-1", "id": 1, "reply": "garbage"})
+    assert claim.result(0) == {"error": "malformed effect reply"}

@@ -501,7 +501,8 @@ class LocalExecutor:
                 return failed(f"cannot start a worker: {worker}", started_at=queued_at, finished_at=_now())
             started = _now()
             pending = worker.send(request.key, frame, request.timeout)
-            pending.on_effect = self._effect_handler(worker, pending, request.effects)
+            if request.effects is not None:  # else the WorkerProcess answers "not available"
+                pending.on_effect = self._effect_handler(worker, pending, request.effects)
             if self._max_tasks is not None and worker.tasks >= self._max_tasks:
                 self._retire(worker)
             try:
@@ -526,13 +527,13 @@ class LocalExecutor:
                 self._unplace(attempt)
 
     def _effect_handler(
-        self, worker: WorkerProcess, pending: InFlight, effects: StepEffects | None
+        self, worker: WorkerProcess, pending: InFlight, effects: StepEffects
     ) -> Callable[[dict[str, Any]], None]:
         """Answers the effect frames of one step with ``effects`` (see the module docstring)."""
 
         async def reply(frame: dict[str, Any]) -> None:
             answered = await answer(effects, frame)
-            if effects is not None and answered.get("decision") == "run" and pending.reply.done():
+            if answered.get("decision") == "run" and pending.reply.done():
                 with contextlib.suppress(Exception):
                     await effects.release(str(frame.get("effectKey")))
             worker.reply_effect(frame, answered)
