@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bobrapet.controllers import engram, engramtemplate, impulse, impulsetemplate, story
+from bobrapet.controllers import effectclaim, engram, engramtemplate, impulse, impulsetemplate, story
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 
 if TYPE_CHECKING:
     from bobrapet.controllers.execution import ExecutionEnv
 
-SETUPS = (engramtemplate.setup, impulsetemplate.setup, engram.setup, impulse.setup, story.setup)
+SETUPS = (
+    engramtemplate.setup,
+    impulsetemplate.setup,
+    engram.setup,
+    impulse.setup,
+    story.setup,
+    effectclaim.setup,
+)
 
 
 def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[Controller]:
