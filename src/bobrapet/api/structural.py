@@ -4,7 +4,8 @@
 returns the normalized wire dict (CRD defaults applied, absent optional fields
 left out, free-form JSON kept verbatim, key order of the input kept) together
 with a list of :class:`~bobrapet.api.errors.Cause`. It never raises: any input,
-however malformed, yields causes.
+however malformed, yields causes. :func:`validate_model` does the same for any
+wire model that is not a kind (configuration objects), returning the model.
 
 Cause fields are wire paths with indexes (``spec.steps[2].needs``; map keys in
 brackets: ``metadata.labels[app]``) and messages say what is wrong and how to
@@ -17,7 +18,7 @@ import difflib
 import json
 import types
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,7 +26,9 @@ from bobrapet.api.errors import Cause
 from bobrapet.api.kinds import Kind
 from bobrapet.api.types.base import DNS_LABEL_PATTERN, ENTRYPOINT_PATTERN
 
-__all__ = ["check", "describe_value", "wire_fields"]
+__all__ = ["check", "describe_value", "validate_model", "wire_fields"]
+
+M = TypeVar("M", bound=BaseModel)
 
 _PATTERN_HINTS = {
     DNS_LABEL_PATTERN: (
@@ -74,19 +77,25 @@ def check(
     if not isinstance(obj, dict):
         return obj, [Cause("", f"must be an object, got {describe_value(obj)}", "FieldValueTypeInvalid")]
     data = obj if include_status else {k: v for k, v in obj.items() if k != "status"}
-    model_cls = kind.model
-    try:
-        # Wire names only: Python attribute names (max_retries) are not accepted on the wire.
-        model = model_cls.model_validate(data, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        return data, _causes(model_cls, exc)
-    except (RecursionError, ValueError, TypeError) as exc:  # pathological input (e.g. nesting)
-        return data, [Cause("", f"cannot be validated: {exc}", "FieldValueInvalid")]
+    model, causes = validate_model(kind.model, data)
+    if model is None:
+        return data, causes
     out = model.model_dump(by_alias=True, exclude_none=True)
     if not include_status:
         out.pop("status", None)
     reordered: dict[str, Any] = _reorder(out, data)
     return reordered, []
+
+
+def validate_model(model_cls: type[M], data: Any) -> tuple[M | None, list[Cause]]:
+    """``data`` validated by ``model_cls``: ``(model, [])``, or ``(None, causes)`` (never raises)."""
+    try:
+        # Wire names only: Python attribute names (max_retries) are not accepted on the wire.
+        return model_cls.model_validate(data, by_alias=True, by_name=False), []
+    except ValidationError as exc:
+        return None, _causes(model_cls, exc)
+    except (RecursionError, ValueError, TypeError) as exc:  # pathological input (e.g. nesting)
+        return None, [Cause("", f"cannot be validated: {exc}", "FieldValueInvalid")]
 
 
 def _reorder(out: Any, src: Any) -> Any:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bobrapet.controllers import engram, engramtemplate, impulse, impulsetemplate, story, storytrigger
+from bobrapet.controllers import (
+    effectclaim,
+    engram,
+    engramtemplate,
+    impulse,
+    impulsetemplate,
+    story,
+    storytrigger,
+)
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 
 if TYPE_CHECKING:
     from bobrapet.controllers.execution import ExecutionEnv
 
-#: Controllers every process that settles runs; the StoryTrigger controller is one of them
+#: The controllers of every process that settles; the StoryTrigger controller is one of them
 #: (it only creates StoryRuns, which engines drive).
 SETUPS = (
     engramtemplate.setup,
@@ -19,6 +27,7 @@ SETUPS = (
     engram.setup,
     impulse.setup,
     story.setup,
+    effectclaim.setup,
     storytrigger.setup,
 )
 

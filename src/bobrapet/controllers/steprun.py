@@ -19,7 +19,9 @@ execute, a launch failure with a reason code, or wait), and this controller *app
 3. the attempt is handed to the :class:`~bobrapet.controllers.attempts.AttemptRunner` (a
    manager runnable), which runs it on the executor (the
    :class:`~bobrapet.executors.protocol.Executor` seam) in a background task, never inside
-   a reconcile;
+   a reconcile; its request carries the attempt's effects port
+   (:class:`~bobrapet.controllers.effects.StepRunEffects`, the EffectClaims of
+   ``ctx.effect_once``);
 4. its outcome is turned into the StepRun's status by :func:`bobrapet.engine.complete`
    (success, failure, timeout, or a scheduled retry) and written — unless another engine
    took the attempt over meanwhile.
@@ -44,6 +46,7 @@ from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Story
 from bobrapet.controllers import runs, steplog
 from bobrapet.controllers.attempts import Attempt, AttemptRunner
+from bobrapet.controllers.effects import StepRunEffects, holder_identity
 from bobrapet.controllers.events import EventRecorder
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.scope import UNKNOWN_RETRY
@@ -258,6 +261,8 @@ class StepRunReconciler:
             executor.release(request.key)
             raise
         attempt = Attempt(request.key, decision.template, decision.step, stored)
+        holder = holder_identity(self.env.lease.id, decision.attempt)
+        request = replace(request, effects=StepRunEffects(self.client, self.clock, stored, holder))
         self.runner.submit(stored, request, attempt, waiting=not ready)
         for event in decision.events:
             await self.events.record(stored, event.type, event.reason, event.message)

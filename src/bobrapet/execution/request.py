@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from bobrapet.api.durations import format_duration
 from bobrapet.api.timestamps import format_timestamp
+from bobrapet.execution.effects import StepEffects
 from bobrapet.execution.secrets import StepSecrets
 
 #: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
@@ -51,6 +52,8 @@ class ExecutionRequest:
     inputs_record: str | None = field(default=None, repr=False)
     #: The run's inputs log (:func:`bobrapet.executors.logpath.inputs_log_path`).
     inputs_log: Path | None = None
+    #: Where the attempt's ``ctx.effect_once`` claims are kept (None: not available).
+    effects: StepEffects | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.entrypoint is None) == (self.command is None):

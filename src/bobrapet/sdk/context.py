@@ -1,8 +1,10 @@
-"""The ``ctx`` handed to a Python engram: config, secrets, logger, identity and signals.
+"""The ``ctx`` handed to a Python engram: config, secrets, logger, identity, signals, effects.
 
 Invariants: identity attributes come from the ``BUBU_*`` environment of the step (§8.3);
 ``signal`` accepts a non-empty string key and a JSON value of at most 8 KiB (encoded
-UTF-8) and records it in emission order; after ``close()`` no more signals are accepted.
+UTF-8) and records it in emission order; ``effect_once`` runs its function at most once per
+StepRun and key (:mod:`bobrapet.sdk.effects`); after ``close()`` no more signals or effects
+are accepted.
 Standard library only (imported by warm workers).
 """
 
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from bobrapet.sdk.effects import LEASE_SECONDS, EffectBackend, EffectResult, Effects, MemoryEffects
 
 MAX_SIGNAL_BYTES = 8 * 1024
 LOGGER_NAME = "bobrapet.engram"
@@ -43,6 +47,7 @@ class Context:
         logger: logging.Logger | None = None,
         debug: bool | None = None,
         on_signal: SignalSink | None = None,
+        effects: EffectBackend | None = None,
     ) -> None:
         source = os.environ if env is None else env
         self.config: dict[str, Any] = config if config is not None else {}
@@ -62,6 +67,8 @@ class Context:
         self.logger: logging.Logger = logger if logger is not None else logging.getLogger(LOGGER_NAME)
         self.signals: list[dict[str, Any]] = []
         self._on_signal = on_signal
+        #: Where effect claims are kept: the engine's EffectClaims, or memory outside an engine.
+        self._effects = Effects(effects if effects is not None else MemoryEffects(), self.logger)
         self._closed = False
 
     def signal(self, key: str, value: Any) -> None:
@@ -82,6 +89,35 @@ class Context:
         if self._on_signal is not None:
             self._on_signal(event)
 
+    def effect_once(
+        self, key: str, fn: Callable[[], Any], *, lease_seconds: int = LEASE_SECONDS
+    ) -> EffectResult:
+        """Run ``fn()`` at most once for this StepRun and ``key``, across retries and crashes.
+
+        Returns an :class:`~bobrapet.sdk.effects.EffectResult`: ``performed`` is True when
+        ``fn`` ran now (``value`` is its return value); False when an earlier attempt (or an
+        earlier call) already performed it — ``fn`` is not called and ``value`` is the JSON
+        recorded then (a dict return value as is, anything else as ``{"value": ...}``,
+        summarised above 8 KiB). If ``fn`` raises, the claim is released and the exception
+        propagates: a retry runs ``fn`` again. If another attempt holds the claim (it crashed
+        while ``fn`` ran), this call waits until that claim is completed, released, or its
+        ``lease_seconds`` lease (renewed while ``fn`` runs) has expired, then takes it over.
+        Use :meth:`effect_once_async` from an ``async`` engram.
+        """
+        self._check_open()
+        return self._effects.once(key, fn, lease_seconds)
+
+    async def effect_once_async(
+        self, key: str, fn: Callable[[], Awaitable[Any] | Any], *, lease_seconds: int = LEASE_SECONDS
+    ) -> EffectResult:
+        """:meth:`effect_once` for ``async`` engrams: ``fn`` may be async (it is awaited)."""
+        self._check_open()
+        return await self._effects.once_async(key, fn, lease_seconds)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the step has finished; effects can no longer be performed")
+
     def close(self) -> None:
-        """Mark the step finished (later ``signal`` calls raise)."""
+        """Mark the step finished (later ``signal`` and ``effect_once`` calls raise)."""
         self._closed = True

@@ -1,4 +1,4 @@
-"""bobrapet.triggers: durable submission of StoryTriggers (reference §5.2-5.4).
+"""bobrapet.triggers: durable submission of StoryTriggers (reference §5.2 to §5.4).
 
 Used by ``bobrapet trigger``, the impulses and the SDK's ``trigger_story``; the StoryTrigger
 controller (:mod:`bobrapet.controllers.storytrigger`) decides what a stored trigger becomes.

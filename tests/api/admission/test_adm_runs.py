@@ -298,7 +298,9 @@ async def test_effectclaim_valid(run_admit: RunAdmit, lookup: Any) -> None:
 async def test_effectclaim_rules(causes_of: CausesOf, run_admit: RunAdmit, lookup: Any) -> None:
     await _with_steprun(run_admit, lookup)
     text = messages(await causes_of(claim(completionStatus="completed")))
-    assert "completionStatus requires completedAt" in text
+    assert "completionStatus completed requires completedAt" in text
+    text = messages(await causes_of(claim(completionStatus="abandoned")))
+    assert "completionStatus abandoned requires completedAt" in text
     text = messages(await causes_of(claim(completedAt="2025-01-01T00:00:00Z")))
     assert "completedAt requires completionStatus" in text
     text = messages(await causes_of(claim(renewTime="2025-01-01T00:00:00Z")))
@@ -386,11 +388,10 @@ async def test_effectclaim_released_claim_can_be_reacquired(
     released = copy.deepcopy(held)
     for k in ("holderIdentity", "acquireTime", "renewTime"):
         released["spec"].pop(k)
-    released["spec"].update(completionStatus="released", completedAt="2025-01-01T00:00:20Z")
+    released["spec"].update(completionStatus="released")  # no completedAt: the SDK's release
     released = (await run_admit(released, old=held)).object
     taken = copy.deepcopy(released)
-    for k in ("completionStatus", "completedAt"):
-        taken["spec"].pop(k)
+    taken["spec"].pop("completionStatus")
     taken["spec"].update(
         holderIdentity="pod-b",
         acquireTime="2025-01-01T00:05:00Z",
@@ -401,10 +402,16 @@ async def test_effectclaim_released_claim_can_be_reacquired(
     done = copy.deepcopy(taken)
     done["spec"].update(completionStatus="completed", completedAt="2025-01-01T00:06:00Z")
     await run_admit(done, old=taken)
-    # clearing only one of the pair is still rejected, and so is clearing a completed claim
-    half = copy.deepcopy(released)
+    # a release may also carry completedAt; clearing it alone is rejected, as is clearing
+    # the completion of a completed claim
+    stamped = copy.deepcopy(held)
+    for k in ("holderIdentity", "acquireTime", "renewTime"):
+        stamped["spec"].pop(k)
+    stamped["spec"].update(completionStatus="released", completedAt="2025-01-01T00:00:20Z")
+    stamped = (await run_admit(stamped, old=held)).object
+    half = copy.deepcopy(stamped)
     half["spec"].pop("completedAt")
-    assert "completionStatus requires completedAt" in messages(await causes_of(half, old=released))
+    assert "completedAt cannot be cleared" in messages(await causes_of(half, old=stamped))
     undo = copy.deepcopy(done)
     for k in ("completionStatus", "completedAt"):
         undo["spec"].pop(k)

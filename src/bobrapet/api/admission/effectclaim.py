@@ -1,12 +1,13 @@
 """EffectClaim validation (reference §1.15 "EffectClaim", §6.1).
 
 Invariants: ``stepRunRef`` is same-namespace (whatever the policy) and the StepRun exists
-(matching ``uid`` when given); ``completedAt`` ⇔ ``completionStatus``; ``renewTime``
-requires ``acquireTime``; ``acquireTime ≤ renewTime ≤ completedAt``; the name is
-deterministic; on update identity fields are immutable, ``completedAt`` never clears or
+(matching ``uid`` when given); ``completedAt`` requires ``completionStatus``, and
+``completed``/``abandoned`` require ``completedAt`` — a ``released`` claim may have none
+(DESIGN: release works; the reference's webhook rejected the SDK's own release, §6.2 step 7);
+``renewTime`` requires ``acquireTime``; ``acquireTime ≤ renewTime ≤ completedAt``; the name
+is deterministic; on update identity fields are immutable, ``completedAt`` never clears or
 moves back (except that a ``released`` claim may be re-acquired by clearing
-``completionStatus`` and ``completedAt`` together — DESIGN: release works), and a
-``completed`` claim is frozen.
+``completionStatus`` and ``completedAt`` together), and a ``completed`` claim is frozen.
 """
 
 from __future__ import annotations
@@ -65,11 +66,10 @@ async def validate_effectclaim(ctx: Context) -> None:
     status = spec.get("completionStatus")
     if status is not None and status not in COMPLETION:
         ctx.error("spec.completionStatus", f"completionStatus must be one of {', '.join(COMPLETION)}")
-    if (spec.get("completedAt") is None) != (status is None):
-        if status is None:
-            ctx.required("spec.completionStatus", "completedAt requires completionStatus")
-        else:
-            ctx.required("spec.completedAt", "completionStatus requires completedAt")
+    if spec.get("completedAt") is not None and status is None:
+        ctx.required("spec.completionStatus", "completedAt requires completionStatus")
+    elif spec.get("completedAt") is None and status in ("completed", "abandoned"):
+        ctx.required("spec.completedAt", f"completionStatus {status} requires completedAt")
     acquire = _time(ctx, "spec.acquireTime", spec.get("acquireTime"))
     renew = _time(ctx, "spec.renewTime", spec.get("renewTime"))
     completed = _time(ctx, "spec.completedAt", spec.get("completedAt"))

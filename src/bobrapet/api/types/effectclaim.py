@@ -23,10 +23,11 @@ class EffectClaimSpec(WireModel):
     renew_time: Timestamp | None = Field(None, description="When the lease was last renewed.")
     lease_transitions: int | None = Field(None, description="How many times the lease changed holder.", ge=0)
     completion_status: EffectCompletionStatus | None = Field(
-        None, description="completed, released or abandoned (set together with completedAt)."
+        None,
+        description="completed or abandoned (with completedAt), or released (given back unperformed).",
     )
     completed_at: Timestamp | None = Field(
-        None, description="When the effect finished (set with completionStatus)."
+        None, description="When the effect completed or was abandoned (requires completionStatus)."
     )
     details: JSONObject | None = Field(None, description="Extra details (free-form).")
 

@@ -35,6 +35,11 @@ Failure semantics:
 * at most ``max_steps`` command engrams run at once (they share the total cap);
 * ``cancel(key)`` stops that attempt wherever it is (queued or running): result Failed
   "canceled".
+
+Effect claims: a Python step's effect frames are answered by its request's
+:class:`~bobrapet.execution.effects.StepEffects` (in background tasks, so a slow store write
+holds up no other frame); a claim granted after the step's worker died is released at once
+(nobody would run the effect).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bobrapet.execution.effects import StepEffects, answer
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.command import run_command
@@ -495,6 +501,8 @@ class LocalExecutor:
                 return failed(f"cannot start a worker: {worker}", started_at=queued_at, finished_at=_now())
             started = _now()
             pending = worker.send(request.key, frame, request.timeout)
+            if request.effects is not None:  # else the WorkerProcess answers "not available"
+                pending.on_effect = self._effect_handler(worker, pending, request.effects)
             if self._max_tasks is not None and worker.tasks >= self._max_tasks:
                 self._retire(worker)
             try:
@@ -517,6 +525,23 @@ class LocalExecutor:
         finally:
             if not settled_later:
                 self._unplace(attempt)
+
+    def _effect_handler(
+        self, worker: WorkerProcess, pending: InFlight, effects: StepEffects
+    ) -> Callable[[dict[str, Any]], None]:
+        """Answers the effect frames of one step with ``effects`` (see the module docstring)."""
+
+        async def reply(frame: dict[str, Any]) -> None:
+            answered = await answer(effects, frame)
+            if answered.get("decision") == "run" and pending.reply.done():
+                with contextlib.suppress(Exception):
+                    await effects.release(str(frame.get("effectKey")))
+            worker.reply_effect(frame, answered)
+
+        def handle(frame: dict[str, Any]) -> None:
+            self._background_task(reply(frame))
+
+        return handle
 
     async def _worker_for(
         self, attempt: _Attempt, on_started: OnStarted | None

@@ -7,6 +7,10 @@ Worker -> parent: ``{"op": "ready"}`` once after start, ``{"op": "signal", "key"
 {...}}`` while a step runs (emission order per step), then exactly one ``{"op": "result", "key":
 ..., ...}`` per run request. Several steps may be in flight on one worker; frames of different
 steps interleave, each carries its step's ``key``.
+Effect claims (``ctx.effect_once``, :mod:`bobrapet.sdk.effects`): while a step runs, the worker
+sends ``{"op": "effect", "key": ..., "id": N, "action": "claim"|"renew"|"complete"|"release",
+...payload}`` and the engine answers every such frame with exactly one ``{"op":
+"effect-reply", "key": ..., "id": N, "reply": {...}}`` (``id`` is unique per worker).
 Standard library only (imported by warm workers).
 """
 
@@ -20,6 +24,8 @@ RUN = "run"
 CANCEL = "cancel"
 SIGNAL = "signal"
 RESULT = "result"
+EFFECT = "effect"
+EFFECT_REPLY = "effect-reply"
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 

@@ -14,7 +14,9 @@ A worker runs several steps at once (the engine decides how many: its per-worker
   init failures, non-JSON outputs and cancellation included); signal frames carry the key
   of the step that emitted them;
 * a cancel request cancels the step's task when it is async; a sync step cannot be stopped
-  inside a process (the engine retires the worker instead).
+  inside a process (the engine retires the worker instead);
+* ``ctx.effect_once`` sends effect frames and blocks its step (or awaits, in an async step)
+  until the engine's reply, which the reading thread routes back by ``id``.
 
 Per-step isolation with concurrency (the engine and the user's code only see their own step):
 
@@ -44,12 +46,13 @@ import contextlib
 import contextvars
 import faulthandler
 import io
+import itertools
 import logging
 import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TextIO
 
 from bobrapet.executors.local import protocol
@@ -83,6 +86,49 @@ class _Channel:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._write_fd, view) :]
+
+
+class _EffectCalls:
+    """Effect calls of the steps of this worker: one frame out per call, replies routed by ``id``."""
+
+    def __init__(self, channel: _Channel) -> None:
+        self._channel = channel
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def call(self, step_key: str, action: str, payload: dict[str, Any]) -> Future[dict[str, Any]]:
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            call_id = next(self._ids)
+            self._pending[call_id] = future
+        frame = {**payload, "op": protocol.EFFECT, "key": step_key, "id": call_id, "action": action}
+        try:
+            self._channel.send(frame)
+        except BaseException as exc:
+            with self._lock:
+                self._pending.pop(call_id, None)
+            future.set_exception(exc)
+        return future
+
+    def resolve(self, frame: dict[str, Any]) -> None:
+        """Hand an ``effect-reply`` frame to the call waiting for it."""
+        with self._lock:
+            future = self._pending.pop(frame.get("id"), None)  # type: ignore[arg-type]
+        if future is not None:
+            reply = frame.get("reply")
+            future.set_result(reply if isinstance(reply, dict) else {"error": "malformed effect reply"})
+
+
+class _StepEffects:
+    """The :class:`~bobrapet.sdk.effects.EffectBackend` of one step: calls carry its key."""
+
+    def __init__(self, calls: _EffectCalls, step_key: str) -> None:
+        self._calls = calls
+        self._key = step_key
+
+    def call(self, action: str, payload: dict[str, Any]) -> Future[dict[str, Any]]:
+        return self._calls.call(self._key, action, payload)
 
 
 class _Step:
@@ -329,6 +375,7 @@ class Worker:
         self._loop_lock = threading.Lock()
         self._logger = _make_logger()
         self._spares = SpareLogs()
+        self._effects = _EffectCalls(channel)
 
     def serve(self) -> None:
         """Serve requests until EOF of the request pipe (then return at once)."""
@@ -356,6 +403,8 @@ class Worker:
                     return
                 if op == protocol.CANCEL:
                     self.cancel(str(request.get("key")))
+                elif op == protocol.EFFECT_REPLY:
+                    self._effects.resolve(request)
         except BaseException as exc:  # a garbled frame, a broken worker: stop serving
             self._error = exc
         self._eof.set()
@@ -413,6 +462,7 @@ class Worker:
             logger=self._logger,
             debug=step.debug,
             on_signal=signal,
+            effects=_StepEffects(self._effects, step.key),
         )
 
     # ------------------------------------------------------------------ async steps
