@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -123,19 +123,38 @@ def row_cells(
     return row
 
 
+def rows_table(head: Sequence[str], rows: Iterable[Sequence[str]], *, headers: bool = True) -> Table:
+    """A kubectl-style table (no borders, two spaces between columns) of text cells."""
+    from rich.table import Table
+
+    tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
+    for name in head:
+        tbl.add_column(name)
+    for row in rows:
+        tbl.add_row(*(Text(cell) for cell in row))  # values are data, never rich markup
+    return tbl
+
+
 def table(
     kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_namespace: bool, headers: bool = True
 ) -> Table:
     columns = table_columns(kind, wide=wide)
-    from rich.table import Table
+    return rows_table(
+        header_cells(columns, show_namespace=show_namespace),
+        (row_cells(kind, item, columns, show_namespace=show_namespace) for item in items),
+        headers=headers,
+    )
 
-    tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
-    for name in header_cells(columns, show_namespace=show_namespace):
-        tbl.add_column(name)
-    for item in items:
-        cells = row_cells(kind, item, columns, show_namespace=show_namespace)
-        tbl.add_row(*(Text(cell) for cell in cells))  # values are data, never rich markup
-    return tbl
+
+def print_table(console: Console, tbl: Table) -> None:
+    """Print ``tbl`` without ever truncating a cell to fit the terminal (scripts read these lines)."""
+    unbounded = Console(
+        file=console.file,
+        width=max(console.width, TABLE_MAX_WIDTH),
+        force_terminal=console.is_terminal,
+        no_color=console.no_color,
+    )
+    unbounded.print(tbl)
 
 
 def check_format(fmt: str) -> str | None:
@@ -191,15 +210,9 @@ def print_objects(
         for item in items:
             console.out(f"{kind.singular}/{item['metadata']['name']}", highlight=False)
     else:
-        # Like kubectl, never truncate a cell to fit the terminal (scripts read these lines).
-        wide_table = table(kind, items, wide=fmt == "wide", show_namespace=show_namespace, headers=headers)
-        unbounded = Console(
-            file=console.file,
-            width=max(console.width, TABLE_MAX_WIDTH),
-            force_terminal=console.is_terminal,
-            no_color=console.no_color,
+        print_table(
+            console, table(kind, items, wide=fmt == "wide", show_namespace=show_namespace, headers=headers)
         )
-        unbounded.print(wide_table)
 
 
 def _secret_size(value: Any) -> int:
