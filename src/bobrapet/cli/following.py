@@ -143,8 +143,6 @@ class LogFollower:
         log = self._update(step_run)
         if tail is not None:
             self._print(log, log.tail.skip_to_tail(tail))
-        if not log.active:
-            log.closing = True
         self._read(log, final=log.closing)
 
     def _update(self, step_run: Mapping[str, Any]) -> _Log:

@@ -32,6 +32,7 @@ from rich.console import Console
 from bobrapet.api.errors import NotFound, StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.cli.output import (
+    Column,
     dump_yaml,
     header_cells,
     jsonpath_text,
@@ -129,7 +130,7 @@ class WatchPrinter:
     show_namespace: bool = False
     headers: bool = True
     events: bool = False
-    _columns: list[tuple[str, str, str]] = field(default_factory=list)
+    _columns: list[Column] = field(default_factory=list)
     _widths: list[int] = field(default_factory=list)
     _documents: int = 0
 
