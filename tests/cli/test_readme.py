@@ -72,7 +72,7 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     assert "shouting hello there" in logs.stdout
 
 
-GROUPS = {"config"}  # commands with subcommands: a row names ``config view``, ``config set`` ...
+GROUPS = {"config", "catalog"}  # commands with subcommands: a row names ``config view``, ``config set`` ...
 
 
 def _command_rows(text: str) -> list[tuple[str, list[str]]]:
@@ -119,6 +119,10 @@ DOCUMENTED_FLAGS = [
     ("delete", "--all"),
     ("delete", "-l"),
     ("version", "-o"),
+    ("get", "-w"),
+    ("get", "--watch-only"),
+    ("get", "--output-watch-events"),
+    ("logs", "-f"),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -96,27 +96,65 @@ def _cell(value: Any, type_: str, path: str, kind: Kind | None = None) -> str:
     return str(value)
 
 
-def table(
-    kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_namespace: bool, headers: bool = True
-) -> Table:
-    columns = [c for c in kind.columns if wide or c[3] == 0]
+Column = tuple[str, str, str]  # (header, type, JSONPath)
+
+
+def table_columns(kind: Kind, *, wide: bool) -> list[Column]:
+    """The kind's printer columns after NAME (``wide`` adds the low-priority and extra ones)."""
+    columns = [(name, type_, path) for name, type_, path, priority in kind.columns if wide or priority == 0]
     if wide:
-        columns += [(name, "string", path, 1) for name, path in WIDE_COLUMNS.get(kind.kind, ())]
+        columns += [(name, "string", path) for name, path in WIDE_COLUMNS.get(kind.kind, ())]
+    return columns
+
+
+def header_cells(columns: Sequence[Column], *, show_namespace: bool) -> list[str]:
+    """The header line's cells of a table with ``columns``."""
+    return [*(["NAMESPACE"] if show_namespace else []), "NAME", *(name.upper() for name, _, _ in columns)]
+
+
+def row_cells(
+    kind: Kind, item: dict[str, Any], columns: Sequence[Column], *, show_namespace: bool
+) -> list[str]:
+    """One object's cells in a table with ``columns``."""
+    meta = item.get("metadata", {})
+    row = [meta.get("namespace", "")] if show_namespace else []
+    row.append(meta.get("name", ""))
+    row.extend(_cell(json_path(item, path), type_, path, kind) for _, type_, path in columns)
+    return row
+
+
+def rows_table(head: Sequence[str], rows: Iterable[Sequence[str]], *, headers: bool = True) -> Table:
+    """A kubectl-style table (no borders, two spaces between columns) of text cells."""
     from rich.table import Table
 
     tbl = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
-    if show_namespace:
-        tbl.add_column("NAMESPACE")
-    tbl.add_column("NAME")
-    for name, _, _, _ in columns:
-        tbl.add_column(name.upper())
-    for item in items:
-        meta = item.get("metadata", {})
-        row = [meta.get("namespace", "")] if show_namespace else []
-        row.append(meta.get("name", ""))
-        row.extend(_cell(json_path(item, path), type_, path, kind) for _, type_, path, _ in columns)
+    for name in head:
+        tbl.add_column(name)
+    for row in rows:
         tbl.add_row(*(Text(cell) for cell in row))  # values are data, never rich markup
     return tbl
+
+
+def table(
+    kind: Kind, items: Sequence[dict[str, Any]], *, wide: bool, show_namespace: bool, headers: bool = True
+) -> Table:
+    columns = table_columns(kind, wide=wide)
+    return rows_table(
+        header_cells(columns, show_namespace=show_namespace),
+        (row_cells(kind, item, columns, show_namespace=show_namespace) for item in items),
+        headers=headers,
+    )
+
+
+def print_table(console: Console, tbl: Table) -> None:
+    """Print ``tbl`` without ever truncating a cell to fit the terminal (scripts read these lines)."""
+    unbounded = Console(
+        file=console.file,
+        width=max(console.width, TABLE_MAX_WIDTH),
+        force_terminal=console.is_terminal,
+        no_color=console.no_color,
+    )
+    unbounded.print(tbl)
 
 
 def check_format(fmt: str) -> str | None:
@@ -142,6 +180,13 @@ def _unquote(text: str) -> str:
     return text
 
 
+def jsonpath_text(fmt: str, data: Any) -> str:
+    """What ``-o jsonpath=TEMPLATE`` (``fmt``, already checked) prints for ``data``."""
+    from bobrapet.cli.jsonpath import render
+
+    return render(_unquote(fmt.removeprefix("jsonpath=")), data)
+
+
 def print_objects(
     console: Console,
     kind: Kind,
@@ -158,24 +203,16 @@ def print_objects(
         text = dump_json(data) if fmt == "json" else dump_yaml(data)
         console.out(text.rstrip("\n"), highlight=False)
     elif fmt.startswith("jsonpath="):
-        from bobrapet.cli.jsonpath import render
-
-        text = render(_unquote(fmt.removeprefix("jsonpath=")), items[0] if single else list_obj)
+        text = jsonpath_text(fmt, items[0] if single else list_obj)
         console.file.write(text)  # exactly the template's text, like kubectl (no newline added)
         console.file.flush()
     elif fmt == "name":
         for item in items:
             console.out(f"{kind.singular}/{item['metadata']['name']}", highlight=False)
     else:
-        # Like kubectl, never truncate a cell to fit the terminal (scripts read these lines).
-        wide_table = table(kind, items, wide=fmt == "wide", show_namespace=show_namespace, headers=headers)
-        unbounded = Console(
-            file=console.file,
-            width=max(console.width, TABLE_MAX_WIDTH),
-            force_terminal=console.is_terminal,
-            no_color=console.no_color,
+        print_table(
+            console, table(kind, items, wide=fmt == "wide", show_namespace=show_namespace, headers=headers)
         )
-        unbounded.print(wide_table)
 
 
 def _secret_size(value: Any) -> int:

@@ -56,9 +56,13 @@ class StoreAdmission:
 class ControlPlane:
     """The store of one home directory, with admission, and its controllers on demand."""
 
-    def __init__(self, home: Path, config: AdmissionConfig | None = None) -> None:
+    def __init__(
+        self, home: Path, config: AdmissionConfig | None = None, *, poll_interval: float | None = None
+    ) -> None:
         self.home = home
         self._config = config
+        #: How late the store's watches see other processes' writes (None: the store's default).
+        self.poll_interval = poll_interval
         self._client: SqliteClient | None = None
 
     @property
@@ -83,7 +87,9 @@ class ControlPlane:
 
     def _open(self) -> SqliteClient:
         self.home.mkdir(parents=True, exist_ok=True)
-        return SqliteClient(self.home / STATE_FILE)
+        if self.poll_interval is None:
+            return SqliteClient(self.home / STATE_FILE)
+        return SqliteClient(self.home / STATE_FILE, poll_interval=self.poll_interval)
 
     def _adopt(self, client: SqliteClient) -> None:
         if self._client is not None:  # opened meanwhile: keep the first

@@ -3,6 +3,7 @@
 from bobrapet.cli.commands import (
     apply,
     cancel,
+    catalog,
     config,
     crds,
     delete,
@@ -21,6 +22,7 @@ from bobrapet.cli.commands import (
 __all__ = [
     "apply",
     "cancel",
+    "catalog",
     "config",
     "crds",
     "delete",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from bobrapet.cli.commands.common import complete_kind, namespace_option, resolv
 from bobrapet.cli.events import events_of, events_section
 from bobrapet.cli.output import check_format, describe, print_objects
 from bobrapet.host.embedded import ControlPlane
+
+if TYPE_CHECKING:
+    from bobrapet.cli.watching import Selection
 
 
 @app.command("get")
@@ -45,8 +48,21 @@ def get_command(
             "--sort-by", metavar="JSONPATH", help="Sort by a field, e.g. .metadata.creationTimestamp."
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", "-w", help="After listing, print each change (until Ctrl-C)."),
+    ] = False,
+    watch_only: Annotated[
+        bool, typer.Option("--watch-only", help="Print only the changes, not the current list.")
+    ] = False,
+    output_watch_events: Annotated[
+        bool,
+        typer.Option(
+            "--output-watch-events", help="With --watch: show the event type (ADDED, MODIFIED, DELETED)."
+        ),
+    ] = False,
 ) -> None:
-    """List resources of a kind, or show one."""
+    """List resources of a kind, or show one; with -w, keep printing their changes."""
     problem = check_format(output)
     if problem is not None:
         raise fail(problem, EXIT_USAGE)
@@ -60,6 +76,12 @@ def get_command(
             raise fail(str(err), EXIT_USAGE) from None
     kind = resolve_kind(kind_name)
     ns = None if (all_namespaces or not kind.namespaced) else (namespace or "default")
+    if watch or watch_only:
+        from bobrapet.cli.watching import Selection
+
+        selection = Selection(kind, ns, name, selector, field_selector)
+        _watch(selection, output, sort_path, watch_only, output_watch_events, headers=not no_headers)
+        return
 
     async def read() -> list[dict[str, Any]]:
         async with ControlPlane(state.home) as plane:
@@ -93,6 +115,40 @@ def get_command(
         show_namespace=show_ns,
         headers=not no_headers,
     )
+
+
+def _watch(
+    selection: Selection, output: str, sort_path: str | None, watch_only: bool, events: bool, *, headers: bool
+) -> None:
+    """``get -w``: list, then print changes until Ctrl-C (exit 0)."""
+    from bobrapet.cli import startup
+    from bobrapet.cli.watching import WATCH_POLL, WatchPrinter, open_home, watch_objects
+
+    kind = selection.kind
+    printer = WatchPrinter(
+        state.out,
+        kind,
+        output,
+        show_namespace=kind.namespaced and selection.namespace is None,
+        headers=headers,
+        events=events,
+    )
+
+    def arrange(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return items if sort_path is None else sort_objects(items, sort_path)
+
+    async def follow() -> None:
+        async with ControlPlane(state.home, poll_interval=WATCH_POLL) as plane:
+            client = await open_home(plane)
+            startup.resume()  # long-running: collect garbage again
+            await watch_objects(client, selection, printer, watch_only=watch_only, arrange=arrange)
+
+    try:
+        run(follow())
+    except KeyboardInterrupt:
+        return
+    except StatusError as err:
+        raise fail(err.message, EXIT_REJECTED) from None
 
 
 def sort_objects(items: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:

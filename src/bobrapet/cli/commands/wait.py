@@ -138,7 +138,7 @@ async def story_of(plane: ControlPlane, run_obj: Mapping[str, Any]) -> dict[str,
     return await read_run_story(plane.client, dict(run_obj))
 
 
-def _all_steps(story: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def all_steps(story: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     spec = (story or {}).get("spec") or {}
     steps: list[Mapping[str, Any]] = []
     for key in ("steps", "compensations", "finally"):
@@ -148,11 +148,11 @@ def _all_steps(story: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
 
 def step_names(story: Mapping[str, Any] | None) -> list[str]:
     """Names of the main steps, compensations and finally steps, in declaration order."""
-    return [str(s["name"]) for s in _all_steps(story) if s.get("name")]
+    return [str(s["name"]) for s in all_steps(story) if s.get("name")]
 
 
 def gate_steps(story: Mapping[str, Any] | None) -> list[str]:
-    return [str(s["name"]) for s in _all_steps(story) if s.get("name") and s.get("type") == "gate"]
+    return [str(s["name"]) for s in all_steps(story) if s.get("name") and s.get("type") == "gate"]
 
 
 def phase_of(run_obj: Mapping[str, Any]) -> str:
