@@ -189,6 +189,22 @@ def step_timeout(
     return config.default_step_timeout
 
 
+def inline_limit(
+    config: EngineConfig, *, step: Step | None = None, engram: Mapping[str, Any] | None = None
+) -> int:
+    """``BUBU_MAX_INLINE_SIZE`` of a step (output values above it are offloaded): step
+    ``execution.maxInlineSize`` > Engram ``spec.overrides.maxInlineSize`` >
+    ``engram.default-max-inline-size``."""
+    levels: tuple[Any, ...] = (
+        step.execution.max_inline_size if step is not None and step.execution is not None else None,
+        _get(engram, "spec", "overrides", "maxInlineSize"),
+    )
+    for value in levels:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return config.max_inline_size
+
+
 def debug_enabled(engram: Mapping[str, Any] | None, step: Step | None, step_run: Mapping[str, Any]) -> bool:
     """``BUBU_DEBUG``: Engram ``overrides.debug`` < step ``execution.debug`` < StepRun override."""
     layers = (
