@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bobrapet.api.durations import parse_duration
 from bobrapet.storage.backend import DEFAULT_TIMEOUT, BlobStore
 from bobrapet.storage.errors import InvalidReference, StorageConfigError
 from bobrapet.storage.refs import check_key
@@ -66,6 +65,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         seconds = float(text)
     except ValueError:
+        from bobrapet.api.durations import parse_duration  # only for Go durations: workers stay light
+
         try:
             seconds = parse_duration(text).total_seconds()
         except ValueError:
@@ -177,7 +178,9 @@ class StorageSettings:
         """The non-secret variables that describe these settings (for a step's environment)."""
         if not self.provider:
             return {PROVIDER: "none"}
-        env = {PROVIDER: self.provider, TIMEOUT: f"{self.timeout:g}s"}
+        env = {PROVIDER: self.provider}
+        if self.timeout != DEFAULT_TIMEOUT:
+            env[TIMEOUT] = f"{self.timeout:g}"
         if self.output_prefix != DEFAULT_OUTPUT_PREFIX:
             env[OUTPUT_PREFIX] = self.output_prefix
         if self.input_prefix != DEFAULT_INPUT_PREFIX:
