@@ -138,7 +138,7 @@ def test_hydration_rejects_malformed_and_traversing_refs(store: FileStore, tmp_p
     for bad in ({STORAGE_REF: "../secret.json"}, {STORAGE_REF: str(secret)}, {STORAGE_REF: 5}):
         with pytest.raises(InvalidReference):
             hydrate(store, {"x": bad})
-    with pytest.raises(BlobNotFound, match="no blob 'outputs/none.json'"):
+    with pytest.raises(BlobNotFound, match=r"no blob 'outputs/none\.json'"):
         hydrate(store, {STORAGE_REF: "outputs/none.json"})
 
 
