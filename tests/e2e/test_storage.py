@@ -276,3 +276,55 @@ def test_outputs_go_to_s3_when_it_is_configured(project: Project, s3_server: S3S
     c, _ = step_run(project, "s3-c")
     assert c["status"]["output"]["n"] == 300_000
     assert not (project.home / "storage").exists()
+
+
+KUBE_REFS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast, obj: '{"a": [1, 2]}'}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cr3t-t0ken-value}
+---
+apiVersion: bubustack.io/v1alpha1
+kind: Story
+metadata: {name: refs}
+spec:
+  steps:
+    - name: a
+      ref: {name: echo}
+      with:
+        value:
+          mode: {$bubuConfigMapRef: "settings:mode"}
+          obj: {$bubuConfigMapRef: {name: settings, key: obj, format: json}}
+          token: {$bubuSecretRef: "creds:token"}
+    - name: b
+      ref: {name: echo}
+      with:
+        value: {$bubuConfigMapRef: "other/settings:mode"}
+    - name: c
+      ref: {name: echo}
+      with:
+        value: {$bubuSecretRef: "nope:token"}
+"""
+
+
+def test_configmap_and_secret_references_resolve_in_the_namespace_and_secrets_are_redacted(
+    project: Project,
+) -> None:
+    setup(project, KUBE_REFS)
+    result = run(project, "k")
+    assert result["status"]["phase"] == "Failed"
+    a, _ = step_run(project, "k-a")
+    assert a["status"]["output"] == {
+        "got": {"mode": "fast", "obj": {"a": [1, 2]}, "token": "s3cr3t-t0ken-value"}
+    }
+    inputs_log = next((project.home / "logs").rglob("k.inputs.jsonl")).read_text()
+    assert '"mode":"fast"' in inputs_log.replace(" ", "") and "s3cr3t-t0ken-value" not in inputs_log
+    b, _ = step_run(project, "k-b")
+    assert b["status"]["phase"] == "Failed" and "only in the step's own namespace" in json.dumps(b["status"])
+    c, _ = step_run(project, "k-c")
+    assert c["status"]["phase"] == "Failed" and "Secret 'nope' does not exist" in json.dumps(c["status"])
