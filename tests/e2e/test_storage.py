@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +80,7 @@ def setup(project: Project, story: str, command: bool = False) -> None:
 
 
 def run(project: Project, name: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    saved = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        done = project.cli("run", "-f", "engrams.yaml", "-f", "story.yaml", "--name", name, "-o", "json")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    done = project.cli("run", "-f", "engrams.yaml", "-f", "story.yaml", "--name", name, "-o", "json", env=env)
     assert done.stdout, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
