@@ -318,3 +318,43 @@ def test_configmap_and_secret_references_resolve_in_the_namespace_and_secrets_ar
     assert b["status"]["phase"] == "Failed" and "only in the step's own namespace" in json.dumps(b["status"])
     c, _ = step_run(project, "k-c")
     assert c["status"]["phase"] == "Failed" and "Secret 'nope' does not exist" in json.dumps(c["status"])
+
+
+def test_oversized_run_inputs_are_offloaded_instead_of_rejected(project: Project) -> None:
+    setup(
+        project,
+        """
+apiVersion: bubustack.io/v1alpha1
+kind: Story
+metadata: {name: inp}
+spec:
+  inputsSchema:
+    type: object
+    properties:
+      doc: {type: string}
+  steps:
+    - name: a
+      ref: {name: read}
+      with: {data: "{{ inputs.doc }}", n: "{{ inputs.doc | length }}"}
+""",
+    )
+    project.write("inputs.json", json.dumps({"doc": "d" * 50_000}))
+    done = project.cli(
+        "run",
+        "-f",
+        "engrams.yaml",
+        "-f",
+        "story.yaml",
+        "--name",
+        "in",
+        "--inputs-file",
+        "inputs.json",
+        "-o",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    run_obj = json.loads(done.stdout)
+    assert run_obj["status"]["phase"] == "Succeeded", run_obj["status"]
+    assert "$bubuStorageRef" in json.dumps(run_obj["spec"]["inputs"])
+    a, _ = step_run(project, "in-a")
+    assert a["status"]["output"] == {"len": 50_000, "head": "ddd", "n": 50_000}
