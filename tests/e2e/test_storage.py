@@ -358,3 +358,56 @@ spec:
     assert "$bubuStorageRef" in json.dumps(run_obj["spec"]["inputs"])
     a, _ = step_run(project, "in-a")
     assert a["status"]["output"] == {"len": 50_000, "head": "ddd", "n": 50_000}
+
+
+CACHED = """
+apiVersion: bubustack.io/v1alpha1
+kind: Story
+metadata: {name: cached}
+spec:
+  steps:
+    - name: a
+      ref: {name: count}
+      with: {n: "{{ inputs.n }}", marker: MARKER}
+      execution:
+        cache: {mode: readWrite}
+    - name: b
+      ref: {name: count}
+      with: {n: "{{ inputs.n }}", marker: MARKER2}
+      execution:
+        cache: {key: "{{ inputs.n }}", mode: readWrite, salt: v1}
+"""
+COUNT = """
+def count(inputs, ctx):
+    with open(inputs["marker"], "a") as fh:
+        fh.write("run\\n")
+    return {"n": inputs["n"], "big": "c" * 5000}
+"""
+
+
+def test_the_output_cache_serves_a_second_run_without_running_the_step(project: Project) -> None:
+    setup(
+        project,
+        CACHED.replace("MARKER2", str(project.root / "runs-b")).replace(
+            "MARKER", str(project.root / "runs-a")
+        ),
+    )
+    project.write("big.py", BIG + COUNT)
+    project.write("engrams.yaml", catalog(["make", "read", "items", "echo", "forge", "count"]))
+    for name, n in (("c1", 1), ("c2", 1), ("c3", 2)):
+        done = project.cli(
+            "run", "-f", "engrams.yaml", "-f", "story.yaml", "--name", name, "-i", f"n={n}", "-o", "json"
+        )
+        assert json.loads(done.stdout)["status"]["phase"] == "Succeeded", done.stderr
+    assert (project.root / "runs-a").read_text().count("run") == 2  # n=1 once, n=2 once
+    assert (project.root / "runs-b").read_text().count("run") == 2
+    first, _ = step_run(project, "c1-a")
+    hit, _ = step_run(project, "c2-a")
+    annotations = hit["metadata"]["annotations"]
+    assert first["metadata"]["annotations"]["cache.bubustack.io/status"] == "stored"
+    assert annotations["cache.bubustack.io/status"] == "hit"
+    assert annotations["cache.bubustack.io/key"] == first["metadata"]["annotations"]["cache.bubustack.io/key"]
+    assert hit["status"]["output"] == first["status"]["output"]  # the offloaded value's reference too
+    assert "$bubuStorageRef" in json.dumps(hit["status"]["output"])
+    key = annotations["cache.bubustack.io/key"]
+    assert (project.home / "storage" / "cache" / "default" / "count" / "latest" / f"{key}.json").exists()

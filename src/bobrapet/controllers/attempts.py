@@ -42,9 +42,13 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.api.types.story import Step
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.output_cache import write_cache
 from bobrapet.controllers.progress_hold import STATUS_HOLD
 from bobrapet.engine import (
+    CACHE_STORED,
+    CacheEntry,
     StepOutcome,
+    annotated,
     claimed,
     complete,
     holds_claim,
@@ -81,10 +85,13 @@ class Attempt:
         template: Mapping[str, Any] | None,
         step: Step | None,
         stored: Resource | None = None,
+        cache: CacheEntry | None = None,
     ) -> None:
         self.key = key
         self.template = template
         self.step = step
+        #: Where a successful output is cached (reference §7.6; ``None``: no cache policy).
+        self.cache = cache
         #: The StepRun as this engine last wrote it (the claim, then any Running write).
         self.stored: Resource = stored or {}
         self.task: asyncio.Task[None] | None = None
@@ -311,7 +318,31 @@ class AttemptRunner:
                 await self.events.record_all(
                     written, [EventSpec(e.type, e.reason, e.message) for e in events]
                 )
+            if attempt.cache is not None and attempt.cache.writes and new_status.get("phase") == "Succeeded":
+                await self._store_in_cache(written, attempt.cache, new_status.get("output"))
             return
+
+    async def _store_in_cache(self, written: Resource, entry: CacheEntry, output: Any) -> None:
+        """Cache a successful output and record it (``cache.bubustack.io/status: stored``)."""
+        if not await write_cache(self.env.config, entry, output, self.clock.now()):
+            return
+        current: Resource | None = written
+        for _ in range(5):
+            if current is None:
+                try:
+                    current = await self.client.get(
+                        STEP_RUN, written["metadata"]["name"], written["metadata"].get("namespace")
+                    )
+                except NotFound:
+                    return
+            try:
+                await self.client.update(annotated(current, entry.annotations(CACHE_STORED)))
+                return
+            except Exception as exc:
+                if not is_conflict(exc):
+                    log.warning("recording the cache entry of %s failed: %s", entry.blob, exc)
+                    return
+                current = None
 
 
 def _version(obj: Resource) -> str | None:

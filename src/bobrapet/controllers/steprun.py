@@ -48,11 +48,13 @@ from bobrapet.controllers.attempts import Attempt, AttemptRunner
 from bobrapet.controllers.events import EventRecorder
 from bobrapet.controllers.execution import ExecutionEnv
 from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs, offload_inputs
+from bobrapet.controllers.output_cache import read_cache
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.secrets import fetch_secrets
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import (
     BLOCKED_RETRY,
+    CACHE_HIT,
     MISSING_REFERENCE_RETRY,
     LaunchAttempt,
     LaunchBlocked,
@@ -61,6 +63,7 @@ from bobrapet.engine import (
     LaunchNeeds,
     Snapshot,
     StepOutcome,
+    annotated,
     complete,
     decide_launch,
     is_waiting_for_capacity,
@@ -272,6 +275,10 @@ class StepRunReconciler:
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
         run_name = story_run_of(step_run)
+        if decision.cache is not None and decision.cache.reads:
+            hit, output = await read_cache(self.config, decision.cache, decision.now, decision.template)
+            if hit:
+                return await self._record_hit(step_run, decision, output, create=create)
         base = decision.request
         if decision.offload_inputs:
             try:
@@ -309,11 +316,32 @@ class StepRunReconciler:
         except BaseException:
             executor.release(request.key)
             raise
-        attempt = Attempt(request.key, decision.template, decision.step, stored)
+        attempt = Attempt(request.key, decision.template, decision.step, stored, cache=decision.cache)
         self.runner.submit(stored, request, attempt, waiting=not ready)
         for event in decision.events:
             await self.events.record(stored, event.type, event.reason, event.message)
         return stored
+
+    async def _record_hit(
+        self, step_run: Resource, decision: LaunchAttempt, output: Any, *, create: bool
+    ) -> Resource:
+        """The step succeeds with its cached output, without running (reference §7.6)."""
+        assert decision.cache is not None
+        now = decision.now
+        outcome = StepOutcome(
+            phase="Succeeded", output=output, exit_code=0, exit_class=None, error=None,
+            message="output from the cache", signals=[], started_at=now, finished_at=now,
+        )  # fmt: skip
+        post = decision.step.post_execution if decision.step is not None else None
+        status = complete(
+            step_run, outcome, template=decision.template, post_execution=post, now=now, jitter_fraction=0.0,
+            deterministic_templates=self.config.deterministic_templates,
+        )  # fmt: skip
+        body = annotated(step_run, decision.cache.annotations(CACHE_HIT))
+        if create:
+            return await self.client.create(body, trusted=True, status=status)
+        updated = await self.client.update(body)
+        return await self.client.update_status({**updated, "status": status})
 
     def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
         return Snapshot(

@@ -22,6 +22,7 @@ from bobrapet.engine.attempt import (
     find_step,
     launch_secret_names,
 )
+from bobrapet.engine.cache import CACHE_HIT, CACHE_STORED, CacheEntry, annotated, fresh_output
 from bobrapet.engine.config import EngineConfig, QueueConfig
 from bobrapet.engine.dag import Graph, compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
@@ -60,8 +61,11 @@ make_plan = plan
 
 __all__ = [
     "BLOCKED_RETRY",
+    "CACHE_HIT",
+    "CACHE_STORED",
     "MISSING_REFERENCE_RETRY",
     "WAITING_FOR_CAPACITY",
+    "CacheEntry",
     "Capacity",
     "ChildRunView",
     "EngineConfig",
@@ -83,6 +87,7 @@ __all__ = [
     "StepOutcome",
     "StepRunView",
     "StoryPin",
+    "annotated",
     "blocked",
     "canonical_json",
     "claimed",
@@ -96,6 +101,7 @@ __all__ = [
     "effective_priority",
     "engram_version_mismatch",
     "find_step",
+    "fresh_output",
     "holds_claim",
     "input_near_limit",
     "is_waiting_for_capacity",

@@ -29,7 +29,8 @@ Invariants — the checks run in this fixed order and the first that fails decid
    ``max_inline_step_input``: above it, the attempt offloads the input to storage
    (:attr:`LaunchAttempt.offload_inputs`), or fails (``InputTooLarge``) when storage is
    disabled; reaching 80 % of it adds a warning event;
-6. the template has an entrypoint or a command (``InvalidConfiguration``);
+6. the template has an entrypoint or a command (``InvalidConfiguration``); an output cache
+   policy's ``key`` template renders (``ExpressionFailed``; :mod:`bobrapet.engine.cache`);
 7. the bound secrets can be delivered (the :class:`~bobrapet.engine.secrets.SecretProblem`
    reason).
 
@@ -58,6 +59,7 @@ from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Step, Story
+from bobrapet.engine.cache import CacheEntry, cache_entry, cache_policy
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.plan import Event
@@ -154,6 +156,8 @@ class LaunchAttempt:
     #: The input is larger than ``max_inline_step_input``: the controller offloads it to
     #: storage (``inputs/<steprun>/``) before handing the request over.
     offload_inputs: bool = False
+    #: The step's output cache entry (``None``: no cache policy applies), reference §7.6.
+    cache: CacheEntry | None = None
 
     def claim(self, *, ready: bool, capacity: tuple[int, int] | None = None) -> dict[str, Any]:
         """The claim status: ``Running`` when the executor reserved a slot (``ready``), else
@@ -316,6 +320,40 @@ def _resolve_kube_refs(
     return resolved
 
 
+def _cache_entry(
+    gathered: LaunchInput, step: Step | None, namespace: str, engram_name: str, inputs: Any, retries: int
+) -> CacheEntry | None:
+    """The step's output cache entry (``None``: no policy); raises ``TemplateError`` when the
+    policy's ``key`` template cannot be rendered."""
+    snapshot = gathered.snapshot
+    policy = cache_policy(gathered.step_run, step, snapshot.story, gathered.engram)
+    if policy is None:
+        return None
+    rendered: str | None = None
+    if policy.get("key"):
+        deterministic = snapshot.config.deterministic_templates
+        value = render(
+            str(policy["key"]),
+            run_variables(snapshot, None),
+            now=None if deterministic else (lambda: snapshot.now),
+            deterministic=deterministic,
+            seed=template_seed(snapshot.run, str(_spec(gathered.step_run).get("stepId") or ""), retries),
+            offload=OffloadedData(snapshot.config.offloaded_data_policy, gathered.blobs),
+        )
+        rendered = value if isinstance(value, str) else _COMPACT.encode(value)
+    engram_ref = _spec(gathered.step_run).get("engramRef") or {}
+    version = engram_ref.get("version") or _spec(gathered.engram).get("version")
+    return cache_entry(
+        policy,
+        namespace=namespace,
+        engram=engram_name,
+        version=str(version) if version else None,
+        step_id=str(_spec(gathered.step_run).get("stepId") or ""),
+        inputs=inputs,
+        rendered_key=rendered,
+    )
+
+
 def decide_launch(gathered: LaunchInput) -> LaunchDecision:
     """Launch the StepRun's current attempt, fail it, or wait (see the module invariants)."""
     step_run = gathered.step_run
@@ -427,6 +465,12 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
     if redact:
         secrets = replace(secrets, redact=(*secrets.redact, *redact))
 
+    try:
+        cache = _cache_entry(gathered, step, namespace, str(engram_ref.get("name") or ""), inputs, retries)
+    except Unhydrated as exc:
+        return LaunchNeeds(blobs=exc.keys)
+    except TemplateError as exc:
+        return fail("ExpressionFailed", f"the cache key cannot be evaluated: {exc}", events=events)
     timeout = step_timeout(step_run, story, config, step=step, engram=engram, template=template)
     debug = debug_enabled(engram, step, step_run)
     env = build_env(
@@ -468,4 +512,5 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
         now=now,
         events=events,
         offload_inputs=offload_inputs,
+        cache=cache,
     )

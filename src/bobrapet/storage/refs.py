@@ -113,19 +113,23 @@ def make_ref(
     return ref
 
 
-def contains_refs(value: Any, max_depth: int = DEFAULT_MAX_DEPTH) -> bool:
+def contains_refs(value: Any, max_depth: int = DEFAULT_MAX_DEPTH, _depth: int = 0) -> bool:
     """Whether a storage reference occurs in ``value`` (within ``max_depth`` levels)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        cur, depth = stack.pop()
-        if depth > max_depth:
-            continue
-        if isinstance(cur, dict):
-            if STORAGE_REF in cur:
-                return True
-            stack.extend((v, depth + 1) for v in cur.values())
-        elif isinstance(cur, list):
-            stack.extend((v, depth + 1) for v in cur)
+    if isinstance(value, dict):
+        if STORAGE_REF in value:
+            return True
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    if _depth >= max_depth:
+        return False
+    for item in items:
+        if (type(item) is dict or type(item) is list or isinstance(item, dict | list)) and contains_refs(
+            item, max_depth, _depth + 1
+        ):
+            return True
     return False
 
 

@@ -106,3 +106,25 @@ class StepStorage:
             max_depth=self.max_depth,
         )
         return dehydrator.dehydrate(output)
+
+
+def hydrate_step_inputs(env: Mapping[str, str], *values: Any) -> list[Any]:
+    """:meth:`StepStorage.hydrate` for a step's environment; values without references are
+    returned without reading the environment (the common case costs one scan)."""
+    if not any(contains_refs(v) for v in values):
+        return list(values)
+    return StepStorage.from_env(env).hydrate(*values)
+
+
+def dehydrate_step_output(env: Mapping[str, str], output: Any) -> Any:
+    """:meth:`StepStorage.dehydrate_output` for a step's environment; an output within the
+    inline limit is returned without reading the rest of the environment."""
+    limit = _int_env(env, MAX_INLINE_SIZE)
+    if limit is None:
+        return output
+    try:
+        if not exceeds(ENCODER.encode(output), limit):
+            return output
+    except (TypeError, ValueError, RecursionError):
+        return output  # not JSON: the caller reports it when it encodes the output
+    return StepStorage.from_env(env).dehydrate_output(output)

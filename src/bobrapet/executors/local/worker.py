@@ -67,7 +67,7 @@ from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
 from bobrapet.sdk.redact import redact, redaction_terms
 from bobrapet.storage.errors import StorageError
-from bobrapet.storage.step import StepStorage
+from bobrapet.storage.step import dehydrate_step_output, hydrate_step_inputs
 from bobrapet.storage.step import exit_class as storage_exit_class
 
 DEFAULT_THREADS = 128
@@ -539,14 +539,14 @@ class Worker:
 def _hydrated(inputs: Any, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The step's inputs and config with storage references replaced by their data (the
     step's env says where storage is); raises :class:`StorageError`."""
-    inputs, config = StepStorage.from_env(os.environ).hydrate(inputs, config)
+    inputs, config = hydrate_step_inputs(os.environ, inputs, config)
     return inputs, config
 
 
 def _dehydrated_output(output: dict[str, Any]) -> Any:
     """The step's output with the values above its inline limit offloaded to storage, so the
     engine only ever receives references for them; raises :class:`StorageError`."""
-    return StepStorage.from_env(os.environ).dehydrate_output(output)
+    return dehydrate_step_output(os.environ, output)
 
 
 def _storage_failure(exc: StorageError) -> dict[str, Any]:
