@@ -411,3 +411,29 @@ def test_the_output_cache_serves_a_second_run_without_running_the_step(project: 
     assert "$bubuStorageRef" in json.dumps(hit["status"]["output"])
     key = annotations["cache.bubustack.io/key"]
     assert (project.home / "storage" / "cache" / "default" / "count" / "latest" / f"{key}.json").exists()
+
+
+def test_a_post_execution_condition_over_the_offloaded_output(project: Project) -> None:
+    setup(
+        project,
+        """
+apiVersion: bubustack.io/v1alpha1
+kind: Story
+metadata: {name: post}
+spec:
+  steps:
+    - name: a
+      ref: {name: make}
+      with: {n: 10000}
+      postExecution: {condition: "{{ (steps.self.output.big | length) == 10000 }}"}
+    - name: b
+      ref: {name: make}
+      with: {n: 10000}
+      postExecution: {condition: "{{ (steps.self.output.big | length) == 3 }}", failureMessage: too short}
+""",
+    )
+    assert run(project, "p")["status"]["phase"] == "Failed"
+    a, _ = step_run(project, "p-a")
+    assert a["status"]["phase"] == "Succeeded" and "$bubuStorageRef" in json.dumps(a["status"]["output"])
+    b, _ = step_run(project, "p-b")
+    assert b["status"]["phase"] == "Failed" and "too short" in json.dumps(b["status"])

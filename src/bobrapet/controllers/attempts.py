@@ -34,6 +34,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,7 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.api.types.story import Step
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs
 from bobrapet.controllers.output_cache import write_cache
 from bobrapet.controllers.progress_hold import STATUS_HOLD
 from bobrapet.engine import (
@@ -59,6 +61,7 @@ from bobrapet.execution.request import ExecutionRequest
 from bobrapet.runtime.clock import Clock
 from bobrapet.runtime.retry import is_conflict
 from bobrapet.store.client import Client, Resource
+from bobrapet.templating import OffloadedData, Unhydrated
 
 __all__ = ["MAX_RECORD_RETRY", "RECORD_RETRY", "RUNNING_HOLD", "Attempt", "AttemptRunner"]
 
@@ -292,6 +295,8 @@ class AttemptRunner:
         current: Resource | None = claimed_obj
         post = attempt.step.post_execution if attempt.step is not None else None
         config = self.env.config
+        offload = OffloadedData(config.offloaded_data_policy)
+        rounds = 0
         for _ in range(10):
             if current is None:
                 try:
@@ -301,11 +306,16 @@ class AttemptRunner:
             status = current.get("status") or {}
             if not holds_claim(status, self.env.lease.id):
                 return
-            new_status = complete(
-                current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
-                jitter_fraction=random.random(),
-                deterministic_templates=config.deterministic_templates,
-            )  # fmt: skip
+            try:
+                new_status = complete(
+                    current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
+                    jitter_fraction=random.random(), deterministic_templates=config.deterministic_templates,
+                    offload=offload if rounds < MAX_ROUNDS else None,
+                )  # fmt: skip
+            except Unhydrated as exc:  # a post-execution condition over the offloaded output
+                rounds += 1
+                offload = replace(offload, blobs=await load_blobs(config, exc.keys, offload.blobs))
+                continue
             try:
                 written = await self.client.update_status({**current, "status": new_status})
             except Exception as exc:
