@@ -23,6 +23,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs
 from bobrapet.controllers.progress_hold import STATUS_HOLD, ProgressHold
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
@@ -311,6 +313,11 @@ class StoryRunReconciler:
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
+        for _ in range(MAX_ROUNDS):  # templating.offloaded-data-policy: controller
+            if not plan.load_blobs:
+                break
+            snapshot = replace(snapshot, blobs=await load_blobs(self.config, plan.load_blobs, snapshot.blobs))
+            plan = make_plan(snapshot)
         # what a pass over the run costs (not what creating and starting new steps costs)
         self.costs[key] = time.perf_counter() - started
         relaunch, hold = await self._apply(stored, run, plan, run_story)

@@ -10,8 +10,10 @@ StepRun attempts are claimed with compare-and-swap writes and an engine's lease 
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +38,7 @@ from bobrapet.host.pool import (
     limit_from_env,
     local_executor,
 )
+from bobrapet.host.storage import resolve_storage
 from bobrapet.runtime.cache import ObjectCache
 from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
@@ -84,7 +87,9 @@ class EngineHost:
         #: Steps one worker runs at once / steps running at once in this engine.
         self.slots_per_worker = slots_per_worker or limit_from_env(SLOTS_VARIABLE, DEFAULT_SLOTS_PER_WORKER)
         self.max_steps = max_steps or limit_from_env(MAX_STEPS_VARIABLE, DEFAULT_MAX_STEPS)
-        self.config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
+        config = config or load_config(plane.home).engine  # <home>/config.yaml, or the defaults
+        #: Storage resolved against the home and the environment (reference §7.5).
+        self.config = replace(config, storage=resolve_storage(config.storage, plane.home, os.environ))
         self.workdir = workdir or Path.cwd()
         #: Builds the executor (default: the local worker pool, :meth:`local_executor`).
         self.executor_factory = executor_factory or self.local_executor

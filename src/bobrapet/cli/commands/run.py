@@ -43,6 +43,7 @@ from bobrapet.cli.errors import format_status_error
 from bobrapet.cli.inputs import InputsError, build_input_sets, keep_declared_strings
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.host.pool import start_early
+from bobrapet.host.storage import offload_run_inputs
 
 if TYPE_CHECKING:
     from bobrapet.executors.local.executor import LocalExecutor
@@ -245,7 +246,12 @@ def _run_many(
                 story_obj = await find_story(plane, story, story_namespace)
                 schema = (story_obj.get("spec") or {}).get("inputsSchema")
                 # Every entry is validated before any run is created: a bad entry 7 starts nothing.
-                checked = [keep_declared_strings(values, assignments, schema) for values in sets]
+                checked = [
+                    await offload_run_inputs(
+                        plane, story_namespace, keep_declared_strings(values, assignments, schema)
+                    )
+                    for values in sets
+                ]
                 await check_entries(plane, story, story_namespace, checked)
                 for values in checked:
                     created.append(await create_run(plane, story, story_namespace, None, values))
@@ -404,8 +410,10 @@ def generated_name(story: str) -> str:
 async def create_run(
     plane: ControlPlane, story: str, namespace: str, name: str | None, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Create the StoryRun (admission validates the inputs); usage errors exit 2."""
+    """Create the StoryRun (admission validates the inputs; large ones are offloaded to storage
+    first); usage errors exit 2."""
     spec: dict[str, Any] = {"storyRef": {"name": story}}
+    inputs = await offload_run_inputs(plane, namespace, inputs)
     if inputs:
         spec["inputs"] = inputs
     attempts = 1 if name else _NAME_ATTEMPTS
