@@ -113,9 +113,10 @@ async def drive_many(
                     markup=False,
                     highlight=False,
                 )
-                return await batch.wait(follower, deadline, timeout_text)
+                return await batch.wait(follower, timeout, timeout_text)
         except ServeGone as gone:
             state.err.print(f"note: {gone}; driving the runs here", markup=False, highlight=False)
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.001)
     from bobrapet.controllers.scope import RunScope
     from bobrapet.host.engine_host import EngineHost
 
@@ -123,7 +124,7 @@ async def drive_many(
     factory = None if pool is None else _given(pool)
     async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
         startup.resume()  # the engine is loaded: collect again while it runs
-        return await batch.wait(host, deadline, timeout_text)
+        return await batch.wait(host, timeout, timeout_text)
 
 
 class _Batch:
@@ -136,7 +137,7 @@ class _Batch:
         self.last: dict[Key, dict[str, Any]] = {}
 
     async def wait(
-        self, host: RunsView, deadline: float | None, timeout_text: str | None
+        self, host: RunsView, timeout: float | None, timeout_text: str | None
     ) -> list[dict[str, Any]]:
         if self.wanted is None:
             self.wanted = [key_of(r) for r in host.unfinished_runs() if not is_child(r)]
@@ -180,8 +181,7 @@ class _Batch:
                     pending = True
             return not pending
 
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-        if not await host.run_until(done, timeout=remaining):
+        if not await host.run_until(done, timeout=timeout):
             left = len(wanted) - len(tally.done)
             hint = f"bobrapet{_home_flag()} wait --all"
             raise fail(

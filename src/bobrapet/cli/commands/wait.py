@@ -209,9 +209,10 @@ async def drive(
                         markup=False,
                         highlight=False,
                     )
-                    return await _wait(follower, name, namespace, deadline, timeout_text, progress)
+                    return await _wait(follower, name, namespace, timeout, timeout_text, progress)
             except ServeGone as gone:
                 state.err.print(f"note: {gone}; driving the run here", markup=False, highlight=False)
+                timeout = _remaining(deadline)
         from bobrapet.controllers.scope import RunScope
         from bobrapet.host.engine_host import EngineHost
 
@@ -220,7 +221,12 @@ async def drive(
         async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
             startup.resume()  # the engine is loaded: collect again while it runs
             _note_other_runs(host, namespace, name)
-            return await _wait(host, name, namespace, deadline, timeout_text, progress)
+            return await _wait(host, name, namespace, timeout, timeout_text, progress)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (a ``time.monotonic()`` value; None: no limit)."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
 
 
 class _Progress:
@@ -244,7 +250,7 @@ async def _wait(
     host: RunsView,
     name: str,
     namespace: str,
-    deadline: float | None,
+    timeout: float | None,
     timeout_text: str | None,
     progress: _Progress,
 ) -> dict[str, Any]:
@@ -253,9 +259,8 @@ async def _wait(
     def on_update(current: dict[str, Any]) -> None:
         progress.update(current, host.step_runs(namespace, name))
 
-    remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
     try:
-        return await host.wait_for_run(namespace, name, timeout=remaining, on_update=on_update)
+        return await host.wait_for_run(namespace, name, timeout=timeout, on_update=on_update)
     except TimeoutError:
         raise fail(
             f"timed out waiting for run {name} after {timeout_text}; it keeps its state, "
