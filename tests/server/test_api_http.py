@@ -438,3 +438,21 @@ def test_health_metrics_and_openapi(serve: Serve) -> None:
     assert any(p["name"] == "fieldValidation" for p in patch["parameters"])
     assert "io.bubustack.runs.v1alpha1.StoryRun" in document["components"]["schemas"]
     assert serve.request("GET", "/openapi.json").body["openapi"].startswith("3.")
+
+
+def test_events_are_selected_by_their_involved_object_like_kubectl_describe(serve: Serve) -> None:
+    ns = "described"
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "run-1.1", "namespace": ns},
+        "involvedObject": {"kind": "StoryRun", "name": "run-1", "namespace": ns},
+        "reason": "Tested",
+        "message": "hello",
+        "type": "Normal",
+    }
+    assert serve.request("POST", f"/api/v1/namespaces/{ns}/events", event).status == 201
+    selector = f"involvedObject.name%3Drun-1%2CinvolvedObject.namespace%3D{ns}%2CinvolvedObject.kind%3DStoryRun"
+    found = serve.request("GET", f"/api/v1/namespaces/{ns}/events?fieldSelector={selector}")
+    assert found.status == 200, found.body
+    assert [e["reason"] for e in found.body["items"]] == ["Tested"]

@@ -39,6 +39,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from bobrapet.api.errors import BadRequest, Conflict, NotFound
+from bobrapet.api.kinds import EVENT
 from bobrapet.runtime.informer import bookmark
 from bobrapet.server import patch, table
 from bobrapet.server.context import ApiContext, api_context
@@ -127,6 +128,16 @@ async def _read_object(request: Request, target: Target) -> Resource:
     return obj
 
 
+def _fields(request: Request, target: Target) -> str | None:
+    """The request's field selector. Events are stored in the namespace of the object they
+    are about, so ``involvedObject.namespace`` (what ``kubectl describe`` asks for) is read
+    as ``metadata.namespace``."""
+    text = request.query_params.get("fieldSelector")
+    if text and target.kind is EVENT:
+        return text.replace("involvedObject.namespace", "metadata.namespace")
+    return text
+
+
 def _render(request: Request, target: Target) -> Callable[[Resource], Any]:
     """How one object is sent: itself, or a one-row Table when the client asked for tables."""
     version = table.wants_table(request.headers.get("accept") or "")
@@ -187,7 +198,7 @@ async def list_or_watch(request: Request, target: Target) -> Response:
         return _watch(ctx, request, target)
     rv = await bookmark(ctx.client)
     items = await ctx.client.list(
-        target.kind, target.namespace, labels=query.get("labelSelector"), fields=query.get("fieldSelector")
+        target.kind, target.namespace, labels=query.get("labelSelector"), fields=_fields(request, target)
     )
     items, meta = _page(items, request, rv)
     version = table.wants_table(request.headers.get("accept") or "")
@@ -214,7 +225,7 @@ def _watch(ctx: ApiContext, request: Request, target: Target) -> Response:
     watch_request = WatchRequest(
         target=target,
         labels=parse_label_selector(query.get("labelSelector")),
-        fields=parse_field_selector(query.get("fieldSelector"), allowed),
+        fields=parse_field_selector(_fields(request, target), allowed),
         resource_version=query.get("resourceVersion"),
         timeout=timeout,
         send_initial_events=_flag(query.get("sendInitialEvents")),
@@ -237,7 +248,7 @@ async def delete_collection(request: Request, target: Target) -> Response:
     ctx = api_context(request)
     query = request.query_params
     items = await ctx.client.list(
-        target.kind, target.namespace, labels=query.get("labelSelector"), fields=query.get("fieldSelector")
+        target.kind, target.namespace, labels=query.get("labelSelector"), fields=_fields(request, target)
     )
     options = await _delete_options(request)
     deleted = []
