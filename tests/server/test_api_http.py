@@ -452,7 +452,9 @@ def test_events_are_selected_by_their_involved_object_like_kubectl_describe(serv
         "type": "Normal",
     }
     assert serve.request("POST", f"/api/v1/namespaces/{ns}/events", event).status == 201
-    selector = f"involvedObject.name%3Drun-1%2CinvolvedObject.namespace%3D{ns}%2CinvolvedObject.kind%3DStoryRun"
+    selector = (
+        f"involvedObject.name%3Drun-1%2CinvolvedObject.namespace%3D{ns}%2CinvolvedObject.kind%3DStoryRun"
+    )
     found = serve.request("GET", f"/api/v1/namespaces/{ns}/events?fieldSelector={selector}")
     assert found.status == 200, found.body
     assert [e["reason"] for e in found.body["items"]] == ["Tested"]

@@ -14,7 +14,8 @@ to ``grace`` seconds; steps still running then are canceled and left claimed for
 engine to take over. :meth:`Service.run` then returns normally (exit code 0).
 
 Invariants: without a token the service binds only loopback addresses
-(:func:`check_bind`); the token is never written to disk.
+(:func:`check_bind`); the token is never written to disk. An extension task that ends or
+fails is logged and the service goes on; the HTTP server ending on its own is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -43,6 +45,8 @@ from bobrapet.host.serve_file import ServeRecord
 from bobrapet.runtime import metrics
 from bobrapet.server.app import build_app
 from bobrapet.server.context import ApiContext
+
+log = logging.getLogger("bobrapet.server.service")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -227,6 +231,8 @@ class Service:
             )
             context = ServeContext(options, plane, engine, api)
             tasks = [asyncio.create_task(task(context)) for task in self.extensions.tasks]
+            for started_task in tasks:
+                started_task.add_done_callback(_report_end)
             assert engine.lease is not None
             self.record = ServeRecord(
                 address=_url(options.host, port),
@@ -242,14 +248,26 @@ class Service:
                 self.on_ready(self.record, time.monotonic() - started)
             with _signals(self.request_stop):
                 stopping = asyncio.ensure_future(self._stop.wait())
-                await asyncio.wait({stopping, http, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({stopping, http}, return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
+            if http.done() and not self._stop.is_set():
+                failure = None if http.cancelled() else http.exception()
+                raise RuntimeError(f"the HTTP server stopped unexpectedly: {failure or 'no error given'}")
         finally:
             self._ready = False
             serve_file.remove(plane.home)
             await stop_http()
             await _cancel(tasks)
             await engine.stop(drain=options.grace)
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """An extension's task ended before shutdown: say so (the service keeps serving)."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None:
+        log.error("a serve task ended with an error: %s", failure, exc_info=failure)
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:

@@ -4,7 +4,7 @@ The process wiring lives in :mod:`bobrapet.server.service`; this command parses 
 options, prints where it listens once the engine is up, and maps failures to exit codes:
 0 after a graceful shutdown (SIGTERM, Ctrl-C), 2 for usage problems (a non-loopback
 ``--host`` without ``--token``, a port that cannot be had, a bad ``--grace``), 1 when a
-serve of this home already runs.
+serve of this home already runs or the service failed.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def serve_command(
     kubectl works against it: `kubectl --server http://127.0.0.1:8080 get storyruns`.
     Other bobrapet commands on the same home use this engine instead of starting their own.
     """
-    from bobrapet.server.service import ServeError, ServeOptions, Service, check_bind
+    from bobrapet.server.service import ServeError, ServeOptions, Service, check_bind, is_loopback
 
     seconds = parse_grace(grace)
     try:
@@ -90,12 +90,21 @@ def serve_command(
             markup=False,
             highlight=False,
         )
+        if not is_loopback(record.host):
+            state.err.print(
+                "note: the API is plain HTTP; put a TLS-terminating proxy in front of it on networks "
+                "you do not trust (the bearer token travels with every request)",
+                markup=False,
+                highlight=False,
+            )
 
     service = Service(options, on_ready=ready)
     try:
         run(service.run())
     except ServeError as err:
         raise fail(str(err), EXIT_USAGE) from None
+    except RuntimeError as err:
+        raise fail(str(err), EXIT_REJECTED) from None
     except KeyboardInterrupt:
         pass  # Ctrl-C before the service took over the signals: nothing was left running
     state.err.print("bobrapet serve: stopped", markup=False, highlight=False)
