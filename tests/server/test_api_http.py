@@ -458,3 +458,15 @@ def test_events_are_selected_by_their_involved_object_like_kubectl_describe(serv
     found = serve.request("GET", f"/api/v1/namespaces/{ns}/events?fieldSelector={selector}")
     assert found.status == 200, found.body
     assert [e["reason"] for e in found.body["items"]] == ["Tested"]
+
+
+def test_watch_in_table_form_for_kubectl_get_watch(serve: Serve) -> None:
+    ns = "watchtable"
+    conn = serve.connection()
+    conn.request("GET", cm_path(ns) + "?watch=true", headers={"Accept": TABLE})
+    response = conn.getresponse()
+    serve.request("POST", cm_path(ns), manifest("ConfigMap", "t", ns))
+    event = json.loads(response.readline())
+    conn.close()
+    assert event["type"] == "ADDED" and event["object"]["kind"] == "Table"
+    assert event["object"]["rows"][0]["cells"][0] == "t"
