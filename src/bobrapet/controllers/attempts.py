@@ -58,6 +58,7 @@ from bobrapet.engine import (
     outcome_events,
 )
 from bobrapet.execution.request import ExecutionRequest
+from bobrapet.runtime import metrics
 from bobrapet.runtime.clock import Clock
 from bobrapet.runtime.retry import is_conflict
 from bobrapet.store.client import Client, Resource
@@ -140,6 +141,18 @@ class AttemptRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Return once no local attempt is left (running ones finish and record their outcome).
+
+        The engine calls it after its controllers stopped (no new attempt is handed over) and
+        bounds it by its grace period; :meth:`stop` then cancels what is still running.
+        """
+        while self.attempts:
+            tasks = [a.task for a in self.attempts.values() if a.task is not None and not a.task.done()]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
 
     # -- hand-over ------------------------------------------------------------------------------
     def __contains__(self, key: tuple[str, str]) -> bool:
@@ -323,6 +336,8 @@ class AttemptRunner:
                     raise
                 current = None
                 continue
+            if (recorder := metrics.current()) is not None:
+                recorder.step_recorded(written, status, new_status)
             events = outcome_events(status, new_status, attempt.template)
             if events:  # none for a normal success: no extra write on the hot path
                 await self.events.record_all(

@@ -61,6 +61,7 @@ from bobrapet.engine import (
     required_engrams,
     sub_story_refs,
 )
+from bobrapet.runtime import metrics
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -426,6 +427,8 @@ class StoryRunReconciler:
             # Only what changed is written: a long run's status is large, a step event small.
             run = self._remember(await self.client.patch_status({**stored, "status": status}, stored_status))
             self.progress.written(key)
+            if (recorder := metrics.current()) is not None and _finished_now(stored_status, status):
+                recorder.run_finished(run, status)
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:  # its logs first: once the run is gone nothing finds them
@@ -595,6 +598,11 @@ def _launch_failed(status: dict[str, Any], step: str, message: str, now: datetim
     }
     states[step].setdefault("startedAt", stamp)
     return {**status, "stepStates": states}
+
+
+def _finished_now(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a status write moved the run into a terminal phase (counted once, by its writer)."""
+    return is_terminal_phase(after.get("phase")) and not is_terminal_phase(before.get("phase"))
 
 
 def _with_annotations(obj: Resource, changes: dict[str, str | None]) -> Resource:

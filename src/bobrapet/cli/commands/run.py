@@ -41,6 +41,7 @@ from bobrapet.cli.commands.wait import (
 )
 from bobrapet.cli.errors import format_status_error
 from bobrapet.cli.inputs import InputsError, build_input_sets, keep_declared_strings
+from bobrapet.host import serve_file
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.host.pool import start_early
 from bobrapet.host.storage import offload_run_inputs
@@ -291,14 +292,15 @@ async def prepare(
     """Get ready to apply ``docs`` and drive runs, three things side by side: the store opens
     in a thread (a new home's database waits on the disk), the worker pool starts (its
     processes import in parallel; only when an ``engine`` will drive runs) and this thread
-    loads the admission rules. Returns the pool, for the engine (the caller closes it).
+    loads the admission rules. Returns the pool, for the engine (the caller closes it); no
+    pool when a ``bobrapet serve`` of the home runs (its engine drives the runs).
 
     Without documents nothing is opened early: a missing home stays missing (``--story``).
     """
     opening = asyncio.ensure_future(plane.open()) if docs else None
     pool = None
     try:
-        if engine:
+        if engine and serve_file.live(plane.home) is None:  # a running serve drives the runs
             pool = await start_early(workers)
         if docs:
             import bobrapet.api.admission.pipeline  # noqa: F401  (loaded on the first write otherwise)
