@@ -493,3 +493,41 @@ async def test_drain_is_bounded_and_skipped_without_a_grace(client: SqliteClient
     await manager.start()
     await manager.stop()
     assert log == ["start never", "stop never"]
+
+
+async def test_a_cache_far_behind_the_compacted_change_log_is_listed_again(tmp_path: Path) -> None:
+    """A long-lived process whose watch fell behind the compacted change log gets 410 and
+    re-lists: its cache ends up equal to the store, deletions made during the gap included,
+    and its listeners go on with the events after the gap."""
+    client = SqliteClient(tmp_path / "state.db", event_retention=5, prune_every=1)
+    gate, blocked = asyncio.Event(), asyncio.Event()
+    heard: list[str] = []
+
+    async def slow_mapper(event: WatchEvent) -> list[Request]:
+        blocked.set()
+        await gate.wait()
+        return []
+
+    manager = Manager(client, settle=0.05)
+    cache = manager.cache(STORY)
+    manager.listen(STORY, lambda event: heard.append(f"{event.type} {event.object['metadata']['name']}"))
+    manager.add(Controller("engram", ENGRAM, Recorder(), watches=[Watch(STORY, slow_mapper)]))
+    try:
+        async with manager:
+            for i in range(5):
+                await client.create(story(f"old{i}"))
+            await asyncio.wait_for(blocked.wait(), 10)
+            for i in range(5):
+                await client.delete(STORY, f"old{i}", "default")
+            for i in range(30):
+                await client.create(story(f"new{i}"))
+            gate.set()
+            wanted = {f"new{i}" for i in range(30)}
+            assert await manager.run_until(
+                lambda: {o["metadata"]["name"] for o in cache.list()} == wanted, timeout=10
+            )
+            assert manager.informer(STORY).expirations >= 1
+            await client.create(story("after"))
+            assert await manager.run_until(lambda: "ADDED after" in heard, timeout=10)
+    finally:
+        client.close()

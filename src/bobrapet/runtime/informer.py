@@ -2,7 +2,8 @@
 
 An :class:`Informer` keeps a ``client.watch(kind, since=...)`` stream open for as long as it
 runs, applies each event to the kind's caches (:class:`~.cache.ObjectCache`, full or projections) and
-then hands it to its subscribers (``(controller, watch)`` pairs) in order.
+then hands it to its listeners (plain callbacks, :meth:`~.manager.Manager.listen`) and to its
+subscribers (``(controller, watch)`` pairs), in that order.
 
 * It resumes from the highest ``metadata.resourceVersion`` it has seen when a stream ends
   or fails (transient errors are retried with capped exponential back-off).
@@ -11,7 +12,9 @@ then hands it to its subscribers (``(controller, watch)`` pairs) in order.
   then calls ``on_gap`` so the manager re-lists and re-queues everything that depends on
   this kind (level-triggered recovery).
 * A failing mapper never stops the stream: the error is logged and ``on_gap`` is called
-  for that controller only.
+  for that controller only. A failing listener is logged and skipped.
+* Listeners see exactly the events the stream delivers: after a ``410`` the caches are
+  re-listed, but the events lost in the gap (deletions included) are not replayed to them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from bobrapet.store.client import Client, Resource, WatchEvent
 log = logging.getLogger("bobrapet.runtime.informer")
 
 GapHandler = Callable[[Controller | None], Coroutine[Any, Any, None]]
+#: Called with every event of a kind once the caches hold it (synchronously: keep it short).
+Listener = Callable[[WatchEvent], None]
 
 
 def resource_version(obj: Resource) -> str | None:
@@ -79,6 +84,7 @@ class Informer:
     on_activity: Callable[[], None] = lambda: None
     subscribers: list[tuple[Controller, Watch]] = field(default_factory=list)
     caches: list[ObjectCache] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
     since: str | None = None
     retry_base: float = 0.05
     retry_max: float = 5.0
@@ -153,6 +159,11 @@ class Informer:
         self.on_activity()
         for cache in self.caches:
             cache.apply(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                log.error("a listener of %s events failed: %s", self.kind.plural, exc, exc_info=exc)
         try:
             for controller, watch in self.subscribers:
                 try:

@@ -20,7 +20,8 @@ lets them finish their work for up to ``s`` seconds).
 
 Kinds whose :meth:`Manager.cache` (or :meth:`Manager.projection`) was requested are listed
 at start too (filling the caches) and their watch applies every event to the caches before
-controllers see it.
+controllers see it. :meth:`Manager.listen` adds a callback that sees every event of a kind
+right after the caches (a kind only listened to is watched, not listed).
 
 A manager runs once (after ``stop()`` build a new one). ``stop(grace)`` stops taking new
 keys, gives in-flight reconciles ``grace`` seconds and cancels the rest; watches are
@@ -44,7 +45,7 @@ from bobrapet.api.kinds import Kind
 from bobrapet.runtime.cache import ObjectCache, Transform
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
-from bobrapet.runtime.informer import GapHandler, Informer, bookmark, max_version, newer_version
+from bobrapet.runtime.informer import GapHandler, Informer, Listener, bookmark, max_version, newer_version
 from bobrapet.runtime.runnable import Drainable, Runnable
 from bobrapet.store.client import Client, Resource
 
@@ -74,6 +75,7 @@ class Manager:
         self._runnables: dict[str, Runnable] = {}
         self._informers: dict[Kind, Informer] = {}
         self._caches: dict[tuple[Kind, str], ObjectCache] = {}
+        self._listeners: dict[Kind, list[Listener]] = {}
         self._resync_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
@@ -132,6 +134,20 @@ class Manager:
             cache = self._caches[(kind, view)] = ObjectCache(kind, transform)
         return cache
 
+    def listen(self, kind: Kind, listener: Listener) -> None:
+        """Call ``listener(event)`` for every watch event of ``kind``, once the caches hold it
+        (register before :meth:`start`; events lost to a ``410`` are not replayed)."""
+        if self._started:
+            raise RuntimeError("listeners must be added before the manager starts")
+        self._listeners.setdefault(kind, []).append(listener)
+
+    def _informer(self, kind: Kind) -> Informer:
+        informer = self._informers.get(kind)
+        if informer is None:
+            informer = Informer(self.client, kind, on_gap=self._gap_handler(kind), on_activity=self._touch)
+            self._informers[kind] = informer
+        return informer
+
     def _caches_of(self, kind: Kind) -> list[ObjectCache]:
         return [cache for (cached, _), cache in self._caches.items() if cached == kind]
 
@@ -188,22 +204,11 @@ class Manager:
         for controller in self._controllers.values():
             by_primary.setdefault(controller.kind, []).append(controller)
             for watch in controller.all_watches():
-                informer = self._informers.get(watch.kind)
-                if informer is None:
-                    informer = Informer(
-                        self.client, watch.kind, on_gap=self._gap_handler(watch.kind),
-                        on_activity=self._touch,
-                    )  # fmt: skip
-                    self._informers[watch.kind] = informer
-                informer.subscribe(controller, watch)
+                self._informer(watch.kind).subscribe(controller, watch)
         for (kind, _), cache in self._caches.items():
-            informer = self._informers.get(kind)
-            if informer is None:
-                informer = Informer(
-                    self.client, kind, on_gap=self._gap_handler(kind), on_activity=self._touch
-                )
-                self._informers[kind] = informer
-            informer.caches.append(cache)
+            self._informer(kind).caches.append(cache)
+        for kind, listeners in self._listeners.items():
+            self._informer(kind).listeners.extend(listeners)
 
         since = await self._initial_lists(by_primary)
         for kind, informer in self._informers.items():
