@@ -9,7 +9,11 @@ Invariants every backend keeps:
 * ``read(key, limit=n)`` raises :class:`~bobrapet.storage.errors.PayloadTooLarge` before
   loading a blob larger than ``n`` bytes;
 * each operation gives up with a :class:`~bobrapet.storage.errors.StorageError` once its
-  :class:`Deadline` (``BUBU_STORAGE_TIMEOUT``) has passed.
+  :class:`Deadline` (``BUBU_STORAGE_TIMEOUT``) has passed;
+* ``list(prefix)`` yields every blob whose key starts with ``prefix/`` (never a checksum
+  record or a blob still being written), with its size and last-modified time;
+* ``copy(source, key)`` stores under ``key`` the very bytes (and checksum) of ``source``
+  without passing them through memory whole.
 
 Standard library only.
 """
@@ -17,7 +21,8 @@ Standard library only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from bobrapet.storage.errors import PayloadTooLarge, StorageError
@@ -53,6 +58,15 @@ def too_large(key: str, size: int, limit: int) -> PayloadTooLarge:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """One stored blob: its key, size in bytes and last-modified time (seconds since the epoch)."""
+
+    key: str
+    size: int
+    modified: float
+
+
 class BlobStore(Protocol):
     """Where offloaded values live."""
 
@@ -73,4 +87,12 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob under ``key`` (no error when it is absent)."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        """The blobs whose keys start with ``prefix/`` (in no particular order)."""
+        ...
+
+    def copy(self, source: str, key: str) -> None:
+        """Store the blob under ``source`` under ``key`` too (``BlobNotFound`` without it)."""
         ...

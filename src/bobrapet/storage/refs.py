@@ -149,3 +149,40 @@ def contains_kube_refs(value: Any, max_depth: int = DEFAULT_MAX_DEPTH) -> bool:
         elif isinstance(cur, list):
             stack.extend((v, depth + 1) for v in cur)
     return False
+
+
+def storage_keys(value: Any, max_depth: int = DEFAULT_MAX_DEPTH) -> set[str]:
+    """The keys named by the storage references in ``value`` (within ``max_depth`` levels;
+    a reference whose key is not a string is skipped: it names no blob)."""
+    found: set[str] = set()
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        cur, depth = stack.pop()
+        if isinstance(cur, dict):
+            key = cur.get(STORAGE_REF)
+            if key is not None:
+                if isinstance(key, str):
+                    found.add(key)
+                continue
+            items: Any = cur.values()
+        elif isinstance(cur, list):
+            items = cur
+        else:
+            continue
+        if depth < max_depth:
+            stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return found
+
+
+def with_keys(value: Any, keys: Mapping[str, str]) -> Any:
+    """A copy of ``value`` in which each reference to a key of ``keys`` names ``keys[key]``
+    instead (everything else of the reference map is kept); parts without such references are
+    shared, not copied."""
+    if isinstance(value, dict):
+        key = value.get(STORAGE_REF)
+        if key is not None:
+            return {**value, STORAGE_REF: keys[key]} if isinstance(key, str) and key in keys else value
+        return {k: with_keys(v, keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_keys(v, keys) for v in value]
+    return value

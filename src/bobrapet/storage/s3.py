@@ -13,28 +13,33 @@ Invariants:
   times with exponential back-off capped at ``BUBU_S3_MAX_BACKOFF``, all within the
   operation's deadline (``BUBU_STORAGE_TIMEOUT``); ``BUBU_S3_TIMEOUT`` bounds each request;
 * ``BUBU_S3_SSE`` asks for server-side encryption (``s3``: AES256, ``kms``: aws:kms with
-  ``BUBU_S3_SSE_KMS_KEY``).
+  ``BUBU_S3_SSE_KMS_KEY``);
+* ``copy`` is a server-side copy that keeps the ``sha256`` metadata (the bytes never pass
+  through this process).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 
-from bobrapet.storage.backend import Deadline, too_large
+from bobrapet.storage.backend import BlobInfo, Deadline, too_large
 from bobrapet.storage.errors import BlobNotFound, IntegrityError, StorageConfigError, StorageError
 from bobrapet.storage.refs import check_key
 from bobrapet.storage.settings import StorageSettings
 
 T = TypeVar("T")
+#: Largest object a single CopyObject request may copy (larger ones: a managed multipart copy).
+_MAX_COPY_OBJECT = 5 * 1024**3
 _TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError", "ServiceUnavailable"}
 )
@@ -281,6 +286,44 @@ class S3Store:
         deadline = Deadline(self.settings.timeout, f"deleting {key!r} from {self.description}")
         client = self.client()
         self._retry(deadline, lambda: client.delete_object(Bucket=self.bucket, Key=key))
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        check_key(prefix)
+        client = self.client()
+        token: str | None = None
+        while True:
+            deadline = Deadline(self.settings.timeout, f"listing {prefix!r} in {self.description}")
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            reply = self._retry(deadline, functools.partial(client.list_objects_v2, **kwargs))
+            for item in reply.get("Contents") or ():
+                modified = item.get("LastModified")
+                stamp = modified.timestamp() if modified is not None else time.time()
+                yield BlobInfo(str(item["Key"]), int(item.get("Size") or 0), stamp)
+            token = reply.get("NextContinuationToken")
+            if not reply.get("IsTruncated") or not token:
+                return
+
+    def copy(self, source: str, key: str) -> None:
+        check_key(source)
+        check_key(key)
+        deadline = Deadline(self.settings.timeout, f"copying {source!r} to {key!r} in {self.description}")
+        client = self.client()
+        head = self._missing_as_not_found(
+            source, lambda: self._retry(deadline, lambda: client.head_object(Bucket=self.bucket, Key=source))
+        )
+        origin = {"Bucket": self.bucket, "Key": source}
+        if int(head.get("ContentLength") or 0) <= _MAX_COPY_OBJECT:
+            self._retry(
+                deadline,
+                lambda: client.copy_object(
+                    Bucket=self.bucket, Key=key, CopySource=origin, MetadataDirective="COPY", **self._sse()
+                ),
+            )
+            return
+        extra = {"Metadata": head.get("Metadata") or {}, "ContentType": "application/json", **self._sse()}
+        self._retry(deadline, lambda: client.copy(origin, self.bucket, key, ExtraArgs=extra))
 
     def _missing_as_not_found(self, key: str, call: Callable[[], T]) -> T:
         from botocore.exceptions import ClientError
