@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -407,10 +408,25 @@ def test_the_output_cache_serves_a_second_run_without_running_the_step(project: 
     assert first["metadata"]["annotations"]["cache.bubustack.io/status"] == "stored"
     assert annotations["cache.bubustack.io/status"] == "hit"
     assert annotations["cache.bubustack.io/key"] == first["metadata"]["annotations"]["cache.bubustack.io/key"]
-    assert hit["status"]["output"] == first["status"]["output"]  # the offloaded value's reference too
-    assert "$bubuStorageRef" in json.dumps(hit["status"]["output"])
     key = annotations["cache.bubustack.io/key"]
-    assert (project.home / "storage" / "cache" / "default" / "count" / "latest" / f"{key}.json").exists()
+    entry_dir = project.home / "storage" / "cache" / "default" / "count" / "latest"
+    assert (entry_dir / f"{key}.json").exists()
+    # the entry keeps its own copy of the offloaded value: the hit references it, not c1-a's blob
+    copied = hit["status"]["output"]["big"]["$bubuStorageRef"]
+    assert copied.startswith(f"cache/default/count/latest/{key}/")
+    assert first["status"]["output"]["big"]["$bubuStorageRef"] == "outputs/default/c1-a/big.json"
+    assert {k: v for k, v in hit["status"]["output"].items() if k != "big"} == {
+        k: v for k, v in first["status"]["output"].items() if k != "big"
+    }
+    # so the producing run's blobs may go (child TTL, retention) and later hits still work
+    shutil.rmtree(project.home / "storage" / "outputs" / "default" / "c1-a")
+    done = project.cli(
+        "run", "-f", "engrams.yaml", "-f", "story.yaml", "--name", "c4", "-i", "n=1", "-o", "json"
+    )
+    assert json.loads(done.stdout)["status"]["phase"] == "Succeeded", done.stderr
+    again, _ = step_run(project, "c4-a")
+    assert again["metadata"]["annotations"]["cache.bubustack.io/status"] == "hit"
+    assert json.loads((project.home / "storage" / copied).read_text())["data"] == "c" * 5000
 
 
 def test_a_post_execution_condition_over_the_offloaded_output(project: Project) -> None:

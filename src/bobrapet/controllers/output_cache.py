@@ -1,14 +1,23 @@
 """Reading and writing the output cache of Engram steps (reference §7.6) in the storage.
 
-Invariants: a hit is an entry that exists, is fresh (:func:`bobrapet.engine.fresh_output`) and
-whose output matches the EngramTemplate's ``outputSchema``; anything else (missing, expired,
-corrupted, a storage fault: logged) is a miss, never a failure of the step. Storage calls run
-in a thread.
+Invariants:
+
+* a hit is an entry that exists, is fresh (:func:`bobrapet.engine.fresh_output`), whose output
+  matches the EngramTemplate's ``outputSchema`` and whose referenced blobs all exist; anything
+  else (missing, expired, dangling, corrupted, a storage fault: logged) is a miss, never a
+  failure of the step;
+* an entry is self-contained: the blobs its output references (the producing StepRun's
+  offloaded values) are copied beside it (:func:`~bobrapet.storage.layout.cache_blob_dir`,
+  a hard link or a server-side copy) and the stored output references the copies, so
+  deleting the StepRun (child TTL, retention) never breaks the entry; an entry whose blobs
+  cannot be copied is not written;
+* storage calls run in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,8 +25,11 @@ from typing import Any
 
 from bobrapet.api.jsonschema_util import validate_templated
 from bobrapet.engine import CacheEntry, EngineConfig, fresh_output
+from bobrapet.storage.backend import BlobStore
 from bobrapet.storage.envelope import ENCODER, JSON, envelope_chunks, parse_envelope
 from bobrapet.storage.errors import BlobNotFound, StorageError
+from bobrapet.storage.layout import cache_blob_dir
+from bobrapet.storage.refs import storage_keys, with_keys
 from bobrapet.storage.settings import open_store
 
 log = logging.getLogger("bobrapet.controllers.output_cache")
@@ -39,6 +51,12 @@ def _read(config: EngineConfig, entry: CacheEntry, now: datetime, schema: Any) -
     usable, output = fresh_output(record, now)
     if not usable:
         return _MISS
+    try:
+        for key in storage_keys(output):
+            store.size(key)
+    except StorageError as exc:
+        log.info("output cache: %s references a blob it cannot read (%s); ignored", entry.blob, exc.message)
+        return _MISS
     if isinstance(schema, dict) and schema and validate_templated(output, schema):
         log.info("output cache: %s does not match the outputSchema; ignored", entry.blob)
         return _MISS
@@ -54,11 +72,31 @@ async def read_cache(
     return (False, None) if output is _MISS else (True, output)
 
 
+def copy_key(entry_blob: str, key: str) -> str:
+    """Where the cache entry ``entry_blob`` keeps its copy of the blob ``key`` (deterministic)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{cache_blob_dir(entry_blob)}/{digest}-{key.rpartition('/')[2]}"
+
+
+def self_contained(store: BlobStore, entry_blob: str, output: Any) -> Any:
+    """``output`` with every blob it references copied beside the entry (and referenced
+    there); raises :class:`StorageError` when a blob cannot be copied."""
+    keys = storage_keys(output)
+    if not keys:
+        return output
+    copies = {key: copy_key(entry_blob, key) for key in keys}
+    for source, target in copies.items():
+        if source != target:
+            store.copy(source, target)
+    return with_keys(output, copies)
+
+
 def _write(config: EngineConfig, entry: CacheEntry, output: Any, now: datetime) -> bool:
     try:
         store = open_store(config.storage)
         if store is None:
             return False
+        output = self_contained(store, entry.blob, output)
         store.write(entry.blob, envelope_chunks(JSON, ENCODER.encode(entry.record(output, now))))
     except (StorageError, TypeError, ValueError) as exc:
         log.warning("output cache: cannot store %s: %s", entry.blob, exc)

@@ -26,6 +26,7 @@ from typing import Any
 
 from bobrapet.api.types.story import Step, Story
 from bobrapet.engine.timefmt import aware, format_time, parse_time
+from bobrapet.storage.layout import CACHE_PREFIX, ENTRY_SUFFIX
 
 #: StepRun annotations recording the cache's use (reference §7.6).
 KEY_ANNOTATION = "cache.bubustack.io/key"
@@ -117,7 +118,7 @@ def cache_entry(
         key=key,
         mode=str(policy.get("mode") or "readWrite"),
         ttl_seconds=int(ttl) if isinstance(ttl, int) else None,
-        blob=f"cache/{namespace}/{engram}/{v}/{key}.json",
+        blob=f"{CACHE_PREFIX}/{namespace}/{engram}/{v}/{key}{ENTRY_SUFFIX}",
     )
 
 
