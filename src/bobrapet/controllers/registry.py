@@ -35,12 +35,13 @@ SETUPS = (
 def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[Controller]:
     """Add every controller of this package to ``manager`` (before it starts).
 
-    The StoryRun and StepRun controllers are added only with an ``execution`` environment
-    (engine processes); without one, runs are stored but not executed.
+    The StoryRun and StepRun controllers, and the clean-up of what deleted runs leave behind
+    (:mod:`.leftovers`), are added only with an ``execution`` environment (engine processes);
+    without one, runs are stored but not executed.
     """
     controllers = [setup(manager) for setup in SETUPS]
     if execution is not None:
-        from bobrapet.controllers import events, steprun, storyrun
+        from bobrapet.controllers import events, leftovers, steprun, storyrun
 
         run_controller, run_reconciler = storyrun.setup(manager, execution)
         step_controller, step_reconciler = steprun.setup(manager, execution)
@@ -48,4 +49,5 @@ def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[C
         step_reconciler.run_of = run_reconciler.planned_run
         controllers += [run_controller, step_controller]
         controllers.append(events.setup(manager, execution.config.event_ttl_seconds))
+        leftovers.setup(manager, execution.home, execution.config)
     return controllers

@@ -20,14 +20,17 @@ under a key named like a logical secret of the template's ``secretSchema`` or on
 ``secret_values`` the launcher passes (the values it delivers to the step; empty when
 it delivers none). Deleting a run deletes its inputs log and its StepRuns' logs, and those of
 its child runs (:func:`run_logs`, :func:`remove_step_logs`): ``bobrapet delete`` does, and so
-does the engine when it deletes finished StepRuns or runs (child TTL, retention).
+does the engine when it deletes finished StepRuns or runs (child TTL, retention); logs whose
+run was deleted otherwise (the HTTP API, a crash in between) are removed by the engine's
+clean-up (:mod:`bobrapet.controllers.leftovers`, listing them with :func:`log_files`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterable, Mapping
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +38,7 @@ from typing import Any, Final
 from bobrapet.api import runmeta
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN
 from bobrapet.api.timestamps import format_timestamp
-from bobrapet.executors.logpath import inputs_log_path, step_log_path
+from bobrapet.executors.logpath import LOG_DIR, inputs_log_path, step_log_path
 from bobrapet.store.client import Client
 
 REDACTED = "<redacted>"
@@ -162,3 +165,21 @@ async def run_logs(client: Client, home: Path, namespace: str, run: str) -> list
         children = await client.list(STORY_RUN, namespace, labels=runmeta.children_selector(current))
         pending.extend(str(c["metadata"]["name"]) for c in children)
     return paths
+
+
+def log_files(home: Path) -> Iterator[tuple[str, Path, float]]:
+    """``(namespace, path, last modified)`` of every file under ``<home>/logs/<namespace>/``."""
+    root = home / LOG_DIR
+    try:
+        namespaces = [entry for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for namespace in namespaces:
+        try:
+            entries = list(os.scandir(namespace.path))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    yield namespace.name, Path(entry.path), entry.stat(follow_symlinks=False).st_mtime

@@ -49,6 +49,12 @@ class EngineConfig:
     child_ttl_seconds: float = 3600.0
     #: A finished StoryRun is deleted after this (``storyrun.retention-seconds``); ``None`` keeps it.
     retention_seconds: float | None = 86400.0
+    #: How often an engine sweeps leftovers no deletion was seen for: blobs and logs of gone
+    #: runs, expired output cache entries, decided StoryTriggers (``controller.cleanup-interval``).
+    cleanup_interval: float = 3600.0
+    #: Whether that sweep also removes S3 blobs whose run is gone (the ``file`` store under the
+    #: home is always swept; a bucket may be shared) (``controller.storage.s3.sweep-orphans``).
+    sweep_s3_orphans: bool = False
     #: Events are deleted this long after their last occurrence (kube-apiserver ``--event-ttl``).
     event_ttl_seconds: float = 3600.0
     #: ``storyrun.max-inline-inputs-size`` (bytes of spec.inputs); 0 = unlimited.

@@ -335,6 +335,21 @@ KEYS: dict[str, Key] = {
             _storage("force_path_style"),
         ),
         Key(
+            "controller.storage.s3.sweep-orphans",
+            "Also sweep S3 blobs whose run is gone (only when no other home uses the bucket).",
+            _bool,
+            _E.sweep_s3_orphans,
+            _engine("sweep_s3_orphans"),
+        ),
+        Key(
+            "controller.cleanup-interval",
+            "How often leftovers of deleted runs (blobs, logs, StoryTriggers) and expired cache "
+            "entries are swept (at least 1m).",
+            _seconds(60.0, zero=False),
+            "1h",
+            _engine("cleanup_interval"),
+        ),
+        Key(
             "templating.offloaded-data-policy",
             "Templates over offloaded data: controller (hydrate in the engine, bounded) or error.",
             _offloaded_policy,
@@ -402,7 +417,6 @@ _INERT_PREFIXES: tuple[tuple[str, str], ...] = (
     ("templating.materialize-engram", _INJECT),
     ("controller.max-concurrent-reconciles", _TUNING),
     ("controller.requeue-max-delay", _TUNING),
-    ("controller.cleanup-interval", _TUNING),
     ("controller.reconcile-timeout", _TUNING),
     ("storyrun.max-concurrent-reconciles", _TUNING),
     ("storyrun.rate-limiter.", _TUNING),
