@@ -3,11 +3,13 @@ prints), ``KIND --all``, ``KIND -l SELECTOR`` or ``-f PATH...``.
 
 Invariants: every argument is checked before anything is deleted; ``--all`` and ``-l``
 need a KIND and no names; deleting a StoryRun also deletes the step logs (and recorded
-step inputs) of its StepRuns and of its child runs' StepRuns.
+step inputs) of its StepRuns and of its child runs' StepRuns; deleting StepRuns, StoryRuns
+or StoryTriggers removes the blobs they left in storage (:mod:`bobrapet.host.cleanup`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -15,12 +17,14 @@ import typer
 
 from bobrapet.api import kinds
 from bobrapet.api.errors import NotFound, StatusError
-from bobrapet.api.kinds import STORY_RUN, Kind
+from bobrapet.api.kinds import STEP_RUN, STORY_RUN, STORY_TRIGGER, Kind
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, state
 from bobrapet.cli.commands.common import load_documents, namespace_option, resolve_kind, run
 from bobrapet.host.embedded import ControlPlane
 
 Target = tuple[Kind, str, str | None]
+#: Kinds whose deletion leaves blobs (and logs) behind in the home.
+LEAVES_BLOBS = (STORY_RUN, STEP_RUN, STORY_TRIGGER)
 
 
 @app.command("delete")
@@ -123,7 +127,6 @@ async def _delete_matching(kind: Kind, namespace: str | None, selector: str | No
 
 
 async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
-    failures = 0
     async with ControlPlane(state.home) as plane:
         if not plane.exists:
             if ignore_not_found:
@@ -131,27 +134,14 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
             for kind, name, _ in targets:
                 state.err.print(f"error: {NotFound(kind.kind, name, kind.group or None)}", markup=False)
             return len(targets)
-        deleted: list[Target] = []
-        logs: list[Path] = []
-        for kind, name, ns in targets:
-            if kind == STORY_RUN:
-                from bobrapet.controllers.steplog import run_logs
+        async with contextlib.AsyncExitStack() as stack:
+            if any(kind in LEAVES_BLOBS for kind, _, _ in targets):
+                from bobrapet.host.cleanup import cleaning_up
 
-                logs.extend(await run_logs(plane.client, state.home, ns or "default", name))
-            try:
-                await plane.client.delete(kind, name, ns)
-            except NotFound as err:
-                if not ignore_not_found:
-                    failures += 1
-                    state.err.print(f"error: {err}", markup=False, highlight=False)
-                continue
-            except StatusError as err:
-                failures += 1
-                state.err.print(f"error: {err}", markup=False, highlight=False)
-                continue
-            deleted.append((kind, name, ns))
-        # Controllers remove their finalizers; report what is really gone afterwards.
-        await plane.settle()
+                await stack.enter_async_context(cleaning_up(plane))
+            deleted, logs, failures = await _delete_each(plane, targets, ignore_not_found)
+            # Controllers remove their finalizers; report what is really gone afterwards.
+            await plane.settle()
         for kind, name, ns in deleted:
             state.out.print(await _outcome(plane, kind, name, ns), markup=False, highlight=False)
         if any(kind == STORY_RUN for kind, _, _ in deleted):
@@ -159,6 +149,33 @@ async def _delete_all(targets: list[Target], ignore_not_found: bool) -> int:
 
             remove_step_logs(logs)
     return failures
+
+
+async def _delete_each(
+    plane: ControlPlane, targets: list[Target], ignore_not_found: bool
+) -> tuple[list[Target], list[Path], int]:
+    """Delete every target: (those deleted, the step logs of deleted runs, failures)."""
+    failures = 0
+    deleted: list[Target] = []
+    logs: list[Path] = []
+    for kind, name, ns in targets:
+        if kind == STORY_RUN:
+            from bobrapet.controllers.steplog import run_logs
+
+            logs.extend(await run_logs(plane.client, state.home, ns or "default", name))
+        try:
+            await plane.client.delete(kind, name, ns)
+        except NotFound as err:
+            if not ignore_not_found:
+                failures += 1
+                state.err.print(f"error: {err}", markup=False, highlight=False)
+            continue
+        except StatusError as err:
+            failures += 1
+            state.err.print(f"error: {err}", markup=False, highlight=False)
+            continue
+        deleted.append((kind, name, ns))
+    return deleted, logs, failures
 
 
 async def _outcome(plane: ControlPlane, kind: Kind, name: str, namespace: str | None) -> str:
