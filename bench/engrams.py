@@ -2,7 +2,9 @@
 
 ``step`` returns ``n + 1``; ``join`` sums a list of numbers; ``wait_sync``/``wait_async``
 wait ``seconds`` (``time.sleep`` / ``await asyncio.sleep``, i.e. a step blocked on I/O) and
-return ``n + 1`` (W6). Referenced from ``bench/workloads/catalog.yaml`` as
+return ``n + 1`` (W6); ``make`` returns a string of ``size`` bytes and ``measure`` the length
+of the string it gets (the ``payload`` workload and the serve soak: values above the inline
+limit travel through storage). Referenced from ``bench/workloads/catalog.yaml`` as
 ``bench.engrams:<name>`` (imported from the current directory, the repository root).
 """
 
@@ -35,3 +37,14 @@ async def wait_async(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
     await asyncio.sleep(float(inputs.get("seconds", 1)))
     return {"n": inputs.get("n", 0) + 1}
+
+
+def make(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """A string of ``size`` bytes (``{"big": "xxx...", "size": size}``)."""
+    size = int(inputs.get("size", 0))
+    return {"big": "x" * size, "size": size}
+
+
+def measure(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The length of ``inputs["data"]`` (hydrated from storage when it was offloaded)."""
+    return {"len": len(inputs.get("data") or "")}

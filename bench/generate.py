@@ -150,6 +150,8 @@ def catalog() -> list[Doc]:
         ("bench-join", "join", "Sums a list of numbers."),
         ("bench-wait-sync", "wait_sync", "Blocks `seconds` in time.sleep, returns n + 1."),
         ("bench-wait-async", "wait_async", "Awaits asyncio.sleep(`seconds`), returns n + 1."),
+        ("bench-make", "make", "Returns a string of `size` bytes."),
+        ("bench-measure", "measure", "Returns the length of `data`."),
     ):
         docs.append(
             {
@@ -164,7 +166,7 @@ def catalog() -> list[Doc]:
                 },
             }
         )
-    for name in ("step", "join", "wait-sync", "wait-async"):
+    for name in ("step", "join", "wait-sync", "wait-async", "make", "measure"):
         docs.append(
             {
                 "apiVersion": "bubustack.io/v1alpha1",
@@ -175,6 +177,52 @@ def catalog() -> list[Doc]:
         )
     return docs
 
+
+def _sized(name: str, description: str, size: Any, inputs_schema: Doc | None = None) -> list[Doc]:
+    """``a`` makes a string of ``size`` bytes, ``b`` reads it (through storage when large)."""
+    steps = [
+        {"name": "a", "ref": {"name": "make"}, "with": {"size": size}},
+        {
+            "name": "b",
+            "ref": {"name": "measure"},
+            "needs": ["a"],
+            "with": {"data": "{{ steps.a.output.big }}"},
+        },
+    ]
+    story = _story(name, description, steps, {"len": "{{ steps.b.output.len }}"})
+    if inputs_schema is not None:
+        story["spec"] = {"inputsSchema": inputs_schema, **story["spec"]}
+    return [story]
+
+
+def payload() -> list[Doc]:
+    """payload: a 50 MB step output passed to the next step (through the configured storage)."""
+    return _sized("payload-50mb", "payload: a 50 MB output read by the next step", PAYLOAD_BYTES)
+
+
+def serve_one() -> list[Doc]:
+    """serve: the one-step Story every StoryTrigger of the serve workloads starts."""
+    steps = [_step("a", "{{ inputs.n }}")]
+    story = _story("serve-1", "serve: one step per delivery", steps, {"n": "{{ steps.a.output.n }}"})
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "default": 0}}}
+    story["spec"] = {"inputsSchema": schema, **story["spec"]}
+    return [story]
+
+
+def soak_mixed() -> list[Doc]:
+    """soak: ``size`` bytes made and read (some deliveries offload, most stay inline)."""
+    schema = {"type": "object", "properties": {"size": {"type": "integer", "default": 0}}}
+    return _sized("soak-mixed", "soak: a value of inputs.size bytes passed on", "{{ inputs.size }}", schema)
+
+
+#: Bytes of the ``payload`` workload's step output.
+PAYLOAD_BYTES = 50_000_000
+#: Stories of the workloads measured apart from the W table (``payload``, ``serve``, the soak).
+EXTRAS: dict[str, Callable[[], list[Doc]]] = {
+    "payload-50mb": payload,
+    "serve-1": serve_one,
+    "soak-mixed": soak_mixed,
+}
 
 WORKLOADS: list[Workload] = [
     Workload("W1-100", "W1", "w1-chain-100", 100, lambda: chain(100)),
@@ -233,6 +281,8 @@ def files() -> dict[str, str]:
     out = {CATALOG: render(catalog())}
     for workload in WORKLOADS:
         out.setdefault(workload.file, render(workload.build()))
+    for story, build in EXTRAS.items():
+        out[f"{story}.yaml"] = render(build())
     return out
 
 

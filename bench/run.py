@@ -20,6 +20,11 @@ writes per step (resourceVersion delta / steps; every store write allocates one)
 written per step, then the doubling ratios (W1 200 vs 100, W2 402 vs 202, W3 20x10 vs 10x10,
 W4 400 vs 200 runs; a time ratio above 2.2 is flagged) and the issue's targets. Results go to
 ``bench/results.json``.
+
+Then the workloads measured apart from the W table: ``payload`` (a 50 MB output through the
+file storage and S3, :mod:`bench.payload`) and ``serve`` (deliveries accepted per second by
+``bobrapet serve`` and delivery-to-start latency, :mod:`bench.serve_load`); ``--soak MINUTES``
+runs the soak of a long-lived serve (:mod:`bench.soak`; alone unless ``--only`` names more).
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.generate import CATALOG, WORKLOADS, Workload  # noqa: E402
+from bench.payload import measure_payload, payload_targets  # noqa: E402
 from bench.procmon import TreeMonitor, wait_with_rusage  # noqa: E402
+from bench.serve_load import ServeSettings, measure_serve, serve_targets  # noqa: E402
+from bench.soak import SoakSettings, measure_soak, soak_targets  # noqa: E402
 from bench.store_stats import resource_version, writes_since  # noqa: E402
 
 WORKLOAD_DIR = REPO / "bench" / "workloads"
@@ -188,12 +196,16 @@ class Finished:
         return f"{what}: {self.killed}" if self.killed else f"{what} exit {self.code}: {_tail(self.err, 3)}"
 
 
-def monitored(cfg: Config, argv: list[str], home: Path, *, interval: float = 0.05) -> Finished:
-    """Run ``argv`` from the repository root under a /proc monitor; stdout/stderr go to files."""
+def monitored(
+    cfg: Config, argv: list[str], home: Path, *, interval: float = 0.05, env: dict[str, str] | None = None
+) -> Finished:
+    """Run ``argv`` from the repository root under a /proc monitor; stdout/stderr go to files
+    (``env``: variables added to the environment)."""
     out, err = home / "bench.stdout", home / "bench.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=stdout, stderr=stderr)
+        environ = {**os.environ, **env} if env else None
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=stdout, stderr=stderr, env=environ)
         monitor = TreeMonitor(proc.pid, interval=interval).start()
         code, maxrss, killed = -1, 0, None
         try:
@@ -681,6 +693,21 @@ def print_report(
     from rich.table import Table
 
     console = Console(width=max(shutil.get_terminal_size().columns, 160))
+    if rows:
+        print_workloads(console, rows, doubled)
+    goals = Table(title="Targets (issues 3, 8 and 9)")
+    for header in ("workload", "measure", "value", "target", "ok"):
+        goals.add_column(header)
+    for check in checks:
+        ok = {True: "yes", False: "MISSED", None: "-"}[check["ok"]]
+        goals.add_row(check["workload"], check["what"], _fmt(check["value"]), check["target"], ok)
+    console.print(goals)
+
+
+def print_workloads(console: Any, rows: dict[str, dict[str, Any]], doubled: list[dict[str, Any]]) -> None:
+    """The W table and the doubling table."""
+    from rich.table import Table
+
     table = Table(title="Bobrapet engine benchmark (medians; engine = after the engine is up)")
     for header in (
         "workload",
@@ -735,14 +762,6 @@ def print_report(
             "QUADRATIC?" if entry["flag"] else "",
         )
     console.print(grow)
-
-    goals = Table(title="Targets (issues 3 and 8)")
-    for header in ("workload", "measure", "value", "target", "ok"):
-        goals.add_column(header)
-    for check in checks:
-        ok = {True: "yes", False: "MISSED", None: "-"}[check["ok"]]
-        goals.add_row(check["workload"], check["what"], _fmt(check["value"]), check["target"], ok)
-    console.print(goals)
 
 
 def machine(cfg: Config) -> dict[str, Any]:
@@ -832,7 +851,60 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", type=Path, default=RESULTS, help="results file (default bench/results.json)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary home directories")
+    parser.add_argument("--serve-requests", type=int, default=3000, help="deliveries of the serve burst")
+    parser.add_argument("--serve-concurrency", type=int, default=32, help="connections of the serve burst")
+    parser.add_argument(
+        "--soak", type=float, metavar="MINUTES", help="run the soak of a long-lived serve for MINUTES"
+    )
+    parser.add_argument("--soak-rate", type=float, default=20.0, help="soak deliveries per second")
     return parser.parse_args(argv)
+
+
+EXTRAS = ("payload", "serve")
+
+
+def wanted_extras(only: str | None, soak: float | None) -> list[str]:
+    """The workloads outside the W table to run: all of them by default, those ``--only``
+    names, none when only ``--soak`` is given."""
+    if only is None:
+        return [] if soak else list(EXTRAS)
+    names = {part.strip() for part in only.split(",")}
+    return [name for name in EXTRAS if name in names]
+
+
+def measure_extras(
+    args: argparse.Namespace, cfg: Config, log: Callable[[str], None]
+) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """payload, serve and the soak: (results, target rows, whether one failed)."""
+    results: dict[str, Any] = {}
+    checks: list[dict[str, Any]] = []
+    failed = False
+    extras = wanted_extras(args.only, args.soak)
+    if "payload" in extras:
+        log("payload: a 50 MB output through the file storage and S3")
+        rows = measure_payload(cfg, log)
+        results["payload"] = rows
+        checks += payload_targets(rows)
+        failed = failed or any(row.get("error") for row in rows)
+    if "serve" in extras:
+        log(f"serve: {args.serve_requests} StoryTriggers, {args.serve_concurrency} connections")
+        settings = ServeSettings(requests=args.serve_requests, concurrency=args.serve_concurrency)
+        try:
+            results["serve"] = measure_serve(cfg, settings, log)
+        except (RuntimeError, OSError) as exc:
+            log(f"  serve: {exc}")
+            results["serve"], failed = {"error": str(exc)}, True
+        checks += serve_targets(results["serve"])
+    if args.soak:
+        log(f"soak: {args.soak:g} min of mixed load at {args.soak_rate:g}/s against serve")
+        soak = SoakSettings(minutes=args.soak, rate=args.soak_rate)
+        try:
+            results["soak"] = measure_soak(cfg, soak, args.json.with_name("soak.csv"), log)
+        except (RuntimeError, OSError) as exc:
+            log(f"  soak: {exc}")
+            results["soak"], failed = {"error": str(exc)}, True
+        checks += soak_targets(results["soak"])
+    return results, checks, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -852,16 +924,21 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     rows: dict[str, dict[str, Any]] = {}
-    for workload in select(args.only, not args.no_doubling, scaled_too=not args.quick):
+    chosen = [] if args.soak and not args.only else select(args.only, not args.no_doubling, not args.quick)
+    for workload in chosen:
         log(f"{workload.id}: {workload.total_steps} steps ({workload.runs} run(s))")
         try:
             rows[workload.id] = measure(cfg, workload, log)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             log(f"  {workload.id}: {exc}")
             rows[workload.id] = aggregate(workload, [Sample("command", float("nan"), error=str(exc))])
+    extras, extra_checks, extras_failed = measure_extras(args, cfg, log)
     doubled = doubling(rows)
     scaled = scaling(rows)
-    checks = targets(rows, doubled) + scaling_targets(rows, scaled) + store_targets(rows, doubled)
+    checks = (
+        targets(rows, doubled) + scaling_targets(rows, scaled) + store_targets(rows, doubled) if rows else []
+    )
+    checks += extra_checks
     print_report(rows, doubled, checks)
     print_scaling(scaled)
     results = {
@@ -876,10 +953,11 @@ def main(argv: list[str] | None = None) -> int:
         "doubling": doubled,
         "scaling": scaled,
         "targets": checks,
+        **extras,
     }
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"results written to {args.json}", file=sys.stderr)
-    return 1 if any(row["errors"] for row in rows.values()) else 0
+    return 1 if extras_failed or any(row["errors"] for row in rows.values()) else 0
 
 
 if __name__ == "__main__":

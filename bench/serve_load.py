@@ -1,0 +1,186 @@
+"""The ``serve`` workloads: deliveries accepted per second by ``bobrapet serve``, and the time
+from a delivery to the start of its StoryRun.
+
+In a fresh home holding the benchmark catalog and the one-step Story ``serve-1``,
+``bobrapet serve`` is started on a free loopback port, then:
+
+1. **delivery → start** (``serve-start``): StoryTriggers are sent at a low steady rate
+   (``--serve-start-rate``, 20/s for 5 s) to an idle engine; for each, the time from sending
+   the request to its StoryRun's ``status.startedAt`` (same machine, same clock), p50/p99;
+2. **throughput** (``serve-triggers``): ``--serve-requests`` StoryTriggers (3000) sent by
+   ``--serve-concurrency`` connections (32) as fast as they are answered; each ``201`` means the
+   trigger is committed to the store. Reported: accepted/s over the whole burst, latency
+   percentiles, and how long the engine then took to start every run;
+3. **webhook** (``serve-webhook``), when the home's serve offers the webhook endpoint
+   (``POST /impulses/<ns>/<impulse>``): the same burst against a webhook Impulse.
+
+The load generator is :mod:`bench.loadgen` (target and body builder are parameters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.generate import CATALOG
+from bench.loadgen import LoadResult, Target, get_json, latency_stats, run_load
+from bench.serving import STORYRUNS_PATH, TRIGGERS_PATH, ServeProcess, start_serve, trigger_bodies
+
+if TYPE_CHECKING:
+    from bench.run import Config
+
+STORY = "serve-1"
+ACCEPTED_PER_S = 1000.0
+P99_MS = 50.0
+START_P50_MS = 20.0
+TRIGGER_ANNOTATION = "storyrun.bubustack.io/trigger-request-name"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    requests: int = 3000
+    concurrency: int = 32
+    start_rate: float = 20.0
+    start_seconds: float = 5.0
+    #: How long to wait for the runs of a phase to start.
+    drain_timeout: float = 180.0
+
+
+def _epoch(text: str | None) -> float | None:
+    from bobrapet.api.timestamps import parse_timestamp
+
+    moment = parse_timestamp(text)
+    return None if moment is None else moment.timestamp()
+
+
+async def started_runs(target: Target) -> dict[str, float]:
+    """trigger name -> ``startedAt`` (epoch seconds) of every started StoryRun made by a trigger."""
+    listed = await get_json(target, STORYRUNS_PATH)
+    out: dict[str, float] = {}
+    for run in listed.get("items") or ():
+        trigger = ((run.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+        started = _epoch((run.get("status") or {}).get("startedAt"))
+        if trigger and started is not None:
+            out[str(trigger)] = started
+    return out
+
+
+async def await_starts(target: Target, names: set[str], timeout: float) -> dict[str, float]:
+    """Poll until the runs of the triggers ``names`` have started (or ``timeout`` passed);
+    their start times (epoch seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        started = await started_runs(target)
+        if names <= started.keys() or time.monotonic() > deadline:
+            return {n: started[n] for n in names if n in started}
+        await asyncio.sleep(0.5)
+
+
+def delivery_to_start(result: LoadResult, names: dict[int, str], starts: dict[str, float]) -> list[float]:
+    """Milliseconds from sending each accepted delivery to its run's ``startedAt``."""
+    out: list[float] = []
+    for sample in result.samples:
+        name = names.get(sample.index)
+        if name in starts and 200 <= sample.status < 300:
+            sent_at = sample.done_at - sample.latency
+            out.append(1000 * (starts[name] - sent_at))
+    return out
+
+
+async def _phases(serve: ServeProcess, settings: ServeSettings, log: Callable[[str], None]) -> dict[str, Any]:
+    target = serve.target(TRIGGERS_PATH)
+    reader = serve.target("", method="GET")
+    body_of, names = trigger_bodies(STORY, lambda i: {"n": i})
+    slow = await run_load(
+        target, body_of, duration=settings.start_seconds, rate=settings.start_rate, concurrency=4
+    )
+    wanted = {names[s.index] for s in slow.accepted(target)}
+    starts = await await_starts(reader, wanted, settings.drain_timeout)
+    start_ms = delivery_to_start(slow, names, starts)
+    start_row = {
+        **slow.summary(target),
+        "rate": settings.start_rate,
+        "started": len(starts),
+        "delivery_to_start_ms": latency_stats(start_ms),
+    }
+    log(f"  serve     start   p50 {_ms(start_row['delivery_to_start_ms']['p50'])} delivery -> startedAt")
+
+    offset = 1_000_000
+    fast_body, fast_names = trigger_bodies(STORY, lambda i: {"n": i})
+    began = time.time()
+    fast = await run_load(
+        target, lambda i: fast_body(i + offset), total=settings.requests, concurrency=settings.concurrency
+    )
+    fast_row = fast.summary(target)
+    wanted = {fast_names[s.index + offset] for s in fast.accepted(target)}
+    starts = await await_starts(reader, wanted, settings.drain_timeout)
+    fast_row["started"] = len(starts)
+    fast_row["all_started_after_s"] = (max(starts.values()) - began) if starts else None
+    fast_row["engine_rss_mb"] = round(serve.peak_kb() / 1024, 1)
+    log(
+        f"  serve     triggers {fast_row['accepted_per_s'] or 0:8.1f}/s  p99 "
+        f"{_ms(fast_row['latency_ms']['p99'])}  ({fast_row['accepted']}/{fast_row['requests']} accepted)"
+    )
+    return {"start": start_row, "triggers": fast_row}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def webhook_available() -> bool:
+    """Whether this build of serve runs Impulses (the webhook endpoint exists)."""
+    return importlib.util.find_spec("bobrapet.impulses.supervisor") is not None
+
+
+def measure_serve(cfg: Config, settings: ServeSettings, log: Callable[[str], None]) -> dict[str, Any]:
+    """The serve workloads in a fresh home (see the module docstring)."""
+    from bench import run as bench
+
+    home = Path(tempfile.mkdtemp(prefix="bobrapet-bench-serve-"))
+    try:
+        bench.apply(cfg, home, [bench.WORKLOAD_DIR / CATALOG, bench.WORKLOAD_DIR / f"{STORY}.yaml"])
+        serve = start_serve(cfg.bobrapet, home, workers=cfg.workers)
+        try:
+            result = asyncio.run(_phases(serve, settings, log))
+        finally:
+            serve.stop()
+        result["settings"] = {
+            "requests": settings.requests,
+            "concurrency": settings.concurrency,
+            "start_rate": settings.start_rate,
+            "start_seconds": settings.start_seconds,
+        }
+        result["webhook"] = None if webhook_available() else "the webhook endpoint is not in this build"
+        return result
+    finally:
+        if not cfg.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def serve_targets(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """accepted/s >= 1000 and p99 <= 50 ms (triggers), delivery -> start p50 <= 20 ms."""
+    triggers = (result or {}).get("triggers") or {}
+    start = (result or {}).get("start") or {}
+    accept_p99 = (triggers.get("latency_ms") or {}).get("p99")
+    start_p50 = (start.get("delivery_to_start_ms") or {}).get("p50")
+    return [
+        check(
+            "serve-triggers", "deliveries accepted/s", triggers.get("accepted_per_s"), ">=", ACCEPTED_PER_S
+        ),
+        check("serve-triggers", "accept latency p99 (ms)", accept_p99, "<=", P99_MS),
+        check("serve-start", "delivery -> StoryRun start p50 (ms)", start_p50, "<=", START_P50_MS),
+    ]
+
+
+def check(workload: str, what: str, value: float | None, op: str, limit: float) -> dict[str, Any]:
+    """One row of the targets table (``ok`` is None when there is no value)."""
+    ok = None if value is None else (value >= limit if op == ">=" else value <= limit)
+    return {"workload": workload, "what": what, "value": value, "target": f"{op} {limit:g}", "ok": ok}
