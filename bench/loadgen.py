@@ -60,6 +60,8 @@ class Sample:
     #: Wall-clock time (``time.time()``) when the reply arrived.
     done_at: float
     error: str | None = None
+    #: The reply's body (kept only when asked: ``run_load(keep_bodies=True)``).
+    body: bytes | None = None
 
 
 @dataclass
@@ -209,9 +211,11 @@ async def run_load(
     concurrency: int = 32,
     rate: float | None = None,
     result: LoadResult | None = None,
+    keep_bodies: bool = False,
 ) -> LoadResult:
     """Send requests until ``total`` were sent or ``duration`` seconds passed (one is required);
-    samples are appended to ``result`` (a new one by default) as replies arrive."""
+    samples are appended to ``result`` (a new one by default) as replies arrive, with the
+    reply bodies when ``keep_bodies``."""
     if total is None and duration is None:
         raise ValueError("give total, duration or both")
     loop = asyncio.get_running_loop()
@@ -232,13 +236,15 @@ async def run_load(
                     await asyncio.sleep(due - loop.time())
                 body = body_of(index)
                 sent = due if rate else loop.time()
+                reply: Reply | None = None
                 try:
                     reply = await connection.request(body)
                     status, error = reply.status, None
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     status, error = 0, type(exc).__name__
+                kept = reply.body if keep_bodies and reply is not None else None
                 result.samples.append(
-                    Sample(index, sent - start, loop.time() - sent, status, time.time(), error)
+                    Sample(index, sent - start, loop.time() - sent, status, time.time(), error, kept)
                 )
         finally:
             await connection.close()

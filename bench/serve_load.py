@@ -4,15 +4,17 @@ from a delivery to the start of its StoryRun.
 In a fresh home holding the benchmark catalog and the one-step Story ``serve-1``,
 ``bobrapet serve`` is started on a free loopback port, then:
 
-1. **delivery → start** (``serve-start``): StoryTriggers are sent at a low steady rate
-   (``--serve-start-rate``, 20/s for 5 s) to an idle engine; for each, the time from sending
-   the request to its StoryRun's ``status.startedAt`` (same machine, same clock), p50/p99;
-2. **throughput** (``serve-triggers``): ``--serve-requests`` StoryTriggers (3000) sent by
-   ``--serve-concurrency`` connections (32) as fast as they are answered; each ``201`` means the
-   trigger is committed to the store. Reported: accepted/s over the whole burst, latency
-   percentiles, and how long the engine then took to start every run;
-3. **webhook** (``serve-webhook``), when the home's serve offers the webhook endpoint
-   (``POST /impulses/<ns>/<impulse>``): the same burst against a webhook Impulse.
+1. **delivery → start**: StoryTriggers are sent at a low steady rate (20/s for 5 s) to an
+   idle engine; for each, the time from sending the request to its StoryRun's
+   ``status.startedAt`` (same machine, same clock), p50/p99;
+2. **burst**: ``--serve-requests`` StoryTriggers (3000) sent by ``--serve-concurrency``
+   connections (32) as fast as they are answered; each ``201`` means the trigger is committed
+   to the store. Reported: accepted/s over the whole burst, latency percentiles, and how long
+   the engine then took to start every run (rows ``serve-triggers``);
+3. **webhook** (``serve-webhook``, when serve runs Impulses): the same two phases against the
+   webhook endpoint ``POST /impulses/default/bench-hook`` of a ``webhook`` Impulse starting
+   ``serve-1`` (the JSON body is the run's inputs; each ``202`` means the StoryTrigger is
+   stored).
 
 The load generator is :mod:`bench.loadgen` (target and body builder are parameters).
 """
@@ -20,7 +22,6 @@ The load generator is :mod:`bench.loadgen` (target and body builder are paramete
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import tempfile
 import time
@@ -30,8 +31,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.generate import CATALOG
-from bench.loadgen import LoadResult, Target, get_json, latency_stats, run_load
-from bench.serving import STORYRUNS_PATH, TRIGGERS_PATH, ServeProcess, start_serve, trigger_bodies
+from bench.loadgen import BodyOf, LoadResult, Target, get_json, latency_stats, run_load
+from bench.serving import (
+    STORYRUNS_PATH,
+    TRIGGERS_PATH,
+    ServeProcess,
+    await_impulse,
+    impulse,
+    impulses_available,
+    install_impulses,
+    json_bodies,
+    start_serve,
+    trigger_bodies,
+    trigger_name,
+    webhook_target,
+)
 
 if TYPE_CHECKING:
     from bench.run import Config
@@ -41,6 +55,7 @@ ACCEPTED_PER_S = 1000.0
 P99_MS = 50.0
 START_P50_MS = 20.0
 TRIGGER_ANNOTATION = "storyrun.bubustack.io/trigger-request-name"
+HOOK = "bench-hook"
 
 
 @dataclass(frozen=True)
@@ -83,61 +98,82 @@ async def await_starts(target: Target, names: set[str], timeout: float) -> dict[
         await asyncio.sleep(0.5)
 
 
-def delivery_to_start(result: LoadResult, names: dict[int, str], starts: dict[str, float]) -> list[float]:
-    """Milliseconds from sending each accepted delivery to its run's ``startedAt``."""
+def delivery_to_start(result: LoadResult, starts: dict[str, float]) -> list[float]:
+    """Milliseconds from sending each accepted delivery to its run's ``startedAt`` (the
+    delivery's StoryTrigger is read from its reply)."""
     out: list[float] = []
     for sample in result.samples:
-        name = names.get(sample.index)
-        if name in starts and 200 <= sample.status < 300:
+        name = trigger_name(sample.body) if 200 <= sample.status < 300 else None
+        if name is not None and name in starts:
             sent_at = sample.done_at - sample.latency
             out.append(1000 * (starts[name] - sent_at))
     return out
 
 
-async def _phases(serve: ServeProcess, settings: ServeSettings, log: Callable[[str], None]) -> dict[str, Any]:
-    target = serve.target(TRIGGERS_PATH)
+def _names(result: LoadResult) -> set[str]:
+    return {name for s in result.samples if 200 <= s.status < 300 and (name := trigger_name(s.body))}
+
+
+async def _phases(
+    serve: ServeProcess, target: Target, body_of: BodyOf, settings: ServeSettings, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Delivery -> start at a low rate, then the burst, against ``target``."""
+    label = "webhook" if target.path.startswith("/impulses/") else "triggers"
     reader = serve.target("", method="GET")
-    body_of, names = trigger_bodies(STORY, lambda i: {"n": i})
     slow = await run_load(
-        target, body_of, duration=settings.start_seconds, rate=settings.start_rate, concurrency=4
+        target,
+        body_of,
+        duration=settings.start_seconds,
+        rate=settings.start_rate,
+        concurrency=4,
+        keep_bodies=True,
     )
-    wanted = {names[s.index] for s in slow.accepted(target)}
-    starts = await await_starts(reader, wanted, settings.drain_timeout)
-    start_ms = delivery_to_start(slow, names, starts)
+    starts = await await_starts(reader, _names(slow), settings.drain_timeout)
     start_row = {
         **slow.summary(target),
         "rate": settings.start_rate,
         "started": len(starts),
-        "delivery_to_start_ms": latency_stats(start_ms),
+        "delivery_to_start_ms": latency_stats(delivery_to_start(slow, starts)),
     }
-    log(f"  serve     start   p50 {_ms(start_row['delivery_to_start_ms']['p50'])} delivery -> startedAt")
-
+    p50 = _ms(start_row["delivery_to_start_ms"]["p50"])
+    log(f"  serve     {label:<8} start p50 {p50} (delivery -> startedAt)")
     offset = 1_000_000
-    fast_body, fast_names = trigger_bodies(STORY, lambda i: {"n": i})
     began = time.time()
     fast = await run_load(
-        target, lambda i: fast_body(i + offset), total=settings.requests, concurrency=settings.concurrency
+        target,
+        lambda i: body_of(i + offset),
+        total=settings.requests,
+        concurrency=settings.concurrency,
+        keep_bodies=True,
     )
     fast_row = fast.summary(target)
-    wanted = {fast_names[s.index + offset] for s in fast.accepted(target)}
-    starts = await await_starts(reader, wanted, settings.drain_timeout)
+    starts = await await_starts(reader, _names(fast), settings.drain_timeout)
     fast_row["started"] = len(starts)
     fast_row["all_started_after_s"] = (max(starts.values()) - began) if starts else None
     fast_row["engine_rss_mb"] = round(serve.peak_kb() / 1024, 1)
     log(
-        f"  serve     triggers {fast_row['accepted_per_s'] or 0:8.1f}/s  p99 "
+        f"  serve     {label:<8} {fast_row['accepted_per_s'] or 0:8.1f}/s  p99 "
         f"{_ms(fast_row['latency_ms']['p99'])}  ({fast_row['accepted']}/{fast_row['requests']} accepted)"
     )
-    return {"start": start_row, "triggers": fast_row}
+    return {"start": start_row, "burst": fast_row}
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def webhook_available() -> bool:
-    """Whether this build of serve runs Impulses (the webhook endpoint exists)."""
-    return importlib.util.find_spec("bobrapet.impulses.supervisor") is not None
+async def _all_phases(
+    serve: ServeProcess, settings: ServeSettings, log: Callable[[str], None]
+) -> dict[str, Any]:
+    numbered = trigger_bodies(STORY, lambda i: {"n": i})
+    result: dict[str, Any] = {
+        "triggers": await _phases(serve, serve.target(TRIGGERS_PATH), numbered, settings, log)
+    }
+    if impulses_available():
+        await await_impulse(serve, HOOK)
+        hook = webhook_target(serve, HOOK)
+        result["webhook"] = await _phases(serve, hook, json_bodies(lambda i: {"n": i}), settings, log)
+    return result
 
 
 def measure_serve(cfg: Config, settings: ServeSettings, log: Callable[[str], None]) -> dict[str, Any]:
@@ -147,9 +183,11 @@ def measure_serve(cfg: Config, settings: ServeSettings, log: Callable[[str], Non
     home = Path(tempfile.mkdtemp(prefix="bobrapet-bench-serve-"))
     try:
         bench.apply(cfg, home, [bench.WORKLOAD_DIR / CATALOG, bench.WORKLOAD_DIR / f"{STORY}.yaml"])
+        if impulses_available():
+            install_impulses(cfg.bobrapet, home, [impulse(HOOK, "webhook", STORY)])
         serve = start_serve(cfg.bobrapet, home, workers=cfg.workers)
         try:
-            result = asyncio.run(_phases(serve, settings, log))
+            result = asyncio.run(_all_phases(serve, settings, log))
         finally:
             serve.stop()
         result["settings"] = {
@@ -158,7 +196,6 @@ def measure_serve(cfg: Config, settings: ServeSettings, log: Callable[[str], Non
             "start_rate": settings.start_rate,
             "start_seconds": settings.start_seconds,
         }
-        result["webhook"] = None if webhook_available() else "the webhook endpoint is not in this build"
         return result
     finally:
         if not cfg.keep:

@@ -5,7 +5,9 @@ build the requests the load generator sends to it.
 benchmark engrams, ``bench.engrams``, import) and returns once ``/readyz`` answers 200. The
 request bodies are built by :func:`trigger_bodies` (StoryTriggers through the Kubernetes-shaped
 API, what an SDK's ``trigger_story`` writes) and :func:`storyrun_bodies` (StoryRuns, what
-``kubectl create`` writes); :func:`webhook_target` is the webhook endpoint of an Impulse.
+``kubectl create`` writes); :func:`webhook_target` is the webhook endpoint of an Impulse
+(:func:`impulse` builds one, and the ``cron`` Impulse of the soak). :func:`trigger_name` reads
+the StoryTrigger a reply names, whichever way the delivery came.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ NAMESPACE = "default"
 RUNS_API = f"/apis/runs.bubustack.io/v1alpha1/namespaces/{NAMESPACE}"
 TRIGGERS_PATH = f"{RUNS_API}/storytriggers"
 STORYRUNS_PATH = f"{RUNS_API}/storyruns"
+IMPULSES_PATH = f"/apis/bubustack.io/v1alpha1/namespaces/{NAMESPACE}/impulses"
 WORKER_MARKER = "executors.local.worker"
 START_LIMIT = 120.0
 
@@ -149,21 +152,36 @@ def start_serve(
 
 
 # -- request bodies ----------------------------------------------------------------------------
-def trigger_bodies(story: str, inputs_of: Callable[[int], dict[str, Any]]) -> tuple[BodyOf, dict[int, str]]:
+def trigger_bodies(story: str, inputs_of: Callable[[int], dict[str, Any]]) -> BodyOf:
     """Bodies of StoryTriggers for ``story`` (request ``i`` gets ``inputs_of(i)`` and a fresh
-    submission id), and the trigger name of each request built so far (index -> name)."""
+    submission id)."""
     from bobrapet.triggers.request import TriggerRequest, trigger_object
-
-    names: dict[int, str] = {}
 
     def body_of(index: int) -> bytes:
         inputs = inputs_of(index)
         request = TriggerRequest(story=story, namespace=NAMESPACE, inputs=inputs)
         obj = trigger_object(request, mode="none", key=None, submission_id=str(uuid.uuid4()), inputs=inputs)
-        names[index] = str(obj["metadata"]["name"])
         return json.dumps(obj, separators=(",", ":")).encode()
 
-    return body_of, names
+    return body_of
+
+
+def json_bodies(inputs_of: Callable[[int], dict[str, Any]]) -> BodyOf:
+    """Plain JSON bodies (a webhook delivery's body becomes the run's inputs)."""
+    return lambda index: json.dumps(inputs_of(index), separators=(",", ":")).encode()
+
+
+def trigger_name(reply: bytes | None) -> str | None:
+    """The StoryTrigger a reply names: a webhook's answer (``storyTrigger``) or the created
+    StoryTrigger itself (``metadata.name``)."""
+    try:
+        body = json.loads(reply or b"")
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    name = body.get("storyTrigger") or (body.get("metadata") or {}).get("name")
+    return str(name) if name else None
 
 
 def storyrun_bodies(story: str, prefix: str, inputs_of: Callable[[int], dict[str, Any]]) -> BodyOf:
@@ -183,4 +201,55 @@ def storyrun_bodies(story: str, prefix: str, inputs_of: Callable[[int], dict[str
 
 def webhook_target(serve: ServeProcess, impulse: str) -> Target:
     """The webhook endpoint of Impulse ``impulse`` (``POST /impulses/<ns>/<impulse>``)."""
-    return serve.target(f"/impulses/{NAMESPACE}/{impulse}", accepted=(200, 201, 202))
+    return serve.target(f"/impulses/{NAMESPACE}/{impulse}", accepted=(202,))
+
+
+def impulse(name: str, template: str, story: str, **with_: Any) -> dict[str, Any]:
+    """An Impulse of the built-in ``template`` starting ``story`` (``spec.with`` from ``with_``)."""
+    spec: dict[str, Any] = {"templateRef": {"name": template}, "storyRef": {"name": story}}
+    if with_:
+        spec["with"] = with_
+    return {
+        "apiVersion": "bubustack.io/v1alpha1",
+        "kind": "Impulse",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+
+
+def impulses_available() -> bool:
+    """Whether this build of serve runs Impulses (the webhook endpoint exists)."""
+    import importlib.util
+
+    return importlib.util.find_spec("bobrapet.impulses.supervisor") is not None
+
+
+def install_impulses(bobrapet: Path, home: Path, impulses: list[dict[str, Any]]) -> None:
+    """``bobrapet catalog install`` and ``bobrapet apply`` of ``impulses`` in ``home``."""
+    import yaml
+
+    manifest = home / "impulses.yaml"
+    manifest.write_text(yaml.safe_dump_all(impulses))
+    for argv in (["catalog", "install"], ["apply", "-f", str(manifest)]):
+        done = subprocess.run(
+            [str(bobrapet), "--home", str(home), *argv], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"bobrapet {' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
+
+
+async def await_impulse(serve: ServeProcess, name: str, timeout: float = 60.0) -> None:
+    """Until Impulse ``name`` is ``Running`` (its runtime listens)."""
+    import asyncio
+
+    from bench.loadgen import get_json
+
+    deadline = time.monotonic() + timeout
+    reader = serve.target("", method="GET")
+    while True:
+        status = (await get_json(reader, f"{IMPULSES_PATH}/{name}")).get("status") or {}
+        if status.get("phase") == "Running":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Impulse {name} is not Running after {timeout:g}s: {status}")
+        await asyncio.sleep(0.2)

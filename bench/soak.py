@@ -5,10 +5,12 @@ In a fresh home (benchmark catalog, Story ``soak-mixed``; ``storyrun.retention-s
 30, ``job.ttl-seconds-after-finished`` 15, ``controller.cleanup-interval`` 1m), ``bobrapet
 serve`` gets for ``MINUTES``:
 
-* deliveries: StoryTriggers at ``--soak-rate`` per second (20), every ``offload_every``-th
-  (5th) with a 20 KB value that goes through storage, the others a few bytes;
-* a cron-like schedule: one StoryRun created directly every ``cron_every`` seconds (10), each
-  with a 20 KB value.
+* deliveries at ``--soak-rate`` per second (20) to the webhook of a ``webhook`` Impulse
+  (``POST /impulses/default/soak-hook``; StoryTriggers through the resource API when serve runs
+  no Impulses), every ``offload_every``-th (5th) with a 20 KB value that goes through storage,
+  the others a few bytes;
+* a ``cron`` Impulse firing every minute, and one StoryRun created directly every
+  ``cron_every`` seconds (10), each with a 20 KB value.
 
 Every ``sample_every`` seconds (10) it records the state directory (``state.db`` with its
 ``-wal``/``-shm``, ``logs/``, ``storage/``: bytes and files), serve's resident set (VmRSS) and
@@ -40,15 +42,23 @@ from bench.serving import (
     STORYRUNS_PATH,
     TRIGGERS_PATH,
     ServeProcess,
+    await_impulse,
+    impulse,
+    impulses_available,
+    install_impulses,
+    json_bodies,
     start_serve,
     storyrun_bodies,
     trigger_bodies,
+    webhook_target,
 )
 
 if TYPE_CHECKING:
     from bench.run import Config
 
 STORY = "soak-mixed"
+HOOK = "soak-hook"
+CRON = "soak-cron"
 BIG = 20_000
 SMALL = 10
 SIZE_SLACK_BYTES = 4 << 20
@@ -200,10 +210,15 @@ async def _drive(serve: ServeProcess, settings: SoakSettings, log: Callable[[str
     duration = settings.minutes * 60
     began = time.monotonic()
     points: list[Point] = []
-    body_of, _names = trigger_bodies(
-        STORY, lambda i: {"size": BIG if i % settings.offload_every == 0 else SMALL}
-    )
-    target = serve.target(TRIGGERS_PATH)
+
+    def inputs_of(index: int) -> dict[str, Any]:
+        return {"size": BIG if index % settings.offload_every == 0 else SMALL}
+
+    if impulses_available():
+        await await_impulse(serve, HOOK)
+        target, body_of = webhook_target(serve, HOOK), json_bodies(inputs_of)
+    else:
+        target, body_of = serve.target(TRIGGERS_PATH), trigger_bodies(STORY, inputs_of)
     progress = LoadResult()
     load = asyncio.create_task(
         run_load(target, body_of, duration=duration, rate=settings.rate, concurrency=8, result=progress)
@@ -239,6 +254,7 @@ async def _drive(serve: ServeProcess, settings: SoakSettings, log: Callable[[str
     points.append(await asyncio.to_thread(sample, serve, began, len(result.accepted(target))))
     summary = result.summary(target)
     summary["cron_runs"] = cron_runs
+    summary["way_in"] = target.path
     return {"load": summary, "points": points}
 
 
@@ -260,6 +276,9 @@ def measure_soak(
     try:
         bench.apply(cfg, home, [bench.WORKLOAD_DIR / CATALOG, bench.WORKLOAD_DIR / f"{STORY}.yaml"])
         _configure(cfg, home, settings)
+        if impulses_available():
+            hooks = [impulse(HOOK, "webhook", STORY), impulse(CRON, "cron", STORY, schedule="* * * * *")]
+            install_impulses(cfg.bobrapet, home, hooks)
         serve = start_serve(cfg.bobrapet, home, workers=cfg.workers)
         try:
             driven = asyncio.run(_drive(serve, settings, log))

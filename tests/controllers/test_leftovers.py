@@ -7,11 +7,12 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.s3server import S3Server, running
 
 from bobrapet.api.errors import NotFound
 from bobrapet.api.kinds import STEP_RUN, STORY_RUN, STORY_TRIGGER
@@ -21,7 +22,7 @@ from bobrapet.executors.logpath import inputs_log_path, step_log_path
 from bobrapet.runtime.manager import Manager
 from bobrapet.storage.envelope import ENCODER, JSON, envelope_chunks
 from bobrapet.storage.file import TEMP_PREFIX, FileStore
-from bobrapet.storage.settings import StorageSettings
+from bobrapet.storage.settings import StorageSettings, open_store
 from bobrapet.store.sqlite import SqliteClient
 
 OLD = time.time() - 7200
@@ -240,3 +241,40 @@ async def test_expired_cache_entries_and_their_copies_are_swept(
     await cleanup.sweep()
     assert home.blobs() == {fresh, fresh_copy, used_copy}  # copies go when nothing references them
     assert json.loads(home.store.read(fresh))["data"]["output"] == {"b": ref(fresh_copy)}
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with running() as server:
+        yield server
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep_orphans", [False, True])
+async def test_on_s3_deleted_runs_are_cleaned_and_orphans_only_when_asked(
+    client: SqliteClient, tmp_path: Path, s3: S3Server, sweep_orphans: bool
+) -> None:
+    settings = StorageSettings.from_env(s3.env(s3.bucket()))
+    store = open_store(settings)
+    assert store is not None
+    config = EngineConfig(storage=settings, sweep_s3_orphans=sweep_orphans)
+    manager = Manager(client, settle=0.05)
+    leftovers = Leftovers(manager, tmp_path, config, background=False)
+    manager.add_runnable(leftovers)
+
+    def keys() -> set[str]:
+        return {info.key for info in store.list("outputs")}
+
+    async with manager:
+        run = await create(client, story_run("s1"))
+        await create(client, step_run("s1-a", run))
+        for key in ("outputs/default/s1-a/big.json", "outputs/default/orphan-a/big.json"):
+            store.write(key, envelope_chunks(JSON, '"x"'))
+        await client.delete(STORY_RUN, "s1", "default")
+        assert await manager.wait_idle(timeout=10)
+        await leftovers.flush()
+        assert keys() == {"outputs/default/orphan-a/big.json"}  # the deletion it saw
+        leftovers.wall = lambda: time.time() + 3600  # the orphan is old enough
+        await leftovers.sweep()
+        await leftovers.sweep()
+        assert keys() == (set() if sweep_orphans else {"outputs/default/orphan-a/big.json"})

@@ -65,6 +65,17 @@ def test_zero_retention_keeps_forever_and_zero_approval_waits_forever() -> None:
     assert parse_settings({"storyrun.retention-seconds": -1}).engine.retention_seconds == -1
 
 
+def test_the_cleanup_interval_and_the_s3_sweep_act() -> None:
+    engine = parse_settings({}).engine
+    assert engine.cleanup_interval == 3600 and engine.sweep_s3_orphans is False
+    engine = parse_settings(
+        {"controller.cleanup-interval": "5m", "controller.storage.s3.sweep-orphans": "true"}
+    ).engine
+    assert engine.cleanup_interval == 300 and engine.sweep_s3_orphans is True
+    with pytest.raises(ConfigError, match="at least 60s"):
+        parse_settings({"controller.cleanup-interval": "30s"})  # the reference's minimum: 1m
+
+
 @pytest.mark.parametrize(
     ("key", "words"),
     [

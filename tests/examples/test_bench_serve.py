@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from bench import run, serve_load, soak
 from bench.loadgen import LoadResult, Sample, Target, get_json, latency_stats, percentile, run_load
-from bench.serving import storyrun_bodies, trigger_bodies
+from bench.serving import impulse, json_bodies, storyrun_bodies, trigger_bodies
 
 
 def test_percentiles_by_nearest_rank() -> None:
@@ -83,19 +83,31 @@ async def test_the_load_generator_keeps_connections_and_follows_the_rate() -> No
 
 
 def test_delivery_to_start_is_measured_from_sending() -> None:
-    result = LoadResult([Sample(0, 0, 0.004, 201, 100.004), Sample(1, 0, 0.004, 500, 100.5)])
-    starts = {"t0": 100.010, "t1": 100.6}
-    assert serve_load.delivery_to_start(result, {0: "t0", 1: "t1"}, starts) == [pytest.approx(10.0)]
+    created = json.dumps({"kind": "StoryTrigger", "metadata": {"name": "t0"}}).encode()
+    webhook = json.dumps({"storyTrigger": "t2", "decision": "Pending"}).encode()
+    result = LoadResult(
+        [
+            Sample(0, 0, 0.004, 201, 100.004, body=created),  # the resource API answers the object
+            Sample(1, 0, 0.004, 500, 100.5, body=b'{"metadata": {"name": "t1"}}'),  # refused
+            Sample(2, 0, 0.002, 202, 101.002, body=webhook),  # a webhook names its trigger
+            Sample(3, 0, 0.002, 202, 101.5, body=b"not json"),
+        ]
+    )
+    starts = {"t0": 100.010, "t1": 100.6, "t2": 101.020}
+    assert serve_load.delivery_to_start(result, starts) == [pytest.approx(10.0), pytest.approx(20.0)]
 
 
-def test_request_bodies_are_storytriggers_and_storyruns() -> None:
-    body_of, names = trigger_bodies("serve-1", lambda i: {"n": i})
+def test_request_bodies_are_storytriggers_storyruns_and_json() -> None:
+    body_of = trigger_bodies("serve-1", lambda i: {"n": i})
     first, second = json.loads(body_of(0)), json.loads(body_of(1))
     assert first["kind"] == "StoryTrigger" and first["spec"]["inputs"] == {"n": 0}
     assert first["spec"]["deliveryIdentity"]["mode"] == "none"
-    assert first["metadata"]["name"] != second["metadata"]["name"] == names[1]
+    assert first["metadata"]["name"] != second["metadata"]["name"]
     run_body = json.loads(storyrun_bodies("soak-mixed", "cron", lambda i: {"size": 3})(7))
     assert run_body["metadata"]["name"] == "cron-7" and run_body["spec"]["inputs"] == {"size": 3}
+    assert json_bodies(lambda i: {"n": i})(4) == b'{"n":4}'
+    hook = impulse("bench-hook", "webhook", "serve-1")
+    assert hook["spec"] == {"templateRef": {"name": "webhook"}, "storyRef": {"name": "serve-1"}}
 
 
 def point(t: float, state: float, rss: float) -> soak.Point:

@@ -23,9 +23,10 @@ two ways:
 
 Invariants: the caches (every StepRun and StoryRun, a projection of the StoryTriggers) say
 what exists; storage and file-system work runs in a thread; a failure is logged and the work
-is tried again by the next batch or sweep, never raised out of the task; :meth:`stop` first
-handles the deletions already seen (for at most :data:`STOP_GRACE` seconds), so a short-lived
-engine that deleted runs leaves nothing behind.
+is tried again by the next batch or sweep, never raised out of the task (at most
+:data:`MAX_PENDING` deletions wait for a batch); :meth:`stop` first handles the deletions
+already seen (for at most :data:`STOP_GRACE` seconds), so a short-lived engine that deleted
+runs leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ MIN_AGE: Final = 60.0
 TEMP_AGE: Final = 3600.0
 #: How long stopping may spend on the deletions already seen.
 STOP_GRACE: Final = 5.0
+#: Deletions kept for the next batch at most (when batches keep failing, the oldest are left
+#: to the sweep, so memory stays bounded).
+MAX_PENDING: Final = 100_000
 #: StoryTriggers (cleaned-up projection) by the uid of their StoryRun.
 BY_RUN_UID: Final = "by-run-uid"
 
@@ -179,6 +183,8 @@ class Leftovers:
     def _observe(self, event: WatchEvent) -> None:
         gone = gone_of(event, self.wall())
         if gone is not None:
+            if len(self._gone) >= MAX_PENDING:  # batches keep failing: the sweep takes over
+                del self._gone[: len(self._gone) // 2]
             self._gone.append(gone)
             self._wake.set()
 
@@ -225,8 +231,10 @@ class Leftovers:
 
     # -- deletions seen ------------------------------------------------------------------------
     async def flush(self) -> None:
-        """Clean up after the deletions seen so far (see the module docstring)."""
-        gone, self._gone = self._gone, []
+        """Clean up after the deletions seen so far (see the module docstring); they are
+        forgotten only once handled (an interrupted batch is handled again: every step is
+        safe to repeat)."""
+        gone = list(self._gone)
         if not gone:
             return
         for run in (g for g in gone if g.kind == STORY_RUN.kind):
@@ -235,6 +243,7 @@ class Leftovers:
         batch = self._batch(gone, live)
         store = self.store()
         removed = await asyncio.to_thread(self._remove_batch, batch, live, store)
+        del self._gone[: len(gone)]
         self._count(removed)
 
     def _batch(self, gone: list[Gone], live: sweep.Live) -> Batch:
