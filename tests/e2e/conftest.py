@@ -79,17 +79,19 @@ class Project:
         path.write_text(textwrap.dedent(text))
         return path
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [BOBRAPET, "--home", str(self.home), *args],
-            cwd=self.root, capture_output=True, text=True, timeout=timeout, env=_env(),
+            cwd=self.root, capture_output=True, text=True, timeout=timeout, env=_env(env),
         )  # fmt: skip
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [BOBRAPET, "--home", str(self.home), *args],
             cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True, env=_env(),
+            start_new_session=True, env=_env(env),
         )  # fmt: skip
 
     def events(self) -> list[dict[str, object]]:
@@ -101,9 +103,10 @@ class Project:
         return sum(1 for e in self.events() if e["step"] == step and e["event"] == event)
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("BOBRAPET_HOME", None)
+    env.update(extra or {})
     return env
 
 

@@ -29,6 +29,8 @@ from bobrapet.engine import (
     find_step,
     launch_secret_names,
 )
+from bobrapet.engine.config import EMBEDDED_STORAGE
+from bobrapet.storage.settings import StorageSettings
 
 STORY = make_story(
     {
@@ -207,8 +209,10 @@ def test_requires_names_the_missing_path() -> None:
 def test_input_schema_size_and_entrypoint_checks() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "string"}}}
     assert failure(gathered(tpl=template(inputSchema=schema))).reason == "InputSchemaFailed"
-    small = EngineConfig(max_inline_step_input=5)
+    small = EngineConfig(max_inline_step_input=5, storage=StorageSettings())  # storage disabled
     assert failure(gathered(config=small)).reason == "InputTooLarge"
+    offloaded = decide_launch(gathered(config=replace(small, storage=EMBEDDED_STORAGE)))
+    assert isinstance(offloaded, LaunchAttempt) and offloaded.offload_inputs  # the controller offloads
     no_code = {"metadata": {"name": "tpl"}, "spec": {}}
     assert failure(gathered(tpl=no_code)).reason == "InvalidConfiguration"
 

@@ -72,7 +72,8 @@ def test_zero_retention_keeps_forever_and_zero_approval_waits_forever() -> None:
         ("security.run-as-user", "only on Kubernetes"),
         ("images.pull-policy", "only on Kubernetes"),
         ("job.backoff-limit", "only on Kubernetes"),
-        ("controller.storage.provider", "planned with the event-driven issue"),
+        ("controller.storage.file.volume-claim-name", "only on Kubernetes"),
+        ("templating.materialize-engram", "exists only on Kubernetes"),
         ("streaming.ttl-seconds-after-finished", "planned with the realtime issue"),
         ("engram.default-grpc-port", "planned with the realtime issue"),
         ("storyrun.max-concurrent-reconciles", "sizes and paces its controllers itself"),
@@ -115,3 +116,23 @@ def test_bad_values_name_the_key(key: str, value: object, words: str) -> None:
         parse_settings({key: value})
     assert caught.value.key == key
     assert words in str(caught.value)
+
+
+def test_storage_keys_set_the_engine_storage_and_inject_is_refused() -> None:
+    engine = parse_settings(
+        {
+            "controller.storage.provider": "s3",
+            "controller.storage.s3.bucket": "blobs",
+            "controller.storage.s3.endpoint": "http://127.0.0.1:9000",
+            "engram.default-max-inline-size": "100",
+            "engram.default-storage-timeout-seconds": 7,
+            "templating.offloaded-data-policy": "error",
+        }
+    ).engine
+    assert (engine.storage.provider, engine.storage.bucket, engine.storage.timeout) == ("s3", "blobs", 7.0)
+    assert engine.storage.endpoint == "http://127.0.0.1:9000" and engine.storage.force_path_style
+    assert engine.max_inline_size == 100 and engine.offloaded_data_policy == "error"
+    assert not parse_settings({"controller.storage.provider": "none"}).engine.storage.enabled
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"templating.offloaded-data-policy": "inject"})
+    assert "only on Kubernetes" in str(caught.value) and "controller" in str(caught.value)

@@ -458,3 +458,38 @@ async def test_run_until_rechecks_on_changes_and_every_settle_period(client: Sql
         assert await manager.wait_idle(timeout=5)
     finally:
         await manager.stop()
+
+
+class _Draining(_Runnable):
+    def __init__(self, name: str, log: list[str], work: float) -> None:
+        super().__init__(name, log)
+        self.work = work
+
+    async def drain(self) -> None:
+        await asyncio.sleep(self.work)
+        self.log.append(f"drained {self._name}")
+
+
+async def test_stop_with_drain_lets_runnables_finish_their_work_first(client: SqliteClient) -> None:
+    log: list[str] = []
+    manager = Manager(client, settle=0.01)
+    manager.add_runnable(_Draining("quick", log, 0.05))
+    manager.add_runnable(_Runnable("plain", log))
+    await manager.start()
+    await manager.stop(drain=10)
+    assert log == ["start quick", "start plain", "drained quick", "stop quick", "stop plain"]
+
+
+async def test_drain_is_bounded_and_skipped_without_a_grace(client: SqliteClient) -> None:
+    log: list[str] = []
+    slow = Manager(client, settle=0.01)
+    slow.add_runnable(_Draining("slow", log, 3600))
+    await slow.start()
+    await asyncio.wait_for(slow.stop(drain=0.05), timeout=10)
+    assert log == ["start slow", "stop slow"]
+    log.clear()
+    manager = Manager(client, settle=0.01)
+    manager.add_runnable(_Draining("never", log, 3600))
+    await manager.start()
+    await manager.stop()
+    assert log == ["start never", "stop never"]

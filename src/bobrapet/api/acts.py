@@ -8,7 +8,7 @@ Invariants:
 * :func:`kubernetes_only` lists the Kubernetes-only fields an object SETS (wire paths),
   walking the object along its model, so admission can warn about them once per object
   and ``explain`` can say where a field acts — from the same table.
-* Planned fields (caching, storage, realtime) are accepted and described as planned; they
+* Planned fields (per-step storage policies, realtime) are accepted and described as planned; they
   are not Kubernetes-only, so no "ignored" warning names them.
 """
 
@@ -24,7 +24,9 @@ from bobrapet.api.structural import is_model, unwrap_optional
 BOTH: Final = "embedded and Kubernetes"
 KUBERNETES: Final = "Kubernetes only (accepted and ignored when embedded)"
 PLANNED_REALTIME: Final = "planned: realtime/streaming execution (accepted, not acted on yet)"
-PLANNED_STORAGE: Final = "planned: storage offload and output caching (accepted, not acted on yet)"
+PLANNED_STORAGE: Final = (
+    "planned: per-step storage policies (accepted, not acted on yet; storage is set by controller.storage.*)"
+)
 
 # (model class name, wire field) -> where it acts. Audit of api/types: Story, Engram,
 # EngramTemplate, StepRun (and the shared models they embed).
@@ -47,16 +49,13 @@ WHERE: Final[dict[tuple[str, str], str]] = {
     ("ExecutionOverrides", "automountServiceAccountToken"): KUBERNETES,
     ("ExecutionOverrides", "probes"): KUBERNETES,
     ("ExecutionOverrides", "rbac"): KUBERNETES,
-    ("ExecutionOverrides", "maxInlineSize"): PLANNED_STORAGE,
     ("ExecutionOverrides", "storage"): PLANNED_STORAGE,
-    ("ExecutionOverrides", "cache"): PLANNED_STORAGE,
     # Story.spec.policy.execution, Engram.spec.executionPolicy
     ("ExecutionPolicy", "resources"): KUBERNETES,
     ("ExecutionPolicy", "security"): KUBERNETES,
     ("ExecutionPolicy", "placement"): KUBERNETES,
     ("ExecutionPolicy", "serviceAccountName"): KUBERNETES,
     ("ExecutionPolicy", "storage"): PLANNED_STORAGE,
-    ("ExecutionPolicy", "cache"): PLANNED_STORAGE,
     ("ExecutionPolicy", "realtime"): PLANNED_REALTIME,
     ("JobPolicy", "backoffLimit"): KUBERNETES,
     ("JobPolicy", "restartPolicy"): KUBERNETES,
@@ -69,7 +68,6 @@ WHERE: Final[dict[tuple[str, str], str]] = {
     ("StepExecutionOverrides", "backoffLimit"): KUBERNETES,
     ("StepExecutionOverrides", "ttlSecondsAfterFinished"): KUBERNETES,
     ("StepExecutionOverrides", "restartPolicy"): KUBERNETES,
-    ("StepExecutionOverrides", "cache"): PLANNED_STORAGE,
     ("StepRunSpec", "downstreamTargets"): PLANNED_REALTIME,
     # Engram
     ("EngramSpec", "mode"): PLANNED_REALTIME,

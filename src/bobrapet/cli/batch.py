@@ -11,6 +11,7 @@ counts as not succeeded; the exit code is 0 only when every run Succeeded. Child
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,11 @@ from bobrapet.cli import startup
 from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, fail, state
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.host.embedded import ControlPlane
+from bobrapet.host.runs_view import is_terminal
 
 if TYPE_CHECKING:
     from bobrapet.executors.protocol import Executor
+    from bobrapet.host.runs_view import RunsView
 
 Key = tuple[str, str]
 
@@ -89,34 +92,70 @@ async def drive_many(
     """Drive ``targets`` (None: every unfinished run of the home) until each has finished.
 
     ``pool``: the worker pool started early for the engine to use (the caller closes it).
+    When a ``bobrapet serve`` of the home runs, its engine drives the runs and this process
+    follows them (driving them itself should the serve stop).
 
     Returns the final StoryRuns, in the order of ``targets`` (for None: in the order they
     finished). A run deleted meanwhile is returned as it was last seen, marked deleted.
     """
+    from bobrapet.host.serve_file import live
+
+    batch = _Batch(targets)
+    serve = live(state.home)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if serve is not None:
+        from bobrapet.host.follower import RunFollower, ServeGone
+
+        try:
+            async with RunFollower(plane, serve) as follower:
+                state.err.print(
+                    f"following: bobrapet serve (pid {serve.pid}, {serve.address}) drives these runs",
+                    markup=False,
+                    highlight=False,
+                )
+                return await batch.wait(follower, timeout, timeout_text)
+        except ServeGone as gone:
+            state.err.print(f"note: {gone}; driving the runs here", markup=False, highlight=False)
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.001)
     from bobrapet.controllers.scope import RunScope
-    from bobrapet.host.engine_host import EngineHost, is_terminal
+    from bobrapet.host.engine_host import EngineHost
 
     scope = None if targets is None else RunScope.of(targets)
     factory = None if pool is None else _given(pool)
     async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
         startup.resume()  # the engine is loaded: collect again while it runs
-        if targets is None:
-            wanted = [key_of(r) for r in host.unfinished_runs() if not is_child(r)]
-            if not wanted:
+        return await batch.wait(host, timeout, timeout_text)
+
+
+class _Batch:
+    """The runs waited for and those finished so far (kept when the driver changes)."""
+
+    def __init__(self, targets: Sequence[Key] | None) -> None:
+        self.targets = targets
+        self.wanted: list[Key] | None = None if targets is None else list(dict.fromkeys(targets))
+        self.tally: Tally | None = None
+        self.last: dict[Key, dict[str, Any]] = {}
+
+    async def wait(
+        self, host: RunsView, timeout: float | None, timeout_text: str | None
+    ) -> list[dict[str, Any]]:
+        if self.wanted is None:
+            self.wanted = [key_of(r) for r in host.unfinished_runs() if not is_child(r)]
+            if not self.wanted:
                 return []
-        else:
-            wanted = list(dict.fromkeys(targets))
-        state.err.print(
-            f"driving {len(wanted)} run(s); progress: one line per finished run",
-            markup=False,
-            highlight=False,
-        )
-        tally = Tally(len(wanted))
-        last: dict[Key, dict[str, Any]] = {}
+        wanted = self.wanted
+        if self.tally is None:
+            state.err.print(
+                f"driving {len(wanted)} run(s); progress: one line per finished run",
+                markup=False,
+                highlight=False,
+            )
+            self.tally = Tally(len(wanted))
+        tally, last = self.tally, self.last
         known = set(wanted)
 
         def done() -> bool:
-            if targets is None:
+            if self.targets is None:
                 for new in host.unfinished_runs():
                     if not is_child(new) and key_of(new) not in known:
                         known.add(key_of(new))  # a run created meanwhile (e.g. a trigger)

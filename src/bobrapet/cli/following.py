@@ -131,8 +131,9 @@ class LogFollower:
 
     async def _last_look(self) -> None:
         """The run ended: take up StepRuns not seen yet, print every log to its end."""
-        labels = f"{runmeta.STORYRUN}={self.run}"
-        for step_run in await self.client.list(STEP_RUN, self.namespace, labels=labels):
+        for step_run in await self.client.list(
+            STEP_RUN, self.namespace, labels=runmeta.steps_selector(self.run)
+        ):
             if self.matches(step_run):
                 self._update(step_run)
         self._drain(final=True)
@@ -182,8 +183,7 @@ class LogFollower:
     # --------------------------------------------------------------- watches
 
     def _on_step_run(self, event_type: str, step_run: Resource) -> None:
-        labels = (step_run.get("metadata") or {}).get("labels") or {}
-        if event_type == "DELETED" or labels.get(runmeta.STORYRUN) != self.run:
+        if event_type == "DELETED" or runmeta.story_run_of(step_run) != self.run:
             return
         if self.matches(step_run):
             self._update(step_run)
@@ -215,7 +215,7 @@ class LogFollower:
 
     async def _current(self, kind: Kind) -> list[Resource]:
         if kind is STEP_RUN:
-            return await self.client.list(STEP_RUN, self.namespace, labels=f"{runmeta.STORYRUN}={self.run}")
+            return await self.client.list(STEP_RUN, self.namespace, labels=runmeta.steps_selector(self.run))
         found = await self.client.list(STORY_RUN, self.namespace, fields=f"metadata.name={self.run}")
         if not found:
             self._deleted = True

@@ -34,6 +34,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,9 +43,14 @@ from bobrapet.api.kinds import STEP_RUN
 from bobrapet.api.types.story import Step
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs
+from bobrapet.controllers.output_cache import write_cache
 from bobrapet.controllers.progress_hold import STATUS_HOLD
 from bobrapet.engine import (
+    CACHE_STORED,
+    CacheEntry,
     StepOutcome,
+    annotated,
     claimed,
     complete,
     holds_claim,
@@ -52,9 +58,11 @@ from bobrapet.engine import (
     outcome_events,
 )
 from bobrapet.execution.request import ExecutionRequest
+from bobrapet.runtime import metrics
 from bobrapet.runtime.clock import Clock
 from bobrapet.runtime.retry import is_conflict
 from bobrapet.store.client import Client, Resource
+from bobrapet.templating import OffloadedData, Unhydrated
 
 __all__ = ["MAX_RECORD_RETRY", "RECORD_RETRY", "RUNNING_HOLD", "Attempt", "AttemptRunner"]
 
@@ -81,10 +89,13 @@ class Attempt:
         template: Mapping[str, Any] | None,
         step: Step | None,
         stored: Resource | None = None,
+        cache: CacheEntry | None = None,
     ) -> None:
         self.key = key
         self.template = template
         self.step = step
+        #: Where a successful output is cached (reference §7.6; ``None``: no cache policy).
+        self.cache = cache
         #: The StepRun as this engine last wrote it (the claim, then any Running write).
         self.stored: Resource = stored or {}
         self.task: asyncio.Task[None] | None = None
@@ -130,6 +141,18 @@ class AttemptRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Return once no local attempt is left (running ones finish and record their outcome).
+
+        The engine calls it after its controllers stopped (no new attempt is handed over) and
+        bounds it by its grace period; :meth:`stop` then cancels what is still running.
+        """
+        while self.attempts:
+            tasks = [a.task for a in self.attempts.values() if a.task is not None and not a.task.done()]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
 
     # -- hand-over ------------------------------------------------------------------------------
     def __contains__(self, key: tuple[str, str]) -> bool:
@@ -285,6 +308,8 @@ class AttemptRunner:
         current: Resource | None = claimed_obj
         post = attempt.step.post_execution if attempt.step is not None else None
         config = self.env.config
+        offload = OffloadedData(config.offloaded_data_policy)
+        rounds = 0
         for _ in range(10):
             if current is None:
                 try:
@@ -294,11 +319,16 @@ class AttemptRunner:
             status = current.get("status") or {}
             if not holds_claim(status, self.env.lease.id):
                 return
-            new_status = complete(
-                current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
-                jitter_fraction=random.random(),
-                deterministic_templates=config.deterministic_templates,
-            )  # fmt: skip
+            try:
+                new_status = complete(
+                    current, outcome, template=attempt.template, post_execution=post, now=self.clock.now(),
+                    jitter_fraction=random.random(), deterministic_templates=config.deterministic_templates,
+                    offload=offload if rounds < MAX_ROUNDS else None,
+                )  # fmt: skip
+            except Unhydrated as exc:  # a post-execution condition over the offloaded output
+                rounds += 1
+                offload = replace(offload, blobs=await load_blobs(config, exc.keys, offload.blobs))
+                continue
             try:
                 written = await self.client.update_status({**current, "status": new_status})
             except Exception as exc:
@@ -306,12 +336,38 @@ class AttemptRunner:
                     raise
                 current = None
                 continue
+            if (recorder := metrics.current()) is not None:
+                recorder.step_recorded(written, status, new_status)
             events = outcome_events(status, new_status, attempt.template)
             if events:  # none for a normal success: no extra write on the hot path
                 await self.events.record_all(
                     written, [EventSpec(e.type, e.reason, e.message) for e in events]
                 )
+            if attempt.cache is not None and attempt.cache.writes and new_status.get("phase") == "Succeeded":
+                await self._store_in_cache(written, attempt.cache, new_status.get("output"))
             return
+
+    async def _store_in_cache(self, written: Resource, entry: CacheEntry, output: Any) -> None:
+        """Cache a successful output and record it (``cache.bubustack.io/status: stored``)."""
+        if not await write_cache(self.env.config, entry, output, self.clock.now()):
+            return
+        current: Resource | None = written
+        for _ in range(5):
+            if current is None:
+                try:
+                    current = await self.client.get(
+                        STEP_RUN, written["metadata"]["name"], written["metadata"].get("namespace")
+                    )
+                except NotFound:
+                    return
+            try:
+                await self.client.update(annotated(current, entry.annotations(CACHE_STORED)))
+                return
+            except Exception as exc:
+                if not is_conflict(exc):
+                    log.warning("recording the cache entry of %s failed: %s", entry.blob, exc)
+                    return
+                current = None
 
 
 def _version(obj: Resource) -> str | None:

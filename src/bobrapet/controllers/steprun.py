@@ -39,8 +39,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from bobrapet.api.conditions import Reason
 from bobrapet.api.errors import NotFound
-from bobrapet.api.kinds import ENGRAM, STEP_RUN
+from bobrapet.api.kinds import CONFIG_MAP, ENGRAM, SECRET, STEP_RUN
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Story
@@ -49,21 +50,27 @@ from bobrapet.controllers.attempts import Attempt, AttemptRunner
 from bobrapet.controllers.effects import StepRunEffects, holder_identity
 from bobrapet.controllers.events import EventRecorder
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs, offload_inputs
+from bobrapet.controllers.output_cache import read_cache
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.secrets import fetch_secrets
 from bobrapet.controllers.status import is_deleting
 from bobrapet.engine import (
     BLOCKED_RETRY,
+    CACHE_HIT,
     MISSING_REFERENCE_RETRY,
     LaunchAttempt,
     LaunchBlocked,
     LaunchFailed,
     LaunchInput,
+    LaunchNeeds,
     Snapshot,
     StepOutcome,
+    annotated,
     complete,
     decide_launch,
     is_waiting_for_capacity,
+    launch_failed,
     launch_secret_names,
     retry_wait,
 )
@@ -73,6 +80,7 @@ from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.retry import retry_on_conflict
 from bobrapet.runtime.watches import Predicate, Watch, changed, map_objects
+from bobrapet.storage.errors import StorageError
 from bobrapet.store.client import Resource, WatchEvent
 
 log = logging.getLogger("bobrapet.controllers.steprun")
@@ -160,7 +168,7 @@ class StepRunReconciler:
         gathered = await self._gather(step_run)
         if gathered is None:
             return Result(requeue_after=BLOCKED_RETRY)  # the cache has not seen the run yet
-        decision = decide_launch(gathered)
+        decision = await self._decide(gathered)
         if isinstance(decision, LaunchBlocked):
             if decision.status is not None:
                 await self._write(step_run, decision.status)
@@ -186,10 +194,44 @@ class StepRunReconciler:
         Raises what :meth:`Client.create` raises (``AlreadyExists``, ``Invalid``).
         """
         gathered = await self._gather(body, run)
-        decision = decide_launch(gathered) if gathered is not None else None
+        decision = await self._decide(gathered) if gathered is not None else None
         if not isinstance(decision, LaunchAttempt):
             return await self.client.create(body, trusted=True)
         return await self._claim_and_submit(body, decision, create=True)
+
+    async def _decide(self, gathered: LaunchInput) -> LaunchAttempt | LaunchFailed | LaunchBlocked:
+        """:func:`decide_launch`, gathering what it asks for (:class:`LaunchNeeds`: offloaded
+        values for compound templates, ConfigMaps/Secrets the input references) in between."""
+        decision = decide_launch(gathered)
+        for _ in range(MAX_ROUNDS):
+            if not isinstance(decision, LaunchNeeds):
+                return decision
+            if decision.blobs:
+                gathered = replace(
+                    gathered, blobs=await load_blobs(self.config, decision.blobs, gathered.blobs)
+                )
+            if decision.objects:
+                namespace = str(gathered.step_run["metadata"].get("namespace") or "")
+                found = await self._objects(namespace, decision.objects)
+                gathered = replace(gathered, objects={**gathered.objects, **found})
+            decision = decide_launch(gathered)
+        if isinstance(decision, LaunchNeeds):  # references inside references, too deep
+            return LaunchBlocked("OffloadedData", BLOCKED_RETRY, None, "offloaded data is nested too deeply")
+        return decision
+
+    async def _objects(
+        self, namespace: str, wanted: tuple[tuple[str, str], ...]
+    ) -> dict[tuple[str, str], Resource | None]:
+        """The ConfigMaps/Secrets (kind, name) of ``namespace`` (``None``: missing)."""
+        found: dict[tuple[str, str], Resource | None] = {}
+        for kind, name in wanted:
+            try:
+                found[(kind, name)] = await self.client.get(
+                    CONFIG_MAP if kind == "ConfigMap" else SECRET, name, namespace
+                )
+            except NotFound:
+                found[(kind, name)] = None
+        return found
 
     async def _gather(self, step_run: Resource, run: Resource | None = None) -> LaunchInput | None:
         """Everything :func:`~bobrapet.engine.decide_launch` needs (``None``: run not cached yet).
@@ -236,15 +278,32 @@ class StepRunReconciler:
         metadata = step_run["metadata"]
         namespace = str(metadata.get("namespace") or "")
         run_name = story_run_of(step_run)
+        if decision.cache is not None and decision.cache.reads:
+            hit, output = await read_cache(self.config, decision.cache, decision.now, decision.template)
+            if hit:
+                return await self._record_hit(step_run, decision, output, create=create)
+        base = decision.request
+        if decision.offload_inputs:
+            try:
+                base = await offload_inputs(self.config, base, str(metadata["name"]))
+            except StorageError as exc:
+                message = f"cannot offload the step's input to storage: {exc.message}"
+                failed = launch_failed(
+                    decision.status, reason=Reason.INPUT_TOO_LARGE, message=message, now=decision.now,
+                    error_type="storage_error",
+                )  # fmt: skip
+                if create:
+                    return await self.client.create(step_run, trusted=True, status=failed)
+                return await self.client.update_status({**step_run, "status": failed})
         request = replace(
-            decision.request,
+            base,
             log_header=steplog.attempt_header(decision.attempt, decision.now),
             inputs_log=self.env.inputs_log_path(namespace, run_name),
             inputs_record=steplog.inputs_record(
                 step_run=str(metadata["name"]),
                 attempt=decision.attempt,
                 at=decision.now,
-                inputs=decision.request.inputs,
+                inputs=base.inputs,
                 template=decision.template,
                 secret_values=decision.request.secrets.redaction_terms(),
             ),
@@ -260,13 +319,34 @@ class StepRunReconciler:
         except BaseException:
             executor.release(request.key)
             raise
-        attempt = Attempt(request.key, decision.template, decision.step, stored)
+        attempt = Attempt(request.key, decision.template, decision.step, stored, cache=decision.cache)
         holder = holder_identity(self.env.lease.id, decision.attempt)
         request = replace(request, effects=StepRunEffects(self.client, self.clock, stored, holder))
         self.runner.submit(stored, request, attempt, waiting=not ready)
         for event in decision.events:
             await self.events.record(stored, event.type, event.reason, event.message)
         return stored
+
+    async def _record_hit(
+        self, step_run: Resource, decision: LaunchAttempt, output: Any, *, create: bool
+    ) -> Resource:
+        """The step succeeds with its cached output, without running (reference §7.6)."""
+        assert decision.cache is not None
+        now = decision.now
+        outcome = StepOutcome(
+            phase="Succeeded", output=output, exit_code=0, exit_class=None, error=None,
+            message="output from the cache", signals=[], started_at=now, finished_at=now,
+        )  # fmt: skip
+        post = decision.step.post_execution if decision.step is not None else None
+        status = complete(
+            step_run, outcome, template=decision.template, post_execution=post, now=now, jitter_fraction=0.0,
+            deterministic_templates=self.config.deterministic_templates,
+        )  # fmt: skip
+        body = annotated(step_run, decision.cache.annotations(CACHE_HIT))
+        if create:
+            return await self.client.create(body, trusted=True, status=status)
+        updated = await self.client.update(body)
+        return await self.client.update_status({**updated, "status": status})
 
     def _snapshot(self, run: Resource, story: Story | None, now: datetime) -> Snapshot:
         return Snapshot(

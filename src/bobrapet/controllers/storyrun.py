@@ -23,6 +23,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from bobrapet.api.types.story import Story
 from bobrapet.controllers import indexes, runs, steplog
 from bobrapet.controllers.events import EventRecorder, EventSpec
 from bobrapet.controllers.execution import ExecutionEnv
+from bobrapet.controllers.offloaded import MAX_ROUNDS, load_blobs
 from bobrapet.controllers.progress_hold import STATUS_HOLD, ProgressHold
 from bobrapet.controllers.refs import namespace_of
 from bobrapet.controllers.scope import UNKNOWN_RETRY
@@ -59,6 +61,7 @@ from bobrapet.engine import (
     required_engrams,
     sub_story_refs,
 )
+from bobrapet.runtime import metrics
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
@@ -311,6 +314,11 @@ class StoryRunReconciler:
         run_story = await self.caches.snapshots.of_run(run)
         snapshot = self._snapshot(run, run_story)
         plan = make_plan(snapshot)
+        for _ in range(MAX_ROUNDS):  # templating.offloaded-data-policy: controller
+            if not plan.load_blobs:
+                break
+            snapshot = replace(snapshot, blobs=await load_blobs(self.config, plan.load_blobs, snapshot.blobs))
+            plan = make_plan(snapshot)
         # what a pass over the run costs (not what creating and starting new steps costs)
         self.costs[key] = time.perf_counter() - started
         relaunch, hold = await self._apply(stored, run, plan, run_story)
@@ -419,6 +427,8 @@ class StoryRunReconciler:
             # Only what changed is written: a long run's status is large, a step event small.
             run = self._remember(await self.client.patch_status({**stored, "status": status}, stored_status))
             self.progress.written(key)
+            if (recorder := metrics.current()) is not None and _finished_now(stored_status, status):
+                recorder.run_finished(run, status)
         if plan.events:
             await self.events.record_all(run, [EventSpec(e.type, e.reason, e.message) for e in plan.events])
         if plan.delete_run:  # its logs first: once the run is gone nothing finds them
@@ -588,6 +598,11 @@ def _launch_failed(status: dict[str, Any], step: str, message: str, now: datetim
     }
     states[step].setdefault("startedAt", stamp)
     return {**status, "stepStates": states}
+
+
+def _finished_now(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a status write moved the run into a terminal phase (counted once, by its writer)."""
+    return is_terminal_phase(after.get("phase")) and not is_terminal_phase(before.get("phase"))
 
 
 def _with_annotations(obj: Resource, changes: dict[str, str | None]) -> Resource:

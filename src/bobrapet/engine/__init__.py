@@ -17,10 +17,12 @@ from bobrapet.engine.attempt import (
     LaunchDecision,
     LaunchFailed,
     LaunchInput,
+    LaunchNeeds,
     decide_launch,
     find_step,
     launch_secret_names,
 )
+from bobrapet.engine.cache import CACHE_HIT, CACHE_STORED, CacheEntry, annotated, fresh_output
 from bobrapet.engine.config import EngineConfig, QueueConfig
 from bobrapet.engine.dag import Graph, compile_graph
 from bobrapet.engine.effects import (
@@ -72,8 +74,11 @@ make_plan = plan
 
 __all__ = [
     "BLOCKED_RETRY",
+    "CACHE_HIT",
+    "CACHE_STORED",
     "MISSING_REFERENCE_RETRY",
     "WAITING_FOR_CAPACITY",
+    "CacheEntry",
     "Capacity",
     "ChildRunView",
     "ClaimDecision",
@@ -86,6 +91,7 @@ __all__ = [
     "LaunchDecision",
     "LaunchFailed",
     "LaunchInput",
+    "LaunchNeeds",
     "NewChildRun",
     "NewStepRun",
     "Plan",
@@ -95,6 +101,7 @@ __all__ = [
     "StepOutcome",
     "StepRunView",
     "StoryPin",
+    "annotated",
     "blocked",
     "canonical_json",
     "claim_completed",
@@ -114,6 +121,7 @@ __all__ = [
     "effective_priority",
     "engram_version_mismatch",
     "find_step",
+    "fresh_output",
     "holds_claim",
     "input_near_limit",
     "is_held_by",

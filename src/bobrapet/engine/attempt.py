@@ -19,12 +19,24 @@ Invariants — the checks run in this fixed order and the first that fails decid
 3. every ``requires`` path has a value (``DependencyFailed``);
 4. the input renders (``ExpressionFailed``; an upstream output that is not there yet but may
    still come is :class:`LaunchBlocked` without a status change, re-checked after
-   :data:`BLOCKED_RETRY` s);
+   :data:`BLOCKED_RETRY` s; a compound template over offloaded data follows
+   ``templating.offloaded-data-policy``: ``error`` fails, ``controller`` asks for the stored
+   values with :class:`LaunchNeeds` and is decided again with them in ``blobs``);
+   ``$bubuConfigMapRef``/``$bubuSecretRef`` maps in it are resolved from the gathered
+   ``objects``, in the StepRun's namespace only (:class:`LaunchNeeds` asks for the objects;
+   a bad reference is ``InvalidConfiguration``; Secret texts are added to the redactions);
 5. the input matches the template's ``inputSchema`` (``InputSchemaFailed``) and is within
-   ``max_inline_step_input`` (``InputTooLarge``); reaching 80 % of it adds a warning event;
-6. the template has an entrypoint or a command (``InvalidConfiguration``);
+   ``max_inline_step_input``: above it, the attempt offloads the input to storage
+   (:attr:`LaunchAttempt.offload_inputs`), or fails (``InputTooLarge``) when storage is
+   disabled; reaching 80 % of it adds a warning event;
+6. the template has an entrypoint or a command (``InvalidConfiguration``); an output cache
+   policy's ``key`` template renders (``ExpressionFailed``; :mod:`bobrapet.engine.cache`);
 7. the bound secrets can be delivered (the :class:`~bobrapet.engine.secrets.SecretProblem`
    reason).
+
+The request's environment carries the step's inline limit (``BUBU_MAX_INLINE_SIZE``,
+:func:`~bobrapet.engine.steprun.inline_limit`) and the storage settings (``BUBU_STORAGE_*``):
+the step's own process dehydrates its output and hydrates its inputs.
 
 Every failure is a :class:`LaunchFailed` whose ``status`` is the StepRun's new status
 (phase ``Failed``, the reason code in the Ready condition and ``error.code``). Otherwise the
@@ -37,7 +49,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +59,7 @@ from bobrapet.api.expressions import iter_templates
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.api.runmeta import story_run_of
 from bobrapet.api.types.story import Step, Story
+from bobrapet.engine.cache import CacheEntry, cache_entry, cache_policy
 from bobrapet.engine.dag import compile_graph
 from bobrapet.engine.launch import engram_version_mismatch
 from bobrapet.engine.plan import Event
@@ -58,6 +71,7 @@ from bobrapet.engine.steprun import (
     blocked,
     claimed,
     debug_enabled,
+    inline_limit,
     launch_failed,
     missing_requirement,
     prepare_input,
@@ -65,9 +79,12 @@ from bobrapet.engine.steprun import (
     waiting_for_capacity,
 )
 from bobrapet.engine.variables import run_variables, template_seed
-from bobrapet.execution.request import ExecutionRequest, build_env
+from bobrapet.execution.request import ExecutionRequest, build_env, storage_env
 from bobrapet.execution.secrets import StepSecrets
-from bobrapet.templating import Blocked, TemplateError, render
+from bobrapet.storage.errors import InvalidReference
+from bobrapet.storage.kube_refs import check_namespace, kube_refs_in, parse_kube_ref, resolver
+from bobrapet.storage.refs import CONFIGMAP_REF, SECRET_REF, STORAGE_REF
+from bobrapet.templating import Blocked, OffloadedData, TemplateError, Unhydrated, render
 
 __all__ = [
     "BLOCKED_RETRY",
@@ -77,6 +94,7 @@ __all__ = [
     "LaunchDecision",
     "LaunchFailed",
     "LaunchInput",
+    "LaunchNeeds",
     "decide_launch",
     "find_step",
     "launch_secret_names",
@@ -112,6 +130,11 @@ class LaunchInput:
     #: Where the attempt's log goes and where engrams run.
     log_path: Path = Path()
     workdir: Path = Path()
+    #: Offloaded values loaded for compound templates (storage key -> value or LoadFailure).
+    blobs: Mapping[str, Any] = field(default_factory=dict)
+    #: ConfigMaps and Secrets named by references in the input: (kind, name) -> object
+    #: (``None``: looked up and missing), all in the StepRun's namespace.
+    objects: Mapping[tuple[str, str], Mapping[str, Any] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,11 @@ class LaunchAttempt:
     now: datetime
     #: Events to record before the claim (e.g. the input-near-limit warning).
     events: tuple[Event, ...] = ()
+    #: The input is larger than ``max_inline_step_input``: the controller offloads it to
+    #: storage (``inputs/<steprun>/``) before handing the request over.
+    offload_inputs: bool = False
+    #: The step's output cache entry (``None``: no cache policy applies), reference §7.6.
+    cache: CacheEntry | None = None
 
     def claim(self, *, ready: bool, capacity: tuple[int, int] | None = None) -> dict[str, Any]:
         """The claim status: ``Running`` when the executor reserved a slot (``ready``), else
@@ -165,7 +193,16 @@ class LaunchBlocked:
     message: str | None = None
 
 
-LaunchDecision = LaunchAttempt | LaunchFailed | LaunchBlocked
+@dataclass(frozen=True)
+class LaunchNeeds:
+    """Gather these and decide again: offloaded values (storage keys) a compound template
+    reads, and ConfigMaps/Secrets (kind, name) the input references."""
+
+    blobs: tuple[str, ...] = ()
+    objects: tuple[tuple[str, str], ...] = ()
+
+
+LaunchDecision = LaunchAttempt | LaunchFailed | LaunchBlocked | LaunchNeeds
 
 
 def find_step(story: Story | None, step_id: str) -> Step | None:
@@ -243,6 +280,80 @@ def _resolve_secrets(
     )
 
 
+def _wanted_objects(
+    value: Any, namespace: str, objects: Mapping[tuple[str, str], Mapping[str, Any] | None]
+) -> tuple[tuple[str, str], ...]:
+    """The ConfigMaps/Secrets the references in ``value`` name that were not gathered yet."""
+    wanted: list[tuple[str, str]] = []
+    for ref_map in kube_refs_in(value):
+        ref = parse_kube_ref(ref_map)
+        check_namespace(ref, namespace)
+        key = (ref.kind, ref.name)
+        if key not in objects and key not in wanted:
+            wanted.append(key)
+    return tuple(wanted)
+
+
+def _resolve_kube_refs(
+    value: dict[str, Any],
+    namespace: str,
+    objects: Mapping[tuple[str, str], Mapping[str, Any] | None],
+    redact: list[str],
+) -> dict[str, Any]:
+    """``value`` with its ConfigMap/Secret references replaced (Secret texts go to ``redact``)."""
+    if not objects:
+        return value
+    resolve = resolver(namespace, lambda kind, _ns, name: objects.get((kind, name)), redact.append)
+
+    def walk(cur: Any) -> Any:
+        if isinstance(cur, dict):
+            if CONFIGMAP_REF in cur or SECRET_REF in cur:
+                return resolve(cur)
+            if STORAGE_REF in cur:
+                return cur
+            return {k: walk(v) for k, v in cur.items()}
+        if isinstance(cur, list):
+            return [walk(v) for v in cur]
+        return cur
+
+    resolved: dict[str, Any] = walk(value)
+    return resolved
+
+
+def _cache_entry(
+    gathered: LaunchInput, step: Step | None, namespace: str, engram_name: str, inputs: Any, retries: int
+) -> CacheEntry | None:
+    """The step's output cache entry (``None``: no policy); raises ``TemplateError`` when the
+    policy's ``key`` template cannot be rendered."""
+    snapshot = gathered.snapshot
+    policy = cache_policy(gathered.step_run, step, snapshot.story, gathered.engram)
+    if policy is None:
+        return None
+    rendered: str | None = None
+    if policy.get("key"):
+        deterministic = snapshot.config.deterministic_templates
+        value = render(
+            str(policy["key"]),
+            run_variables(snapshot, None),
+            now=None if deterministic else (lambda: snapshot.now),
+            deterministic=deterministic,
+            seed=template_seed(snapshot.run, str(_spec(gathered.step_run).get("stepId") or ""), retries),
+            offload=OffloadedData(snapshot.config.offloaded_data_policy, gathered.blobs),
+        )
+        rendered = value if isinstance(value, str) else _COMPACT.encode(value)
+    engram_ref = _spec(gathered.step_run).get("engramRef") or {}
+    version = engram_ref.get("version") or _spec(gathered.engram).get("version")
+    return cache_entry(
+        policy,
+        namespace=namespace,
+        engram=engram_name,
+        version=str(version) if version else None,
+        step_id=str(_spec(gathered.step_run).get("stepId") or ""),
+        inputs=inputs,
+        rendered_key=rendered,
+    )
+
+
 def decide_launch(gathered: LaunchInput) -> LaunchDecision:
     """Launch the StepRun's current attempt, fail it, or wait (see the module invariants)."""
     step_run = gathered.step_run
@@ -303,24 +414,38 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
             now=None if deterministic else (lambda: now),
             deterministic=deterministic,
             seed=template_seed(run, step_id, retries),
+            offload=OffloadedData(config.offloaded_data_policy, gathered.blobs),
         )
     except Blocked as exc:
         if _never_available(run, story, exc.step):
             return fail("ExpressionFailed", f"Input resolution failed after dependencies completed: {exc}")
         return LaunchBlocked(UPSTREAM_NOT_READY, BLOCKED_RETRY, None, str(exc))
+    except Unhydrated as exc:
+        return LaunchNeeds(blobs=exc.keys)
     except TemplateError as exc:
         return fail("ExpressionFailed", f"Input resolution failed: {exc}")
     template_spec = _spec(template)
+    resolved = resolved if isinstance(resolved, dict) else {}
+    redact: list[str] = []
     try:
-        inputs = prepare_input(resolved if isinstance(resolved, dict) else {}, template)
+        wanted = _wanted_objects(resolved, namespace, gathered.objects)
+        if wanted:
+            return LaunchNeeds(objects=wanted)
+        resolved = _resolve_kube_refs(resolved, namespace, gathered.objects, redact)
+    except InvalidReference as exc:
+        return fail(Reason.INVALID_CONFIGURATION, f"Input resolution failed: {exc.message}")
+    try:
+        inputs = prepare_input(resolved, template)
     except InputRejected as exc:
         return fail("InputSchemaFailed", str(exc), error_type="validation_error")
     size = len(_COMPACT.encode(inputs))
     limit = config.max_inline_step_input
-    if limit and size > limit:
+    offload_inputs = bool(limit and size > limit and config.storage.enabled)
+    if limit and size > limit and not offload_inputs:
         message = (
             f"step input for {spec.get('stepId')} is {size} bytes which exceeds the max inline "
-            f"limit of {limit} bytes"
+            f"limit of {limit} bytes (storage is disabled: enable controller.storage.provider to "
+            "offload it)"
         )
         return fail("InputTooLarge", message)
     near = input_near_limit(str(spec.get("stepId")), size, limit)
@@ -337,7 +462,15 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
         secrets = _resolve_secrets(gathered, namespace, engram, template, step)
     except SecretProblem as exc:
         return fail(exc.reason, exc.message, events=events)
+    if redact:
+        secrets = replace(secrets, redact=(*secrets.redact, *redact))
 
+    try:
+        cache = _cache_entry(gathered, step, namespace, str(engram_ref.get("name") or ""), inputs, retries)
+    except Unhydrated as exc:
+        return LaunchNeeds(blobs=exc.keys)
+    except TemplateError as exc:
+        return fail("ExpressionFailed", f"the cache key cannot be evaluated: {exc}", events=events)
     timeout = step_timeout(step_run, story, config, step=step, engram=engram, template=template)
     debug = debug_enabled(engram, step, step_run)
     env = build_env(
@@ -353,7 +486,8 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
         started_at=now,
         timeout=timeout,
         debug=debug,
-        max_inline_size=limit,
+        max_inline_size=inline_limit(config, step=step, engram=engram),
+        extra=storage_env(config.storage),
     )
     request = ExecutionRequest(
         key=f"{namespace}/{name}#{retries}",
@@ -377,4 +511,6 @@ def decide_launch(gathered: LaunchInput) -> LaunchDecision:
         holder=gathered.holder,
         now=now,
         events=events,
+        offload_inputs=offload_inputs,
+        cache=cache,
     )

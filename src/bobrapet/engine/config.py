@@ -8,8 +8,16 @@ so the pure engine can be tested with any configuration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bobrapet.api.types.shared import DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY_SECONDS
+from bobrapet.storage.settings import StorageSettings
+
+#: ``templating.offloaded-data-policy`` values offered embedded (reference §3.7; ``inject``
+#: materializes with a helper pod and exists only on Kubernetes).
+OffloadedDataPolicy = Literal["controller", "error"]
+#: The embedded default storage: files under the home directory (path filled by the host).
+EMBEDDED_STORAGE = StorageSettings(provider="file", force_path_style=True)
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,19 @@ class EngineConfig:
     #: Largest unresolved step input stored in ``StepRun.spec.input`` (bytes); the same limit
     #: admission applies to a Story's ``with`` blocks and to StepRun specs.
     max_step_spec_input: int = 65536
-    #: ``engram.default-max-inline-size``: largest resolved step input handed to an engram (bytes).
+    #: Largest resolved step input handed to an engram inline (bytes); above it the input is
+    #: offloaded to storage when storage is enabled, else the step fails (``InputTooLarge``).
     max_inline_step_input: int = 1 << 20
+    #: ``engram.default-max-inline-size``: values of a step's output above this many bytes are
+    #: offloaded to storage (reference §7.1; per step: ``execution.maxInlineSize``).
+    max_inline_size: int = 4096
+    #: Where offloaded values live (``controller.storage.*``): by default the ``file`` backend,
+    #: whose empty ``path`` the engine host resolves to ``<home>/storage``.
+    storage: StorageSettings = field(default_factory=lambda: EMBEDDED_STORAGE)
+    #: ``templating.offloaded-data-policy``: how templates over offloaded data are evaluated.
+    offloaded_data_policy: OffloadedDataPolicy = "controller"
+    #: Most bytes of offloaded data the engine loads to evaluate one template (``controller``).
+    max_controller_hydration: int = 64 << 20
     #: Largest evaluated Story output stored in ``status.output`` (bytes).
     max_output_size: int = 1 << 20
     #: ``storyrun.global-concurrency``: Running StepRuns across all runs; 0 = unlimited.

@@ -13,7 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from bobrapet.engine.run_index import RunIndex, recall
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.timefmt import aware, format_time, parse_time
 from bobrapet.engine.variables import build_steps, run_inputs, run_variables_from, step_var_entry
+from bobrapet.templating import OffloadedData
 
 SUCCEEDED: Final = "Succeeded"
 SKIPPED: Final = "Skipped"
@@ -94,6 +95,15 @@ class Context:
         self.phase_reason: str | None = None
         #: Reason for ``Degraded=True`` on a non-degraded phase (output too large).
         self.degraded_reason: str | None = None
+
+    @property
+    def offload(self) -> OffloadedData:
+        """How templates of this plan treat offloaded data (policy and loaded blobs)."""
+        return OffloadedData(self.config.offloaded_data_policy, self.snap.blobs)
+
+    def need_blobs(self, keys: Iterable[str]) -> None:
+        """A template needs these offloaded values: the controller loads them, plans again."""
+        self.plan.load_blobs.update(keys)
 
     @property
     def story(self) -> Story:

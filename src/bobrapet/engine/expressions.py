@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.variables import template_seed
-from bobrapet.templating import Blocked, TemplateError, evaluate_condition, render
+from bobrapet.templating import Blocked, TemplateError, Unhydrated, evaluate_condition, render
 
 if TYPE_CHECKING:
     from bobrapet.engine.context import Context
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Blocked",
     "TemplateError",
+    "Unhydrated",
     "blocked_forever",
     "condition_true",
     "forever_text",
@@ -30,15 +31,21 @@ __all__ = [
 
 
 def condition_true(ctx: Context, text: str) -> bool:
-    """Evaluate a condition (bare or braced); raises ``Blocked`` / ``TemplateError``."""
-    return bool(
-        evaluate_condition(
-            text,
-            ctx.variables_for(text, condition=True),
-            now=lambda: ctx.now,
-            deterministic=ctx.config.deterministic_templates,
+    """Evaluate a condition (bare or braced); raises ``Blocked`` / ``TemplateError``
+    (``Unhydrated`` after recording the offloaded data it needs in the plan)."""
+    try:
+        return bool(
+            evaluate_condition(
+                text,
+                ctx.variables_for(text, condition=True),
+                now=lambda: ctx.now,
+                deterministic=ctx.config.deterministic_templates,
+                offload=ctx.offload,
+            )
         )
-    )
+    except Unhydrated as exc:
+        ctx.need_blobs(exc.keys)
+        raise
 
 
 def render_value(ctx: Context, value: Any, *, step: str | None = None) -> Any:
@@ -47,13 +54,18 @@ def render_value(ctx: Context, value: Any, *, step: str | None = None) -> Any:
     With ``step``, the random helpers are seeded from the run and that step
     (:func:`~bobrapet.engine.variables.template_seed`), so each reconcile renders the same values.
     """
-    return render(
-        value,
-        ctx.variables_for(value),
-        now=lambda: ctx.now,
-        deterministic=ctx.config.deterministic_templates,
-        seed=None if step is None else template_seed(ctx.snap.run, step),
-    )
+    try:
+        return render(
+            value,
+            ctx.variables_for(value),
+            now=lambda: ctx.now,
+            deterministic=ctx.config.deterministic_templates,
+            seed=None if step is None else template_seed(ctx.snap.run, step),
+            offload=ctx.offload,
+        )
+    except Unhydrated as exc:
+        ctx.need_blobs(exc.keys)
+        raise
 
 
 def blocked_forever(ctx: Context, step: str, exc: Blocked) -> bool:
@@ -79,7 +91,9 @@ def forever_text(exc: Blocked) -> str:
 
 def template_problem(ctx: Context, step: str, exc: TemplateError) -> str | None:
     """Why a template of ``step`` fails for good, or ``None`` when it is only ``Blocked`` on
-    data that will still come (the caller waits)."""
+    data that will still come (the caller waits; also while offloaded data is being loaded)."""
+    if isinstance(exc, Unhydrated):
+        return None
     if isinstance(exc, Blocked):
         return forever_text(exc) if blocked_forever(ctx, step, exc) else None
     return str(exc)

@@ -24,7 +24,7 @@ from bobrapet.api.jsonschema_util import validate
 from bobrapet.api.phases import DEGRADED_PHASES, OK_PHASES, is_terminal_phase
 from bobrapet.engine.context import SKIPPED, SUCCEEDED, is_started
 from bobrapet.engine.dag import COMPENSATIONS, FINALLY, MAIN
-from bobrapet.engine.expressions import TemplateError, render_value
+from bobrapet.engine.expressions import TemplateError, Unhydrated, render_value
 from bobrapet.engine.phases import main_failed, stop_step
 from bobrapet.engine.primitives.parallel import branch_failures
 from bobrapet.engine.readiness import failed
@@ -120,6 +120,8 @@ def _succeed(ctx: Context, allowed: list[str]) -> None:
         return
     try:
         value = render_value(ctx, spec_output)
+    except Unhydrated:
+        return  # the controller loads the offloaded data it needs and plans again
     except TemplateError as exc:
         set_phase(
             ctx, "Failed", Reason.OUTPUT_RESOLUTION_FAILED, f"Failed to evaluate final output template: {exc}"

@@ -23,7 +23,8 @@ from typing import Any
 
 from bobrapet.api.admission.config import AdmissionConfig
 from bobrapet.api.durations import parse_duration
-from bobrapet.engine.config import EngineConfig, QueueConfig
+from bobrapet.engine.config import EMBEDDED_STORAGE, EngineConfig, QueueConfig
+from bobrapet.storage.settings import StorageSettings
 
 FILE = "file"
 DEFAULT = "default"
@@ -112,6 +113,20 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _offloaded_policy(value: Any) -> str:
+    text = _text(value)
+    if text == "inject":
+        raise ValueError(
+            "inject materializes offloaded data with a helper pod and exists only on Kubernetes; "
+            "use controller (the engine hydrates in process) or error (fail the step)"
+        )
+    return _choice("controller", "error")(text)
+
+
+def _provider(value: Any) -> str:
+    return _choice("file", "s3", "none")(value)
+
+
 # -- the offered keys -------------------------------------------------------------------------
 Engine = dict[str, Any]
 Admission = dict[str, Any]
@@ -150,6 +165,20 @@ def _admission(attr: str) -> Callable[[Engine, Admission, Any], None]:
         admission[attr] = value
 
     return apply
+
+
+def _storage(
+    attr: str, transform: Callable[[Any], Any] = lambda v: v
+) -> Callable[[Engine, Admission, Any], None]:
+    """Sets one field of ``EngineConfig.storage`` (collected, then built by :func:`parse_settings`)."""
+
+    def apply(engine: Engine, admission: Admission, value: Any) -> None:
+        engine.setdefault(_STORAGE_FIELDS, {})[attr] = transform(value)
+
+    return apply
+
+
+_STORAGE_FIELDS = "_storage"
 
 
 def _retention(value: int) -> float | None:
@@ -250,6 +279,69 @@ KEYS: dict[str, Key] = {
             _admission("cross_namespace_policy"),
         ),
         Key(
+            "engram.default-max-inline-size",
+            "Output values larger than this many bytes are offloaded to storage (0 = always).",
+            _int(0),
+            _E.max_inline_size,
+            _engine("max_inline_size"),
+        ),
+        Key(
+            "engram.default-storage-timeout-seconds",
+            "Bound of one storage read or write, in seconds.",
+            _int(1),
+            int(StorageSettings().timeout),
+            _storage("timeout", float),
+        ),
+        Key(
+            "controller.storage.provider",
+            "Where offloaded values live: file (under controller.storage.file.path), s3, or none.",
+            _provider,
+            "file",
+            _storage("provider", lambda v: "" if v == "none" else v),
+        ),
+        Key(
+            "controller.storage.file.path",
+            "Root directory of the file storage (default: <home>/storage).",
+            _text,
+            "<home>/storage",
+            _storage("path"),
+        ),
+        Key(
+            "controller.storage.s3.bucket",
+            "Bucket of the s3 storage (credentials: BUBU_S3_ACCESS_KEY_ID/... or the AWS chain).",
+            _text,
+            "",
+            _storage("bucket"),
+        ),
+        Key(
+            "controller.storage.s3.region",
+            "Region of the s3 storage.",
+            _text,
+            "us-east-1",
+            _storage("region"),
+        ),
+        Key(
+            "controller.storage.s3.endpoint",
+            "Endpoint URL of an S3-compatible service (empty: AWS).",
+            _text,
+            "",
+            _storage("endpoint"),
+        ),
+        Key(
+            "controller.storage.s3.use-path-style",
+            "Address the bucket in the URL path (most S3-compatible services need it).",
+            _bool,
+            True,
+            _storage("force_path_style"),
+        ),
+        Key(
+            "templating.offloaded-data-policy",
+            "Templates over offloaded data: controller (hydrate in the engine, bounded) or error.",
+            _offloaded_policy,
+            _E.offloaded_data_policy,
+            _engine("offloaded_data_policy"),
+        ),
+        Key(
             "templating.deterministic",
             "When true, now() and random helpers are unavailable in templates.",
             _bool,
@@ -278,7 +370,11 @@ _QUEUE_ATTR = {
 # -- keys of the reference that would be inert embedded ---------------------------------------
 _K8S = "acts only on Kubernetes (pods, Jobs and RBAC); the embedded engine runs steps as local processes"
 _REALTIME = "belongs to realtime/streaming execution, planned with the realtime issue"
-_STORAGE = "belongs to storage offload, planned with the event-driven issue"
+_K8S_STORAGE = (
+    "acts only on Kubernetes (pod volumes and Secrets); embedded storage uses "
+    "controller.storage.file.path, and S3 credentials come from the environment"
+)
+_INJECT = "belongs to the inject policy of templating.offloaded-data-policy, which exists only on Kubernetes"
 _TUNING = "tunes the operator's controllers; the embedded engine sizes and paces its controllers itself"
 _UNUSED = "is parsed but not used by the reference operator either"
 
@@ -301,11 +397,9 @@ _INERT_PREFIXES: tuple[tuple[str, str], ...] = (
     ("engram.default-reconnect-", _REALTIME),
     ("engram.default-hang-timeout-seconds", _REALTIME),
     ("engram.default-message-timeout-seconds", _REALTIME),
-    ("controller.storage.", _STORAGE),
-    ("engram.default-storage-timeout-seconds", _STORAGE),
-    ("engram.default-max-inline-size", _STORAGE),
-    ("templating.offloaded-data-policy", _STORAGE),
-    ("templating.materialize-engram", _STORAGE),
+    ("controller.storage.file.volume-claim-name", _K8S_STORAGE),
+    ("controller.storage.s3.auth-secret-name", _K8S_STORAGE),
+    ("templating.materialize-engram", _INJECT),
     ("controller.max-concurrent-reconciles", _TUNING),
     ("controller.requeue-max-delay", _TUNING),
     ("controller.cleanup-interval", _TUNING),
@@ -418,6 +512,9 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
             queues.setdefault(queue[0], {})[_QUEUE_ATTR[queue[1]]] = parsed
         else:
             KEYS[key].apply(engine_kwargs, admission_kwargs, parsed)
+    storage_fields = engine_kwargs.pop(_STORAGE_FIELDS, None)
+    if storage_fields:
+        engine_kwargs["storage"] = replace(EMBEDDED_STORAGE, **storage_fields)
     engine = EngineConfig(**engine_kwargs)
     if queues:
         merged = dict(engine.queues)

@@ -69,6 +69,10 @@ class Plan:
     #: Store the copy of the Story this pin names (create-if-absent) before anything else,
     #: then write ``status`` (which records the pin) before any child is created.
     store_story: StoryPin | None = None
+    #: Storage keys of offloaded data a template needs (``templating.offloaded-data-policy:
+    #: controller``): the controller loads them into the snapshot's ``blobs`` and plans again;
+    #: nothing else of a plan with keys here is applied.
+    load_blobs: set[str] = field(default_factory=set)
     #: The steps whose state this plan changed in ``status.stepStates`` relative to the run
     #: it was made from (``None``: unknown, some state was removed).
     changed_steps: frozenset[str] | None = None

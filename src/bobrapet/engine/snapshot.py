@@ -88,3 +88,6 @@ class Snapshot:
     story_pin: StoryPin | None = None
     #: Why the run's recorded Story copy could not be read (``story`` is then ``None``).
     story_problem: str | None = None
+    #: Offloaded data loaded for compound templates: storage key -> stored value (or
+    #: :class:`~bobrapet.templating.offload.LoadFailure`), see :attr:`Plan.load_blobs`.
+    blobs: Mapping[str, Any] = field(default_factory=dict)

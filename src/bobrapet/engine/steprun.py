@@ -47,7 +47,7 @@ from bobrapet.engine.exit_class import (
 from bobrapet.engine.retry import duration_seconds, may_retry, policy_is_explicit, retry_delay
 from bobrapet.engine.timefmt import aware, format_time, parse_time
 from bobrapet.execution.request import ExecutionResult
-from bobrapet.templating import evaluate_condition
+from bobrapet.templating import OffloadedData, Unhydrated, evaluate_condition
 
 MAX_FAILURE_MESSAGE_BYTES: Final = 8192
 #: maxRetries assumed when a StepRun carries no retry policy (the CRD/resolver default).
@@ -187,6 +187,22 @@ def step_timeout(
         if seconds is not None:
             return seconds
     return config.default_step_timeout
+
+
+def inline_limit(
+    config: EngineConfig, *, step: Step | None = None, engram: Mapping[str, Any] | None = None
+) -> int:
+    """``BUBU_MAX_INLINE_SIZE`` of a step (output values above it are offloaded): step
+    ``execution.maxInlineSize`` > Engram ``spec.overrides.maxInlineSize`` >
+    ``engram.default-max-inline-size``."""
+    levels: tuple[Any, ...] = (
+        step.execution.max_inline_size if step is not None and step.execution is not None else None,
+        _get(engram, "spec", "overrides", "maxInlineSize"),
+    )
+    for value in levels:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return config.max_inline_size
 
 
 def debug_enabled(engram: Mapping[str, Any] | None, step: Step | None, step_run: Mapping[str, Any]) -> bool:
@@ -488,10 +504,15 @@ def _post_execution_problem(
     *,
     now: datetime,
     deterministic: bool,
+    offload: OffloadedData | None = None,
 ) -> str | None:
     variables = {"steps": {"self": {"output": output}}}
     try:
-        ok = evaluate_condition(check.condition, variables, now=lambda: now, deterministic=deterministic)
+        ok = evaluate_condition(
+            check.condition, variables, now=lambda: now, deterministic=deterministic, offload=offload
+        )
+    except Unhydrated:
+        raise  # the caller loads the offloaded output and completes again
     except Exception as exc:  # any failure of the user's expression fails the step, never the controller
         detail = f"post-execution condition could not be evaluated: {exc}"
         return f"{check.failure_message} ({detail})" if check.failure_message else detail
@@ -509,6 +530,7 @@ def _succeeded(
     now: datetime,
     deterministic: bool,
     generation: int | None,
+    offload: OffloadedData | None = None,
 ) -> dict[str, Any]:
     output = {} if outcome.output is None else outcome.output
     status["output"] = output
@@ -533,6 +555,7 @@ def _succeeded(
             output,
             now=now,
             deterministic=deterministic,
+            offload=offload,
         )
         if problem is not None:
             return _verification_failed(
@@ -653,6 +676,7 @@ def complete(
     now: datetime,
     jitter_fraction: float,
     deterministic_templates: bool = False,
+    offload: OffloadedData | None = None,
 ) -> dict[str, Any]:
     """The new StepRun status after an execution ended with ``outcome``.
 
@@ -661,7 +685,8 @@ def complete(
     (the ``bobrapet.bubustack.io/retry-policy`` annotation). Every retry keeps the attempt's
     failure in ``lastFailureMsg`` and ``error``.
     A StepRun already in a terminal phase is returned unchanged. The post-execution condition
-    sees ``steps.self.output``; ``now()`` is ``now`` unless ``deterministic_templates``.
+    sees ``steps.self.output``; ``now()`` is ``now`` unless ``deterministic_templates``; over
+    an offloaded output it follows ``offload`` (raising ``Unhydrated`` for the values to load).
     """
     stored = step_run.get("status")
     if isinstance(stored, Mapping) and is_terminal_phase(stored.get("phase")):
@@ -678,6 +703,7 @@ def complete(
             now=now,
             deterministic=deterministic_templates,
             generation=generation,
+            offload=offload,
         )
     if outcome.phase == "Canceled":
         _finish_times(status, outcome.started_at, outcome.finished_at)

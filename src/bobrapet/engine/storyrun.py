@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from bobrapet.api.conditions import Reason
 from bobrapet.api.durations import format_duration, parse_duration
-from bobrapet.api.jsonschema_util import validate
+from bobrapet.api.jsonschema_util import validate, validate_templated
 from bobrapet.api.phases import is_terminal_phase
 from bobrapet.engine.cancel import cancel_requested, handle_cancel
 from bobrapet.engine.children import request_stop
@@ -31,6 +31,7 @@ from bobrapet.engine.retention import handle_terminal
 from bobrapet.engine.run_index import remember
 from bobrapet.engine.snapshot import Snapshot
 from bobrapet.engine.story_pin import STATUS_KEY, version_mismatch
+from bobrapet.storage.refs import contains_refs
 
 REALTIME_UNSUPPORTED = "realtime stories are not supported by the embedded engine yet"
 
@@ -142,7 +143,9 @@ def _inputs_invalid(ctx: Context) -> str | None:
     schema = ctx.story.spec.inputs_schema
     if not schema:
         return None
-    errors = validate(ctx.inputs(), schema)
+    inputs = ctx.inputs()
+    # offloaded inputs (reference §7) are checked as references, not as their stored content
+    errors = validate_templated(inputs, schema) if contains_refs(inputs) else validate(inputs, schema)
     if not errors:
         return None
     detail = "; ".join(f"{path or '(root)'}: {msg}" for path, msg in errors[:10])

@@ -7,7 +7,8 @@ can build requests and read results without importing :mod:`bobrapet.executors`;
 Invariants: an ``ExecutionRequest`` has exactly one of ``entrypoint``/``command``;
 ``ExecutionResult.error`` is a StructuredError v1 wire dict (§9.3) or None on success;
 ``exit_code`` is 0 ok, 1 error, 124 timeout, 128+N killed by signal N, -1 unknown.
-``build_env`` yields only strings (the §8.3 identity/execution ``BUBU_*`` variables).
+``build_env`` yields only strings (the §8.3 identity/execution ``BUBU_*`` variables; with
+``extra=storage_env(...)`` the §7.5 storage variables too).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bobrapet.api.durations import format_duration
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.execution.effects import StepEffects
 from bobrapet.execution.secrets import StepSecrets
+from bobrapet.storage.settings import StorageSettings
 
 #: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
 #: a killed attempt as ``Failed`` (code ``Canceled``).
@@ -88,6 +90,13 @@ def rfc3339_nano(moment: datetime) -> str:
 def _timeout_text(seconds: float) -> str:
     """``BUBU_STEP_TIMEOUT`` of ``seconds`` (a handful of distinct timeouts: memoised)."""
     return format_duration(timedelta(seconds=seconds))
+
+
+@lru_cache(maxsize=16)
+def storage_env(settings: StorageSettings) -> Mapping[str, str]:
+    """The ``BUBU_STORAGE_*`` variables of a step (reference §7.5; never credentials: a step's
+    process gets those from its own environment). Shared: do not modify."""
+    return settings.to_env()
 
 
 def build_env(

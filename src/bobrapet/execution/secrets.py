@@ -49,9 +49,11 @@ class StepSecrets:
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     files: tuple[SecretFiles, ...] = ()
+    #: Further texts to hide (values of ``$bubuSecretRef`` references resolved into the inputs).
+    redact: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.values or self.env or self.files)
+        return bool(self.values or self.env or self.files or self.redact)
 
     def __repr__(self) -> str:
         keys = {name: sorted(keys) for name, keys in self.values.items()}
@@ -63,4 +65,4 @@ class StepSecrets:
 
     def redaction_terms(self) -> tuple[str, ...]:
         """The secret texts to hide from messages (:func:`bobrapet.sdk.redact.redact`)."""
-        return redaction_terms(self.values)
+        return redaction_terms(self.values, self.redact)

@@ -98,6 +98,15 @@ class ControlPlane:
         client.admission = StoreAdmission(self, client.lookup)
         self._client = client
 
+    def request_client(self) -> SqliteClient:
+        """A second client of the store for requests from users over the HTTP API (the
+        caller closes it): unlike the engine's, it admits status writes too, since a status
+        written over the API (a gate decision) is user input."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        client = SqliteClient(self.home / STATE_FILE, admit_status=True)
+        client.admission = StoreAdmission(self, client.lookup)
+        return client
+
     async def open(self) -> None:
         """Open the store in a worker thread (creating a new home's database waits on the
         disk; the caller's thread can load code meanwhile)."""

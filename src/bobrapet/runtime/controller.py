@@ -14,6 +14,7 @@ are declared as :class:`~.watches.Watch` entries; the :class:`~.manager.Manager`
 them (the primary kind always maps to the object's own key, filtered by
 ``primary_predicate`` when given — e.g. to ignore the controller's own status writes).
 :meth:`stop` is graceful: no new key is taken, in-flight reconciles get ``grace`` seconds, then are cancelled.
+When metrics are on (:mod:`.metrics`), every reconcile is counted by result and timed.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import Kind
+from bobrapet.runtime import metrics
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.queue import QueueShutDown, WorkQueue
 from bobrapet.runtime.ratelimit import ExponentialBackoff
@@ -198,6 +201,8 @@ class Controller:
 
     async def _process(self, request: Request) -> None:
         self.reconciles += 1
+        recorder = metrics.current()
+        started = time.perf_counter() if recorder is not None else 0.0
         try:
             if self.reconcile_timeout is None:
                 result = await self.reconciler(request)
@@ -210,15 +215,22 @@ class Controller:
             self.errors += 1
             self._log_failure(request, exc)
             self.queue.add_rate_limited(request)
+            if recorder is not None:
+                recorder.reconciled(self.name, "error", time.perf_counter() - started)
             return
         result = result or Result()
         if result.requeue_after is not None and result.requeue_after > 0:
             self.queue.forget(request)
             self.queue.add_after(request, max(result.requeue_after, MIN_REQUEUE_DELAY))
+            outcome = "requeue_after"
         elif result.requeue:
             self.queue.add_rate_limited(request)
+            outcome = "requeue"
         else:
             self.queue.forget(request)
+            outcome = "success"
+        if recorder is not None:
+            recorder.reconciled(self.name, outcome, time.perf_counter() - started)
 
     def _log_failure(self, request: Request, exc: BaseException) -> None:
         attempts = self.queue.num_requeues(request)

@@ -15,7 +15,8 @@
 3. starts the workers, and a periodic resync (re-list + re-queue) when configured.
 
 Runnables (:meth:`Manager.add_runnable`, long-lived work such as an engine's running step
-attempts) are started before the controllers and stopped after them.
+attempts) are started before the controllers and stopped after them (``stop(drain=s)`` first
+lets them finish their work for up to ``s`` seconds).
 
 Kinds whose :meth:`Manager.cache` (or :meth:`Manager.projection`) was requested are listed
 at start too (filling the caches) and their watch applies every event to the caches before
@@ -44,7 +45,7 @@ from bobrapet.runtime.cache import ObjectCache, Transform
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.informer import GapHandler, Informer, bookmark, max_version, newer_version
-from bobrapet.runtime.runnable import Runnable
+from bobrapet.runtime.runnable import Drainable, Runnable
 from bobrapet.store.client import Client, Resource
 
 log = logging.getLogger("bobrapet.runtime.manager")
@@ -249,8 +250,12 @@ class Manager:
         since[None] = latest
         return since
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: no new keys, in-flight reconciles get ``grace`` s, then cancel."""
+    async def stop(self, grace: float | None = None, *, drain: float = 0.0) -> None:
+        """Graceful stop: no new keys, in-flight reconciles get ``grace`` s, then cancel.
+
+        ``drain`` (seconds): once the controllers stopped, runnables that have a ``drain()``
+        coroutine (see :mod:`.runnable`) get that long to finish their work before they stop.
+        """
         if not self._started:
             return
         grace = self.grace if grace is None else grace
@@ -261,10 +266,20 @@ class Manager:
             self._resync_task = None
         await asyncio.gather(*(informer.stop() for informer in self._informers.values()))
         await asyncio.gather(*(c.stop(grace) for c in self._controllers.values()))
+        if drain > 0:
+            await self._drain(drain)
         await asyncio.gather(*(r.stop() for r in self._runnables.values()))
         self._informers.clear()
         self._started = False
         self._stopped = True
+
+    async def _drain(self, timeout: float) -> None:
+        draining = [r.drain() for r in self._runnables.values() if isinstance(r, Drainable)]
+        if not draining:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*draining)
 
     async def __aenter__(self) -> Manager:
         await self.start()

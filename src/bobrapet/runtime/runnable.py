@@ -5,13 +5,15 @@ Invariants: :meth:`Runnable.start` is called once by :meth:`Manager.start
 may hand work to it at once); :meth:`Runnable.stop` is called once by :meth:`Manager.stop
 <bobrapet.runtime.manager.Manager.stop>` after every controller stopped (nothing hands it
 new work any more) and returns when the runnable's tasks have ended. Both are idempotent.
+A runnable that can finish its work instead of abandoning it is :class:`Drainable`: an
+engine leaving gracefully awaits its ``drain()`` (bounded by a grace period) before ``stop()``.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["Runnable"]
+__all__ = ["Drainable", "Runnable"]
 
 
 class Runnable(Protocol):
@@ -23,3 +25,10 @@ class Runnable(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Drainable(Protocol):
+    """A runnable whose ``drain()`` returns once its current work has finished."""
+
+    async def drain(self) -> None: ...

@@ -16,18 +16,17 @@ REDACTED = "[REDACTED]"
 MIN_REDACTED_LENGTH = 4
 
 
-def redaction_terms(secrets: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
-    """The texts to hide for ``secrets`` (logical name -> key -> value), longest first."""
+def redaction_terms(secrets: Mapping[str, Mapping[str, Any]], extra: Iterable[Any] = ()) -> tuple[str, ...]:
+    """The texts to hide for ``secrets`` (logical name -> key -> value) and the ``extra``
+    texts, longest first."""
     terms: set[str] = set()
-    for keys in secrets.values():
-        if not isinstance(keys, Mapping):
+    values = [v for keys in secrets.values() if isinstance(keys, Mapping) for v in keys.values()]
+    for value in (*values, *extra):
+        if not isinstance(value, str):
             continue
-        for value in keys.values():
-            if not isinstance(value, str):
-                continue
-            for part in (value, *(line.strip() for line in value.splitlines())):
-                if len(part) >= MIN_REDACTED_LENGTH:
-                    terms.add(part)
+        for part in (value, *(line.strip() for line in value.splitlines())):
+            if len(part) >= MIN_REDACTED_LENGTH:
+                terms.add(part)
     return tuple(sorted(terms, key=lambda t: (-len(t), t)))
 
 

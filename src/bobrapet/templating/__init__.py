@@ -6,6 +6,7 @@ this package evaluates the same texts against run data.
 
 from bobrapet.templating.conditions import as_boolean, evaluate_condition
 from bobrapet.templating.errors import Blocked, Offloaded, TemplateError
+from bobrapet.templating.offload import LoadFailure, OffloadedData, Unhydrated
 from bobrapet.templating.render import DEFAULT_MAX_OUTPUT_BYTES, evaluate, render
 from bobrapet.templating.results import MAX_DEPTH
 from bobrapet.templating.variables import build_variables, nest_signals, step_entry
@@ -14,8 +15,11 @@ __all__ = [
     "DEFAULT_MAX_OUTPUT_BYTES",
     "MAX_DEPTH",
     "Blocked",
+    "LoadFailure",
     "Offloaded",
+    "OffloadedData",
     "TemplateError",
+    "Unhydrated",
     "as_boolean",
     "build_variables",
     "evaluate",

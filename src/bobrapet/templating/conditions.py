@@ -20,6 +20,7 @@ from typing import Any
 from bobrapet.api.expressions.environment import to_json, type_of
 from bobrapet.templating.errors import TemplateError
 from bobrapet.templating.evaluator import Evaluator
+from bobrapet.templating.offload import OffloadedData
 
 _TRUE = frozenset({"true", "1", "yes", "y"})
 _FALSE = frozenset({"false", "0", "no", "n", ""})
@@ -53,8 +54,9 @@ def evaluate_condition(
     now: Callable[[], datetime] | None = None,
     deterministic: bool = False,
     seed: str | None = None,
+    offload: OffloadedData | None = None,
 ) -> bool:
-    """Evaluate a condition field to a bool (``seed``: as for :func:`render`)."""
+    """Evaluate a condition field to a bool (``seed``, ``offload``: as for :func:`render`)."""
     if text is None:
         return True
     source = text.strip()
@@ -64,7 +66,9 @@ def evaluate_condition(
         word = source.lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-    ev = Evaluator(variables, now=now, deterministic=deterministic, max_output_bytes=1 << 20, seed=seed)
+    ev = Evaluator(
+        variables, now=now, deterministic=deterministic, max_output_bytes=1 << 20, seed=seed, offload=offload
+    )
     ev.activate()
     try:
         result = ev.text(source) if "{{" in source else ev.bare_expression(source)

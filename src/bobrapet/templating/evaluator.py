@@ -55,6 +55,7 @@ from bobrapet.templating.environment import (
     unavailable_function_message,
 )
 from bobrapet.templating.errors import Blocked, TemplateError
+from bobrapet.templating.offload import OffloadedData, hydrated_variables
 from bobrapet.templating.results import to_data
 
 _DATA_TYPES = (dict, list, str, int, float, bool, type(None))
@@ -122,7 +123,16 @@ def as_template_error(exc: Exception, source: str) -> TemplateError:
 class Evaluator:
     """Evaluates texts against ``variables``; use :meth:`activate`/:meth:`deactivate` around calls."""
 
-    __slots__ = ("_tokens", "max_output_bytes", "nondeterministic", "now", "random", "variables")
+    __slots__ = (
+        "_source",
+        "_tokens",
+        "max_output_bytes",
+        "nondeterministic",
+        "now",
+        "offload",
+        "random",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -132,8 +142,13 @@ class Evaluator:
         deterministic: bool,
         max_output_bytes: int,
         seed: str | SeededRandom | None = None,
+        offload: OffloadedData | None = None,
     ) -> None:
         self.variables = variables
+        #: Offloaded data policy and loaded blobs (``None``: references are plain data).
+        self.offload = offload
+        #: The text being evaluated and whether it is a bare condition (for :meth:`context`).
+        self._source: tuple[str, bool] | None = None
         self.now = None if deterministic else now
         self.nondeterministic = self.now is not None
         self.max_output_bytes = max_output_bytes
@@ -163,12 +178,14 @@ class Evaluator:
             deterministic=False,
             max_output_bytes=self.max_output_bytes,
             seed=self.random,
+            offload=self.offload,
         )
 
     # ----------------------------------------------------------------- entry points
 
     def text(self, text: str) -> Any:
         """A string containing ``{{``: typed result for one expression, else a rendered string."""
+        self._source = (text, False)
         try:
             compiled = compile_text(text, self.nondeterministic)
             if isinstance(compiled, CompiledExpression):
@@ -181,6 +198,7 @@ class Evaluator:
 
     def bare_expression(self, source: str) -> Any:
         """An expression written without braces (condition fields)."""
+        self._source = (source, True)
         try:
             return self.expression(compile_expression(source, self.nondeterministic))
         except Exception as exc:
@@ -243,9 +261,18 @@ class Evaluator:
         return cur
 
     def context(self, template: Template, globals_: dict[str, Any]) -> Context:
-        """What ``template.new_context(variables)`` builds, without re-flattening the globals."""
+        """What ``template.new_context(variables)`` builds, without re-flattening the globals.
+
+        Jinja runs only for compound templates: with an offloaded-data policy, the data they
+        read is hydrated (or refused) here (:mod:`bobrapet.templating.offload`).
+        """
+        variables = self.variables
+        if self.offload is not None and self._source is not None:
+            variables = hydrated_variables(self.offload, *self._source, variables)
+            if variables is not self.variables:
+                CURRENT_STEPS.set(variables.get("steps"))  # reset by deactivate()
         env = template.environment
-        return env.context_class(env, {**globals_, **self.variables}, template.name, template.blocks)
+        return env.context_class(env, {**globals_, **variables}, template.name, template.blocks)
 
     def template(self, compiled: CompiledTemplate) -> str:
         template = compiled.template

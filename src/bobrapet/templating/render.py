@@ -28,6 +28,7 @@ from bobrapet.api.expressions.environment import type_of
 from bobrapet.api.expressions.walk import TEMPLATE_KEY, TEMPLATE_VARS_KEY, join_path
 from bobrapet.templating.errors import TemplateError
 from bobrapet.templating.evaluator import Evaluator
+from bobrapet.templating.offload import OffloadedData
 from bobrapet.templating.results import MAX_DEPTH, depth_error
 
 DEFAULT_MAX_OUTPUT_BYTES = 65536
@@ -110,17 +111,24 @@ def render(
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     path: str = "",
     seed: str | None = None,
+    offload: OffloadedData | None = None,
 ) -> Any:
     """Evaluate every template string inside ``value`` (see the module invariants).
 
     ``path`` is the field path of ``value`` itself (e.g. ``"with"``), used in error paths.
     ``seed`` seeds the random helpers (``uuidv4()``, ``randInt``, ``random``): rendering the
-    same value with the same seed gives the same result.
+    same value with the same seed gives the same result. ``offload``: how compound templates
+    treat offloaded data (:mod:`bobrapet.templating.offload`).
     """
     if type(value) is str and "{{" not in value:
         return value
     ev = Evaluator(
-        variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes, seed=seed
+        variables,
+        now=now,
+        deterministic=deterministic,
+        max_output_bytes=max_output_bytes,
+        seed=seed,
+        offload=offload,
     )
     ev.activate()
     try:
@@ -141,12 +149,18 @@ def evaluate(
     deterministic: bool = False,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     seed: str | None = None,
+    offload: OffloadedData | None = None,
 ) -> Any:
     """One string: typed result for ``{{ expr }}``, rendered string for mixed text, else ``text``."""
     if "{{" not in text:
         return text
     ev = Evaluator(
-        variables, now=now, deterministic=deterministic, max_output_bytes=max_output_bytes, seed=seed
+        variables,
+        now=now,
+        deterministic=deterministic,
+        max_output_bytes=max_output_bytes,
+        seed=seed,
+        offload=offload,
     )
     ev.activate()
     try:

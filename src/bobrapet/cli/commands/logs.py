@@ -127,7 +127,7 @@ def _follow(name: str, step: str | None, namespace: str, tail: int | None) -> No
                 await read_run(plane, name, namespace)  # exits: not found
             since = await bookmark(plane.client)  # before reading: no change is missed
             current = await read_run(plane, name, namespace)
-            step_runs = await plane.client.list(STEP_RUN, namespace, labels=f"{RUN_LABEL}={name}")
+            step_runs = await plane.client.list(STEP_RUN, namespace, labels=runmeta.steps_selector(name))
             chosen = select(step_runs, step)
             if not chosen and (finished(current) or not await _may_start(plane, current, step)):
                 raise await _no_logs(plane, current, step, step_runs)

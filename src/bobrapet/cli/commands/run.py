@@ -41,8 +41,10 @@ from bobrapet.cli.commands.wait import (
 )
 from bobrapet.cli.errors import format_status_error
 from bobrapet.cli.inputs import InputsError, build_input_sets, keep_declared_strings
+from bobrapet.host import serve_file
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.host.pool import start_early
+from bobrapet.host.storage import offload_run_inputs
 
 if TYPE_CHECKING:
     from bobrapet.executors.local.executor import LocalExecutor
@@ -245,7 +247,12 @@ def _run_many(
                 story_obj = await find_story(plane, story, story_namespace)
                 schema = (story_obj.get("spec") or {}).get("inputsSchema")
                 # Every entry is validated before any run is created: a bad entry 7 starts nothing.
-                checked = [keep_declared_strings(values, assignments, schema) for values in sets]
+                checked = [
+                    await offload_run_inputs(
+                        plane, story_namespace, keep_declared_strings(values, assignments, schema)
+                    )
+                    for values in sets
+                ]
                 await check_entries(plane, story, story_namespace, checked)
                 for values in checked:
                     created.append(await create_run(plane, story, story_namespace, None, values))
@@ -285,14 +292,15 @@ async def prepare(
     """Get ready to apply ``docs`` and drive runs, three things side by side: the store opens
     in a thread (a new home's database waits on the disk), the worker pool starts (its
     processes import in parallel; only when an ``engine`` will drive runs) and this thread
-    loads the admission rules. Returns the pool, for the engine (the caller closes it).
+    loads the admission rules. Returns the pool, for the engine (the caller closes it); no
+    pool when a ``bobrapet serve`` of the home runs (its engine drives the runs).
 
     Without documents nothing is opened early: a missing home stays missing (``--story``).
     """
     opening = asyncio.ensure_future(plane.open()) if docs else None
     pool = None
     try:
-        if engine:
+        if engine and serve_file.live(plane.home) is None:  # a running serve drives the runs
             pool = await start_early(workers)
         if docs:
             import bobrapet.api.admission.pipeline  # noqa: F401  (loaded on the first write otherwise)
@@ -404,8 +412,10 @@ def generated_name(story: str) -> str:
 async def create_run(
     plane: ControlPlane, story: str, namespace: str, name: str | None, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Create the StoryRun (admission validates the inputs); usage errors exit 2."""
+    """Create the StoryRun (admission validates the inputs; large ones are offloaded to storage
+    first); usage errors exit 2."""
     spec: dict[str, Any] = {"storyRef": {"name": story}}
+    inputs = await offload_run_inputs(plane, namespace, inputs)
     if inputs:
         spec["inputs"] = inputs
     attempts = 1 if name else _NAME_ATTEMPTS

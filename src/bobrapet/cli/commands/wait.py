@@ -20,6 +20,7 @@ interrupted or timed-out wait changes nothing: the run keeps its state and a lat
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -42,6 +43,7 @@ from bobrapet.host.embedded import ControlPlane
 
 if TYPE_CHECKING:
     from bobrapet.executors.protocol import Executor
+    from bobrapet.host.runs_view import RunsView
 
 EXIT_INTERRUPTED = 130
 RESULT_FORMATS = ("json", "yaml")
@@ -176,13 +178,16 @@ async def drive(
     workers: int | None,
     pool: Executor | None = None,
 ) -> dict[str, Any]:
-    """Run the engine until ``run_obj`` is terminal, showing progress; returns the final run.
+    """Drive ``run_obj`` until it is terminal, showing progress; returns the final run.
+
+    When a ``bobrapet serve`` of the home runs, its engine drives the run and this process
+    only follows it (no engine, no worker pool of its own); should that serve stop
+    meanwhile, this process drives the run itself from then on.
 
     ``pool``: the worker pool started early (:func:`bobrapet.host.pool.start_early`) for the
     engine to use (the caller still closes it); None: the engine starts its own.
     """
-    from bobrapet.controllers.scope import RunScope
-    from bobrapet.host.engine_host import EngineHost
+    from bobrapet.host.serve_file import live
 
     meta = run_obj["metadata"]
     name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
@@ -191,33 +196,79 @@ async def drive(
     ) as view:
         # Until the engine takes up a pending redrive, the run shows its previous attempt:
         # showing that would announce an end before the new attempt starts.
-        previous_end = (run_obj.get("status") or {}).get("finishedAt")
-        stale = redrive_pending(run_obj)
-        if not stale:
-            view.update(run_obj)
+        progress = _Progress(view, run_obj)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        serve = live(state.home)
+        if serve is not None:
+            from bobrapet.host.follower import RunFollower, ServeGone
+
+            try:
+                async with RunFollower(plane, serve) as follower:
+                    state.err.print(
+                        f"following: bobrapet serve (pid {serve.pid}, {serve.address}) drives this run",
+                        markup=False,
+                        highlight=False,
+                    )
+                    return await _wait(follower, name, namespace, timeout, timeout_text, progress)
+            except ServeGone as gone:
+                state.err.print(f"note: {gone}; driving the run here", markup=False, highlight=False)
+                timeout = _remaining(deadline)
+        from bobrapet.controllers.scope import RunScope
+        from bobrapet.host.engine_host import EngineHost
+
         factory = None if pool is None else _given(pool)
         scope = RunScope.of([(namespace, name)])
         async with EngineHost(plane, workers=workers, scope=scope, executor_factory=factory) as host:
             startup.resume()  # the engine is loaded: collect again while it runs
             _note_other_runs(host, namespace, name)
+            return await _wait(host, name, namespace, timeout, timeout_text, progress)
 
-            def on_update(current: dict[str, Any]) -> None:
-                nonlocal stale
-                if stale and (redrive_pending(current) or _same_end(current, previous_end)):
-                    return
-                stale = False
-                view.update(current, host.step_runs(namespace, name))
 
-            try:
-                return await host.wait_for_run(namespace, name, timeout=timeout, on_update=on_update)
-            except TimeoutError:
-                raise fail(
-                    f"timed out waiting for run {name} after {timeout_text}; it keeps its state, "
-                    f"resume with `{run_command_hint('wait', name, namespace)}`",
-                    EXIT_REJECTED,
-                ) from None
-            except NotFound:
-                raise fail(f'storyrun "{name}" was deleted while waiting for it', EXIT_REJECTED) from None
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (a ``time.monotonic()`` value; None: no limit)."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
+
+
+class _Progress:
+    """Feeds the progress view, holding back a run that still shows its previous attempt."""
+
+    def __init__(self, view: Any, run_obj: dict[str, Any]) -> None:
+        self.view = view
+        self.previous_end = (run_obj.get("status") or {}).get("finishedAt")
+        self.stale = redrive_pending(run_obj)
+        if not self.stale:
+            view.update(run_obj)
+
+    def update(self, current: dict[str, Any], step_runs: list[dict[str, Any]]) -> None:
+        if self.stale and (redrive_pending(current) or _same_end(current, self.previous_end)):
+            return
+        self.stale = False
+        self.view.update(current, step_runs)
+
+
+async def _wait(
+    host: RunsView,
+    name: str,
+    namespace: str,
+    timeout: float | None,
+    timeout_text: str | None,
+    progress: _Progress,
+) -> dict[str, Any]:
+    """``host.wait_for_run`` with progress, its failures as the command's exits."""
+
+    def on_update(current: dict[str, Any]) -> None:
+        progress.update(current, host.step_runs(namespace, name))
+
+    try:
+        return await host.wait_for_run(namespace, name, timeout=timeout, on_update=on_update)
+    except TimeoutError:
+        raise fail(
+            f"timed out waiting for run {name} after {timeout_text}; it keeps its state, "
+            f"resume with `{run_command_hint('wait', name, namespace)}`",
+            EXIT_REJECTED,
+        ) from None
+    except NotFound:
+        raise fail(f'storyrun "{name}" was deleted while waiting for it', EXIT_REJECTED) from None
 
 
 def _given(pool: Executor) -> Callable[[], Executor]:

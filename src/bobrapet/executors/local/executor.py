@@ -475,6 +475,7 @@ class LocalExecutor:
                     "inputs": request.inputs,
                     "config": request.config,
                     "secrets": request.secrets.wire(),
+                    "redact": list(request.secrets.redact),
                     "env": {**request.env, "BUBU_DEBUG": "true" if request.debug else "false"},
                     "log": str(request.log_path),
                     "logHeader": request.log_header,

@@ -35,9 +35,16 @@ A class engram's instance (one per worker, entrypoint and config) may serve seve
 once, like a web handler: per-step state belongs in local variables. An async engram that
 blocks (``time.sleep`` in ``async def``) holds up the other async steps of its worker.
 
+Storage (reference §7): a step's inputs are hydrated here, before its code is called, and
+its output is dehydrated here (values above the step's ``BUBU_MAX_INLINE_SIZE`` written to
+the storage its ``BUBU_STORAGE_*`` variables name) before the result frame is sent: large
+payloads never cross the pipe to the engine. A storage failure fails the step with a
+``storage_error`` (terminal unless a retry could succeed).
+
 The step's ``workdir`` is first on ``sys.path``. Imports only the standard library,
-``bobrapet.sdk`` and the user's modules (asyncio only once an async step runs); exits on EOF
-of the request pipe (without waiting for steps still running).
+``bobrapet.sdk``, ``bobrapet.storage`` (boto3 only once an S3 store is used) and the user's
+modules (asyncio only once an async step runs); exits on EOF of the request pipe (without
+waiting for steps still running).
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ from bobrapet.sdk.context import LOGGER_NAME, Context
 from bobrapet.sdk.errors import StructuredError, error_wire
 from bobrapet.sdk.preview import preview
 from bobrapet.sdk.redact import redact, redaction_terms
+from bobrapet.storage.errors import StorageError
+from bobrapet.storage.step import dehydrate_step_output, hydrate_step_inputs
+from bobrapet.storage.step import exit_class as storage_exit_class
 
 DEFAULT_THREADS = 128
 
@@ -423,7 +433,7 @@ class Worker:
             self._send_result(key, _failure(error_wire("execution_error", message, exit_code=1)))
             return
         env = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
-        terms = redaction_terms(request.get("secrets") or {})
+        terms = redaction_terms(request.get("secrets") or {}, request.get("redact") or ())
         step = _Step(key, fd, env, bool(request.get("debug")), terms)
         with self._steps_lock:
             self._steps[key] = step
@@ -443,7 +453,8 @@ class Worker:
                 self._logger.debug("inputs: %s", preview(request.get("inputs"), terms=step.terms))
             with self._resolve_lock:
                 target = self._cache.resolve(request["entrypoint"], ctx.config, ctx.secrets)
-            output = target(request.get("inputs"), ctx)
+            inputs, ctx.config = _hydrated(request.get("inputs"), ctx.config)
+            output = target(inputs, ctx)
         except BaseException as exc:  # every failure becomes the step's result
             self._finish(step, ctx, self._failure_of(exc, step.terms))
             return
@@ -519,6 +530,10 @@ class Worker:
             )
             print(message, file=sys.stderr)
             return _failure(error_wire("serialization_error", message, exit_code=1))
+        try:
+            output = _dehydrated_output(output)
+        except StorageError as exc:
+            return _storage_failure(exc)
         if step.debug:
             self._logger.debug("output: %s", preview(output, terms=step.terms))
         return {"op": protocol.RESULT, "phase": "Succeeded", "output": output, "exitCode": 0}
@@ -529,6 +544,8 @@ class Worker:
         if isinstance(exc, StructuredError):
             _print_traceback_of(exc, terms)
             return _failure(exc.to_wire(1), 1, exc.exit_class)
+        if isinstance(exc, StorageError):
+            return _storage_failure(exc)
         if isinstance(exc, EntrypointError):
             _print_traceback_of(exc, terms)
             return _failure(error_wire(exc.error_type, str(exc), exit_code=1))
@@ -564,6 +581,30 @@ class Worker:
 
     def _send_result(self, key: str, frame: dict[str, Any]) -> None:
         self._channel.send({**frame, "key": key})
+
+
+# ---------------------------------------------------------------------- storage (reference §7)
+
+
+def _hydrated(inputs: Any, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The step's inputs and config with storage references replaced by their data (the
+    step's env says where storage is); raises :class:`StorageError`."""
+    inputs, config = hydrate_step_inputs(os.environ, inputs, config)
+    return inputs, config
+
+
+def _dehydrated_output(output: dict[str, Any]) -> Any:
+    """The step's output with the values above its inline limit offloaded to storage, so the
+    engine only ever receives references for them; raises :class:`StorageError`."""
+    return dehydrate_step_output(os.environ, output)
+
+
+def _storage_failure(exc: StorageError) -> dict[str, Any]:
+    """The result frame of a step whose inputs or output could not go through storage."""
+    print(f"storage: {exc.message}", file=sys.stderr)
+    exit_class = storage_exit_class(exc)
+    wire = error_wire("storage_error", exc.message, exit_code=1, exit_class=exit_class)
+    return _failure(wire, 1, exit_class)
 
 
 def _print_traceback_of(exc: BaseException, terms: tuple[str, ...]) -> None:
