@@ -222,11 +222,14 @@ class ImpulseSupervisor:
         self._started = True
 
     async def stop(self) -> None:
-        """Stop the controller, then every runtime, then flush the status."""
+        """Stop the controller, then every runtime, then flush the status (``Listening``
+        False: the runtimes no longer run)."""
         self._started = False
         await self.manager.stop()
-        keys = list(self.running)
-        await asyncio.gather(*(self._stop_runtime(key, final=True) for key in keys))
+        stopped = [key for key, entry in self.running.items() if entry.supervised is not None]
+        await asyncio.gather(*(self._stop_runtime(key) for key in list(self.running)))
+        for key in stopped:
+            self.status.report(key, RuntimeReport(False, Reason.PENDING, "bobrapet serve stopped"))
         self.status.close()
         if self._status_task is not None:
             await self._status_task
