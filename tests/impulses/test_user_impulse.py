@@ -84,7 +84,7 @@ async def test_trigger_story_twice_with_one_key_starts_one_run(tmp_path: Path) -
                 "kind": "Secret",
                 "metadata": {"name": "tok", "namespace": "default"},
                 "stringData": {"value": "hunter22"},
-            }  # fmt: skip
+            }
         )
         await h.client.create(
             impulse(

@@ -42,6 +42,15 @@ def impulse(name: str, template: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def secret(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"key": SECRET},
+    }
+
+
 def prepare(home: Path, *objects: dict[str, Any]) -> None:
     """The built-in templates, the hello example and ``objects``, stored before serve starts."""
 
@@ -117,12 +126,7 @@ def test_webhook_deliveries_and_refusals(tmp_path: Path) -> None:
             deliveryPolicy={"dedupe": {"mode": "key", "keyTemplate": "{{ inputs.name }}"}},
         ),
         impulse("signed", "webhook", secrets={"signing": "hook-key"}),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "hook-key", "namespace": "default"},
-            "stringData": {"key": SECRET},
-        },  # fmt: skip
+        secret("hook-key"),
     )
     with serving(home) as serve:
         for name in ("plain", "mapped", "signed"):
@@ -182,12 +186,7 @@ def test_github_deliveries(tmp_path: Path) -> None:
             mapping={"name": "{{ body.pull_request.user.login }}"},
             **{"with": {"events": ["pull_request"], "actions": ["opened", "synchronize"]}},
         ),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "gh-key", "namespace": "default"},
-            "stringData": {"key": SECRET},
-        },  # fmt: skip
+        secret("gh-key"),
     )
     payload = {
         "action": "opened",
@@ -328,7 +327,7 @@ def test_redis_stream_impulse_under_serve(tmp_path: Path) -> None:
             assert run["status"]["output"] == {"greeting": "Hello, Hedy!"}
             trigger = stored(home, STORY_TRIGGER)[0]
             assert trigger["spec"]["deliveryIdentity"]["key"] == entry.decode()
-            wait_until(lambda: redis.xpending(stream, f"bobrapet.default.orders")["pending"] == 0, "the ack")
+            wait_until(lambda: redis.xpending(stream, "bobrapet.default.orders")["pending"] == 0, "the ack")
     finally:
         redis.delete(stream)
         redis.close()
