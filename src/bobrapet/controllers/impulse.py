@@ -21,7 +21,8 @@ This controller does not run impulses: the impulse supervisor of ``bobrapet serv
   ever move forward. Fields the supervisor owns are kept.
 
 Watches: ImpulseTemplates and Stories (created/deleted → the Impulses referencing them)
-and StoryRuns with an ``impulseRef`` (trigger tokens changed → that Impulse).
+and StoryRuns with an ``impulseRef`` (trigger tokens changed → that Impulse, debounced by
+:data:`COUNTERS_DELAY`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from bobrapet.runtime.watches import Watch, changed, event_types, index_mapper, 
 from bobrapet.store.client import Resource
 
 NAME = "impulse"
+#: Run events recount an Impulse's counters this long after the first of a burst (a recount
+#: reads every run of the Impulse: one per run event would be quadratic under a webhook burst).
+COUNTERS_DELAY = 0.5
 
 
 def _newer(current: Any, candidate: str | None) -> Any:
@@ -199,6 +203,7 @@ def setup(manager: Manager) -> Controller:
         STORY_RUN,
         names_mapper(_impulse_of_run),
         lambda event: refs.run_impulse_ref(event.object) is not None and counters_changed(event),
+        debounce=COUNTERS_DELAY,
     )
     s = settings.IMPULSE
     controller = Controller(

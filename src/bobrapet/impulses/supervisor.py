@@ -59,7 +59,7 @@ from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
 from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
-from bobrapet.runtime.watches import Watch, event_types, index_mapper
+from bobrapet.runtime.watches import Watch, changed, event_types, index_mapper
 from bobrapet.store.client import Client, Resource
 from bobrapet.triggers import DeliveryError
 
@@ -127,6 +127,12 @@ def _bindings(impulse: Resource) -> dict[str, str]:
 def _secret_index(impulse: Resource) -> list[Hashable]:
     namespace = _namespace(impulse)
     return [(namespace, secret) for secret in sorted(set(_bindings(impulse).values()))]
+
+
+def _spec_or_deletion(impulse: Resource) -> Hashable:
+    """What a runtime depends on in the Impulse itself (status and state saves are not)."""
+    meta = _meta(impulse)
+    return (meta.get("generation"), meta.get("deletionTimestamp"))
 
 
 def _object_key(obj: Resource) -> list[Hashable]:
@@ -200,6 +206,7 @@ class ImpulseSupervisor:
                 self.reconcile,
                 workers=WORKERS,
                 max_delay=60.0,
+                primary_predicate=changed(_spec_or_deletion),
                 watches=[
                     Watch(
                         IMPULSE_TEMPLATE,
