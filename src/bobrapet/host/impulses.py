@@ -7,21 +7,36 @@ StoryTriggers it stores are decided by the engine's StoryTrigger controller in t
 process), waits until cancelled, then stops every runtime (child processes get SIGTERM) and
 flushes their status. :meth:`ImpulseHost.endpoint` serves the webhook route.
 
-Invariant: while the supervisor is not running (starting, stopping) every endpoint lookup is
-a 503 naming why, never a 404 for an Impulse that exists.
+Invariants: while the supervisor is not running (starting, stopping) every endpoint lookup is
+a 503 naming why, never a 404 for an Impulse that exists. The ``bobrapet.impulses`` loggers
+print to serve's stderr at INFO (runtime starts and crashes, a user impulse's output, the
+previews of an Impulse with ``spec.execution.debug``), one line each, prefixed ``impulse``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from bobrapet.api.errors import StatusError
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.impulses.supervisor import Endpoint, ImpulseSupervisor
 
-log = logging.getLogger("bobrapet.host.impulses")
+LOGGER = "bobrapet.impulses"
+
+
+def log_to_stderr() -> None:
+    """Make the impulses' INFO lines visible on serve's stderr (once per process)."""
+    logger = logging.getLogger(LOGGER)
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("impulse %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 class ImpulseHost:
@@ -32,10 +47,10 @@ class ImpulseHost:
 
     async def run(self, plane: ControlPlane, workdir: Path | None = None) -> None:
         """Supervise the home's Impulses until cancelled."""
+        log_to_stderr()
         supervisor = ImpulseSupervisor(plane.client, workdir=workdir or Path.cwd())
         await supervisor.start()
         self.supervisor = supervisor
-        log.info("impulse supervisor started")
         try:
             await asyncio.Event().wait()
         finally:
