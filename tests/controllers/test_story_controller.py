@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.controllers.conftest import Settle
+from tests.controllers.conftest import Settle, settled_after_debounce
 from tests.controllers.ctrl_objects import (
     engram,
     engram_template,
@@ -182,17 +182,6 @@ async def test_invalid_engram_is_a_warning(client: SqliteClient, settle: Settle)
     ]
 
 
-async def _after_debounce(manager: Manager, clock: FakeClock) -> None:
-    """Run events reach the Story controller debounced: fire the burst's timer until all is done."""
-    quiet = 0
-    for _ in range(200):
-        clock.advance(1.0)
-        quiet = quiet + 1 if await manager.wait_idle(timeout=0.1) else 0
-        if quiet == 3:
-            return
-    raise AssertionError("controllers did not settle")
-
-
 async def test_usage_count_and_triggers(client: SqliteClient, running: Manager, clock: FakeClock) -> None:
     await client.create(story("s", [step("a", type="sleep")]))
     await client.create(impulse("i1", "s"))
@@ -201,7 +190,7 @@ async def test_usage_count_and_triggers(client: SqliteClient, running: Manager, 
     for i in range(3):
         await client.create(story_run(f"r{i}", "s"))
     await client.create(story_run("r-other", "other"))
-    await _after_debounce(running, clock)
+    await settled_after_debounce(running, clock)
     got = await client.get(STORY, "s", "default")
     assert got["status"]["usageCount"] == 2
     assert got["status"]["triggers"] == 0
@@ -210,7 +199,7 @@ async def test_usage_count_and_triggers(client: SqliteClient, running: Manager, 
         run = await client.get(STORY_RUN, name, "default")
         run["status"] = {"phase": "Running", "triggerTokens": ["story"]}
         await client.update_status(run)
-    await _after_debounce(running, clock)
+    await settled_after_debounce(running, clock)
     assert (await client.get(STORY, "s", "default"))["status"]["triggers"] == 2
 
     i1 = await client.get(IMPULSE, "i1", "default")
