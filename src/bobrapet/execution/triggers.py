@@ -52,7 +52,7 @@ class TriggerCall:
     @classmethod
     def from_wire(cls, frame: Mapping[str, Any]) -> TriggerCall:
         """The call of ``frame``; ``ValueError`` names what is wrong with it."""
-        story, inputs, key, namespace = (frame.get(f) for f in ("story", "inputs", "key", "namespace"))
+        story, inputs, key, namespace = (frame.get(f) for f in ("story", "inputs", "triggerKey", "namespace"))
         check_request(story, inputs, key, namespace)
         call = frame.get("call", 1)
         if not isinstance(call, int) or isinstance(call, bool) or call < 1:

@@ -18,8 +18,8 @@ Identity of a call (what makes it idempotent):
   a retried attempt that repeats a call gets the run the earlier attempt started; a call
   with other inputs starts another run; a new StepRun (another run, a redrive) starts anew.
 
-Wire (one JSON object per call and reply): ``{story, namespace?, inputs, key?, wait, call,
-env}`` → ``{trigger, namespace, decision, storyRun}`` or ``{error, kind, reason?,
+Wire (one JSON object per call and reply): ``{story, namespace?, inputs, triggerKey?, wait,
+call, env}`` → ``{trigger, namespace, decision, storyRun}`` or ``{error, kind, reason?,
 terminal}`` (``kind``: :data:`REJECTED`, :data:`NOT_FOUND`, :data:`PENDING` or
 :data:`FAILED`). ``env`` carries the step's ``BUBU_TRIGGER_*`` and
 ``BUBU_K8S_OPERATION_TIMEOUT`` variables, read when the call is made.
@@ -181,7 +181,7 @@ def payload(
     """The wire of one call (``env``: the step's environment, filtered to :data:`ENV_VARIABLES`)."""
     wire: dict[str, Any] = {"story": story, "inputs": inputs, "wait": bool(wait), "call": call}
     if key is not None:
-        wire["key"] = key
+        wire["triggerKey"] = key
     if namespace is not None:
         wire["namespace"] = namespace
     wire["env"] = {name: env[name] for name in ENV_VARIABLES if env.get(name)}
@@ -219,7 +219,7 @@ class MemoryTriggers:
         if self.stories is not None and story not in self.stories:
             return {"error": f'story "{story}" not found in namespace "{namespace}"', "kind": NOT_FOUND}
         inputs = call.get("inputs") or {}
-        identity = call.get("key") or f"{sort_key(story, namespace, inputs)}#{call.get('call')}"
+        identity = call.get("triggerKey") or f"{sort_key(story, namespace, inputs)}#{call.get('call')}"
         run, first_inputs = self._runs.setdefault(
             f"{namespace}/{story}/{identity}", (f"{story}-{len(self._runs) + 1}", inputs)
         )
