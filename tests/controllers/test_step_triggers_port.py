@@ -25,6 +25,7 @@ from bobrapet.store.client import Resource
 from bobrapet.store.sqlite import SqliteClient
 
 INLINE_LIMIT = 300
+SLEEP = [step("a", type="sleep", with_={"duration": "1s"})]
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ async def plane(tmp_path: Path) -> AsyncIterator[ControlPlane]:
     config = AdmissionConfig(storyrun_max_inline_inputs=INLINE_LIMIT, embedded=True)
     async with ControlPlane(tmp_path / "home", config) as control_plane:
         client = control_plane.client
-        await client.create(story("child", [step("a", type="sleep", with_={"duration": "1s"})]))
+        await client.create(story("child", SLEEP))
         await client.create(engram_template("tpl"))
         await client.create(engram("e"))
         yield control_plane
@@ -131,8 +132,8 @@ async def test_unknown_story_and_rejections(plane: ControlPlane, stored: Resourc
         await port(plane, stored).trigger(TriggerCall("child", {}, env={"BUBU_TRIGGER_DEDUPE_MODE": "x"}))
     assert err.value.kind == FAILED
 
-    await plane.client.create(story("child", [step("a", type="sleep", with_={"duration": "1s"})], "elsewhere"))
-    with pytest.raises(StepTriggerError, match="was not stored: .*cross-namespace") as err:
+    await plane.client.create(story("child", SLEEP, "elsewhere"))
+    with pytest.raises(StepTriggerError, match=r"was not stored: .*cross-namespace") as err:
         await port(plane, stored).trigger(TriggerCall("child", {}, namespace="elsewhere"))
     assert (err.value.kind, err.value.terminal) == (FAILED, True)
 
@@ -162,7 +163,7 @@ async def test_no_decision_in_time_is_retryable_and_not_waiting_returns_at_once(
     triggers = port(plane, stored)  # no StoryTrigger controller runs
     submitted = await triggers.trigger(TriggerCall("child", {}, wait=False))
     assert (submitted.decision, submitted.story_run) == (None, None)
-    with pytest.raises(StepTriggerError, match="is still pending after 0.1s") as err:
+    with pytest.raises(StepTriggerError, match=r"is still pending after 0\.1s") as err:
         await triggers.trigger(TriggerCall("child", {}, env={"BUBU_K8S_OPERATION_TIMEOUT": "100ms"}))
     assert (err.value.kind, err.value.terminal) == (PENDING, False)
 

@@ -121,7 +121,7 @@ def test_the_async_form_does_not_block_the_loop() -> None:
 def test_error_replies_become_exceptions(
     reply: dict[str, Any], error: type[TriggerError], exit_class: str
 ) -> None:
-    with pytest.raises(error, match="^no$") as raised:
+    with pytest.raises(error, match=r"^no$") as raised:
         result_of(reply)
     assert type(raised.value) is error
     assert raised.value.exit_class == exit_class
