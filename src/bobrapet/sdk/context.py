@@ -167,7 +167,7 @@ class Context:
         Use :meth:`trigger_story_async` from an ``async`` engram.
         """
         wire = self._trigger_payload(story, inputs, key, namespace, wait)
-        return result_of(self._triggers.call(wire).result())
+        return self._triggered(story, result_of(self._triggers.call(wire).result()))
 
     async def trigger_story_async(
         self,
@@ -183,7 +183,18 @@ class Context:
 
         wire = self._trigger_payload(story, inputs, key, namespace, wait)
         reply: dict[str, Any] = await asyncio.wrap_future(self._triggers.call(wire))
-        return result_of(reply)
+        return self._triggered(story, result_of(reply))
+
+    def _triggered(self, story: str, result: TriggerResult) -> TriggerResult:
+        """Log what the call did (the step log shows which run to follow)."""
+        if result.story_run:
+            self.logger.info(
+                "story %r triggered: storytrigger/%s %s storyrun/%s (an engine drives it: bobrapet wait %s)",
+                story, result.trigger, result.decision, result.story_run, result.story_run,
+            )  # fmt: skip
+        else:
+            self.logger.info("story %r triggered: storytrigger/%s submitted", story, result.trigger)
+        return result
 
     def _trigger_payload(
         self, story: str, inputs: Mapping[str, Any] | None, key: str | None, namespace: str | None, wait: bool
