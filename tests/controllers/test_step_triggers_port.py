@@ -3,6 +3,7 @@ StoryTrigger controller deciding in the background and the home's file storage."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from bobrapet.controllers import storytrigger
 from bobrapet.controllers.step_triggers import StepRunTriggers, derived_submission_id
 from bobrapet.execution.triggers import UNAVAILABLE, StepTriggerError, TriggerCall, answer
 from bobrapet.host.embedded import ControlPlane
-from bobrapet.runtime.clock import RealClock
+from bobrapet.runtime.clock import FakeClock, RealClock
 from bobrapet.runtime.manager import Manager
 from bobrapet.sdk.triggers import FAILED, NOT_FOUND, PENDING, REJECTED
 from bobrapet.store.client import Resource
@@ -179,3 +180,20 @@ async def test_answer_checks_the_call_and_replies_once() -> None:
     assert bad == {"error": "call must be an integer >= 1, got 0", "kind": FAILED, "terminal": True}
     boom = await answer(Boom(), {"story": "child", "inputs": {}, "env": {"PATH": "/bin"}})
     assert boom == {"error": "engine error while triggering story 'child': store down", "kind": FAILED}
+
+
+async def test_the_throttle_of_the_environment_paces_the_calls_of_an_attempt(
+    plane: ControlPlane, stored: Resource
+) -> None:
+    clock = FakeClock()
+    triggers = StepRunTriggers(plane.client, clock, stored)
+    env = {"BUBU_TRIGGER_THROTTLE_RATE_PER_SECOND": "1", "BUBU_TRIGGER_THROTTLE_BURST": "1"}
+    first = await triggers.trigger(TriggerCall("child", {"n": 1}, wait=False, env=env))
+    second = asyncio.ensure_future(triggers.trigger(TriggerCall("child", {"n": 2}, wait=False, env=env)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not second.done()  # waits for its token
+    clock.advance(1.0)
+    assert (await second).trigger != first.trigger
+    unthrottled = await triggers.trigger(TriggerCall("child", {"n": 3}, wait=False))
+    assert unthrottled.trigger not in (first.trigger, (await second).trigger)

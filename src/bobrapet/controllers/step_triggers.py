@@ -8,7 +8,9 @@ namespace, decided by the StoryTrigger controller.
 Invariants:
 
 * the delivery policy is the step's environment's (:func:`bobrapet.triggers.policy_from_env`);
-  the call's ``key`` is the delivery token (mode ``token``), over ``BUBU_TRIGGER_TOKEN``;
+  the call's ``key`` is the delivery token (mode ``token``), over ``BUBU_TRIGGER_TOKEN``; the
+  throttle (``BUBU_TRIGGER_THROTTLE_*``) is shared by the calls of one attempt, as the
+  reference's is by the calls of one engram process;
 * without a key or token (and not ``key`` mode), the submission id is
   :func:`derived_submission_id`: the StepRun's name and a hash of its uid, the Story, the
   canonical hash of the inputs and the call's index among identical calls of its attempt —
@@ -38,6 +40,8 @@ from bobrapet.triggers import (
     OffloadInputs,
     StillPending,
     StoryNotFound,
+    Throttle,
+    ThrottlePolicy,
     TriggerError,
     TriggerRejected,
     TriggerRequest,
@@ -74,6 +78,15 @@ class StepRunTriggers:
         self._name = str(metadata["name"])
         self._uid = str(metadata.get("uid") or "")
         self._story_run = story_run_of(step_run)
+        #: The throttles of this attempt's calls, by policy.
+        self._throttles: dict[ThrottlePolicy, Throttle] = {}
+
+    def _throttle(self, policy: ThrottlePolicy) -> Throttle | None:
+        if policy == ThrottlePolicy():
+            return None
+        if policy not in self._throttles:
+            self._throttles[policy] = Throttle(policy, self._clock)
+        return self._throttles[policy]
 
     def request(self, call: TriggerCall) -> tuple[TriggerRequest, DeliveryOptions]:
         """The delivery of ``call`` (:class:`~bobrapet.triggers.DeliveryError` for a bad policy)."""
@@ -96,6 +109,7 @@ class StepRunTriggers:
         )
         options = DeliveryOptions(
             retry=policy.retry,
+            throttle=self._throttle(policy.throttle),
             decision_timeout=policy.decision_timeout if call.wait else None,
             offload_inputs=self._offload,
             clock=self._clock,

@@ -5,7 +5,9 @@ case); ``BUBU_TRIGGER_DEDUPE_KEY_TEMPLATE`` is the key template of ``key`` mode;
 ``BUBU_TRIGGER_TOKEN`` the caller's token; ``BUBU_TRIGGER_RETRY_MAX_ATTEMPTS`` (a positive
 integer), ``..._BASE_DELAY``/``..._MAX_DELAY`` (durations) and ``..._BACKOFF`` make the
 :class:`~.retry.RetryPolicy`; ``BUBU_K8S_OPERATION_TIMEOUT`` (a duration, default 30 s)
-bounds the wait for a decision. Empty values are unset; a bad value is a
+bounds the wait for a decision; ``BUBU_TRIGGER_THROTTLE_RATE_PER_SECOND``, ``..._BURST``
+and ``..._MAX_IN_FLIGHT`` (non-negative numbers) make the
+:class:`~.throttle.ThrottlePolicy`. Empty values are unset; a bad value is a
 :class:`~.errors.DeliveryError` naming the variable.
 """
 
@@ -19,12 +21,14 @@ from bobrapet.api.durations import parse_duration
 from bobrapet.triggers.errors import DeliveryError
 from bobrapet.triggers.request import DELIVERY_MODES, DeliveryMode
 from bobrapet.triggers.retry import RetryPolicy
+from bobrapet.triggers.throttle import ThrottlePolicy
 from bobrapet.triggers.wait import DEFAULT_DECISION_TIMEOUT
 
 MODE = "BUBU_TRIGGER_DEDUPE_MODE"
 KEY_TEMPLATE = "BUBU_TRIGGER_DEDUPE_KEY_TEMPLATE"
 TOKEN = "BUBU_TRIGGER_TOKEN"
 RETRY_PREFIX = "BUBU_TRIGGER_RETRY_"
+THROTTLE_PREFIX = "BUBU_TRIGGER_THROTTLE_"
 OPERATION_TIMEOUT = "BUBU_K8S_OPERATION_TIMEOUT"
 
 
@@ -35,6 +39,7 @@ class EnvPolicy:
     token: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     decision_timeout: float = DEFAULT_DECISION_TIMEOUT
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -89,6 +94,30 @@ def _timeout(env: Mapping[str, str]) -> float:
     return seconds
 
 
+def _throttle(env: Mapping[str, str]) -> ThrottlePolicy:
+    values: dict[str, float] = {}
+    for field_name, suffix in (
+        ("rate_per_second", "RATE_PER_SECOND"),
+        ("burst", "BURST"),
+        ("max_in_flight", "MAX_IN_FLIGHT"),
+    ):
+        name = THROTTLE_PREFIX + suffix
+        text = _get(env, name)
+        if text is None:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if value < 0 or (field_name != "rate_per_second" and not value.is_integer()):
+            kind = "number" if field_name == "rate_per_second" else "integer"
+            raise DeliveryError(f"{name} must be a non-negative {kind}, got {text!r}")
+        values[field_name] = value
+    return ThrottlePolicy(
+        values.get("rate_per_second", 0.0), int(values.get("burst", 0)), int(values.get("max_in_flight", 0))
+    )
+
+
 def policy_from_env(env: Mapping[str, str]) -> EnvPolicy:
     """The delivery policy of ``env`` (see the module invariants)."""
     return EnvPolicy(
@@ -97,4 +126,5 @@ def policy_from_env(env: Mapping[str, str]) -> EnvPolicy:
         token=_get(env, TOKEN),
         retry=_retry(env),
         decision_timeout=_timeout(env),
+        throttle=_throttle(env),
     )
