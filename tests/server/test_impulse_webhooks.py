@@ -175,6 +175,23 @@ def test_webhook_deliveries_and_refusals(tmp_path: Path) -> None:
         assert greeting["status"]["output"] == {"greeting": "Hello, Grace!"}
 
 
+def test_a_large_delivery_is_offloaded_and_its_run_gets_the_data(tmp_path: Path) -> None:
+    """Run inputs over storyrun.max-inline-inputs-size (1 KiB) go to the home's storage."""
+    home = tmp_path / "home"
+    prepare(home, impulse("big", "webhook"))
+    name = "A" * 100_000
+    with serving(home) as serve:
+        running(serve, "big")
+        status, body = post(serve, "big", {"name": name})
+        assert status == 202, body
+        wait_until(lambda: phases(home).get(body["storyRun"]) == "Succeeded", "the large delivery's run")
+    run = {r["metadata"]["name"]: r for r in stored(home, STORY_RUN)}[body["storyRun"]]
+    assert "$bubuStorageRef" in json.dumps(run["spec"]["inputs"]), "the inputs are a reference"
+    assert len(json.dumps(run).encode()) < 20_000
+    output = run["status"]["output"]["greeting"]  # offloaded in turn (over 4 KiB): a reference
+    assert "$bubuStorageRef" in json.dumps(output)
+
+
 def test_github_deliveries(tmp_path: Path) -> None:
     home = tmp_path / "home"
     prepare(

@@ -48,7 +48,9 @@ class ImpulseHost:
     async def run(self, plane: ControlPlane, workdir: Path | None = None) -> None:
         """Supervise the home's Impulses until cancelled."""
         log_to_stderr()
-        supervisor = ImpulseSupervisor(plane.client, workdir=workdir or Path.cwd())
+        supervisor = ImpulseSupervisor(
+            plane.client, workdir=workdir or Path.cwd(), offload_inputs=plane.submission_offload()
+        )
         await supervisor.start()
         self.supervisor = supervisor
         try:

@@ -48,6 +48,7 @@ from bobrapet.triggers import (
     DeliveryOptions,
     IdentityConflict,
     ImpulseRef,
+    OffloadInputs,
     StoryNotFound,
     Throttle,
     TriggerOutcome,
@@ -128,6 +129,8 @@ class TriggerSink:
     mapping: InputMapping
     context: ImpulseContext
     status: StatusBook
+    #: Where oversized inputs go (the home's storage); ``None``: they are rejected.
+    offload_inputs: OffloadInputs | None = None
     throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
@@ -193,7 +196,11 @@ class TriggerSink:
             key_template=self.policy.key_template,
         )
         options = DeliveryOptions(
-            retry=self.policy.retry, throttle=self.throttle, decision_timeout=wait, clock=self.context.clock
+            retry=self.policy.retry,
+            throttle=self.throttle,
+            decision_timeout=wait,
+            clock=self.context.clock,
+            offload_inputs=self.offload_inputs,
         )
         try:
             outcome = await trigger_story(self.client, request, options)

@@ -61,7 +61,7 @@ from bobrapet.runtime.manager import Manager
 from bobrapet.runtime.request import Request, Result
 from bobrapet.runtime.watches import Watch, changed, event_types, index_mapper
 from bobrapet.store.client import Client, Resource
-from bobrapet.triggers import DeliveryError
+from bobrapet.triggers import DeliveryError, OffloadInputs
 
 log = logging.getLogger("bobrapet.impulses.supervisor")
 
@@ -183,8 +183,10 @@ class ImpulseSupervisor:
         python: str = sys.executable,
         status_interval: float = 1.0,
         restart_base: float = 1.0,
+        offload_inputs: OffloadInputs | None = None,
     ) -> None:
         self.client = client
+        self.offload_inputs = offload_inputs
         self.clock = clock or RealClock()
         self.workdir = workdir or Path.cwd()
         self.python = python
@@ -427,7 +429,7 @@ class ImpulseSupervisor:
             secrets=secrets.wire(),
         )
         target = ImpulseTarget(namespace, name, story, story_ns if story_ns != namespace else None)
-        sink = TriggerSink(self.client, target, policy, mapping, context, self.status)
+        sink = TriggerSink(self.client, target, policy, mapping, context, self.status, self.offload_inputs)
         config = spec.get("with") if isinstance(spec.get("with"), Mapping) else None
         if entrypoint.startswith(BUILTIN_PREFIX):
             factory: ImpulseFactory = load_entrypoint(entrypoint)
