@@ -22,6 +22,9 @@ spec:
 
 
 def test_apply_examples_then_stories_are_valid(cli: Cli) -> None:
+    refused = cli("apply", "-f", str(EXAMPLES / "webhook.yaml"))
+    assert refused.code == 1 and "install it with `bobrapet catalog install`" in refused.err, refused.err
+    assert cli("catalog", "install").code == 0  # examples/webhook.yaml uses the built-in `webhook`
     result = cli("apply", "-f", str(EXAMPLES))
     assert result.code == 0, result.err
     assert "story/hello created" in result.out

@@ -40,7 +40,6 @@ CONFIGS: dict[str, tuple[dict[str, Any] | None, dict[str, Any], str]] = {
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": 300,
             "maxCatchUp": 3,
-            "inputs": {"report": "daily"},
         },
         {"schedule": "every five minutes"},
         "spec.with.schedule",

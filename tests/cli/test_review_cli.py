@@ -134,6 +134,7 @@ def test_duplicate_mapping_keys_are_rejected_with_their_line(cli: Cli, tmp_path:
 def test_second_apply_of_examples_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     import sqlite3
 
+    assert cli("catalog", "install").code == 0  # examples/webhook.yaml uses the built-in `webhook`
     assert cli("apply", "-f", str(EXAMPLES)).code == 0
     db = tmp_path / "home" / "state.db"
 

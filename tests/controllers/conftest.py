@@ -49,3 +49,14 @@ async def running(client: SqliteClient, clock: FakeClock) -> AsyncIterator[Manag
     async with manager:
         assert await manager.wait_idle(timeout=20)
         yield manager
+
+
+async def settled_after_debounce(manager: Manager, clock: FakeClock) -> None:
+    """Settle controllers whose watches debounce (on the fake clock): move time on until idle."""
+    quiet = 0
+    for _ in range(200):
+        clock.advance(1.0)
+        quiet = quiet + 1 if await manager.wait_idle(timeout=0.1) else 0
+        if quiet == 3:
+            return
+    raise AssertionError("controllers did not settle")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tests.controllers.conftest import Settle
+from tests.controllers.conftest import Settle, settled_after_debounce
 from tests.controllers.ctrl_objects import impulse, impulse_template, ready, step, story, story_run
 
 from bobrapet.api.kinds import IMPULSE, IMPULSE_TEMPLATE, STORY, STORY_RUN
+from bobrapet.runtime.clock import FakeClock
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
@@ -62,7 +63,9 @@ async def test_missing_references(client: SqliteClient, running: Manager) -> Non
     assert ready(await client.get(IMPULSE, "i", "default"))["reason"] == "TemplateNotFound"
 
 
-async def test_counters_from_story_runs_keep_sdk_fields(client: SqliteClient, running: Manager) -> None:
+async def test_counters_from_story_runs_keep_sdk_fields(
+    client: SqliteClient, running: Manager, clock: FakeClock
+) -> None:
     await client.create(impulse_template("itpl"))
     await client.create(story("s", [step("a", type="sleep")]))
     await client.create(impulse("i", "s"))
@@ -84,7 +87,7 @@ async def test_counters_from_story_runs_keep_sdk_fields(client: SqliteClient, ru
             run["status"]["finishedAt"] = "2026-01-01T00:05:00Z"
         await client.update_status(run)
     await client.create(story_run("unrelated", "s"))
-    assert await running.wait_idle(timeout=20)
+    await settled_after_debounce(running, clock)
     got = await client.get(IMPULSE, "i", "default")
     status = got["status"]
     assert (status["triggersReceived"], status["storiesLaunched"], status["failedTriggers"]) == (3, 1, 1)

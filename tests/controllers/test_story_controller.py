@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.controllers.conftest import Settle
+from tests.controllers.conftest import Settle, settled_after_debounce
 from tests.controllers.ctrl_objects import (
     engram,
     engram_template,
@@ -21,6 +21,7 @@ from tests.controllers.ctrl_objects import (
 from bobrapet.api.errors import Cause, Invalid, NotFound
 from bobrapet.api.kinds import ENGRAM, IMPULSE, STORY, STORY_RUN, TRANSPORT_KIND
 from bobrapet.controllers.registry import setup_all
+from bobrapet.runtime.clock import FakeClock
 from bobrapet.runtime.manager import Manager
 from bobrapet.store.sqlite import SqliteClient
 
@@ -181,7 +182,7 @@ async def test_invalid_engram_is_a_warning(client: SqliteClient, settle: Settle)
     ]
 
 
-async def test_usage_count_and_triggers(client: SqliteClient, running: Manager) -> None:
+async def test_usage_count_and_triggers(client: SqliteClient, running: Manager, clock: FakeClock) -> None:
     await client.create(story("s", [step("a", type="sleep")]))
     await client.create(impulse("i1", "s"))
     await client.create(impulse("i2", "s"))
@@ -189,7 +190,7 @@ async def test_usage_count_and_triggers(client: SqliteClient, running: Manager) 
     for i in range(3):
         await client.create(story_run(f"r{i}", "s"))
     await client.create(story_run("r-other", "other"))
-    assert await running.wait_idle(timeout=20)
+    await settled_after_debounce(running, clock)
     got = await client.get(STORY, "s", "default")
     assert got["status"]["usageCount"] == 2
     assert got["status"]["triggers"] == 0
@@ -198,7 +199,7 @@ async def test_usage_count_and_triggers(client: SqliteClient, running: Manager) 
         run = await client.get(STORY_RUN, name, "default")
         run["status"] = {"phase": "Running", "triggerTokens": ["story"]}
         await client.update_status(run)
-    assert await running.wait_idle(timeout=20)
+    await settled_after_debounce(running, clock)
     assert (await client.get(STORY, "s", "default"))["status"]["triggers"] == 2
 
     i1 = await client.get(IMPULSE, "i1", "default")

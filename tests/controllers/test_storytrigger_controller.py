@@ -16,6 +16,7 @@ from tests.controllers.ctrl_objects import impulse, impulse_template, step, stor
 
 from bobrapet.api.admission import AdmissionConfig
 from bobrapet.api.admission.identity import canonical_input_hash, derive_story_run_name
+from bobrapet.api.errors import Invalid
 from bobrapet.api.kinds import IMPULSE, STORY, STORY_RUN, STORY_TRIGGER
 from bobrapet.api.runmeta import TRIGGER_INPUT_HASH, TRIGGER_REQUEST_NAME, TRIGGER_REQUEST_UID, TRIGGER_TOKEN
 from bobrapet.controllers.storytrigger import StoryTriggerReconciler, desired_story_run
@@ -299,3 +300,89 @@ async def test_runs_of_a_trigger_count_for_its_impulse(plane: ControlPlane, clie
     await client.update_status(run)
     await plane.settle()
     assert (await client.get(IMPULSE, "hook", "default"))["status"]["triggersReceived"] == 1
+
+
+async def test_keyed_inline_inputs_offloaded_by_the_controller_pass_the_hash_check(
+    plane: ControlPlane, client: SqliteClient
+) -> None:
+    """Admission hashes the hydrated inputs of such a run (reference: it hydrates first), so
+    the run carries the trigger's input hash although its inputs are references."""
+    created = await trigger(client, inputs={"id": 1, "note": "x" * 500}, mode="token", token="order-9")
+    decided = await decide(client, created, plane.run_inputs_offload())
+    assert (decided["status"]["decision"], decided["status"]["reason"]) == ("Created", "StoryRunCreated")
+    name = run_name(decided)
+    run = await client.get(STORY_RUN, name, "default")
+    ref = run["spec"]["inputs"]["note"]["$bubuStorageRef"]
+    assert ref.startswith(f"inputs/{name}/") and run["spec"]["inputs"]["id"] == 1
+    annotations = run["metadata"]["annotations"]
+    assert annotations[TRIGGER_INPUT_HASH] == created["spec"]["deliveryIdentity"]["inputHash"]
+    # a re-decision compares the request (the annotation), not the references: recovered
+    stale = {**decided, "status": {**decided["status"], "observedGeneration": 0}}
+    await client.update_status(stale)
+    again = await decide(client, created, plane.run_inputs_offload())
+    assert (again["status"]["decision"], again["status"]["message"]) == (
+        "Created",
+        f'recovered previously created StoryRun "default/{name}"',
+    )
+
+
+async def test_an_unkeyed_run_offloaded_by_the_controller_is_recovered(
+    plane: ControlPlane, client: SqliteClient
+) -> None:
+    created = await trigger(client, inputs={"id": 1, "note": "y" * 500})
+    decided = await decide(client, created, plane.run_inputs_offload())
+    run = await client.get(STORY_RUN, run_name(decided), "default")
+    assert run["metadata"]["annotations"][TRIGGER_INPUT_HASH] == canonical_input_hash(
+        created["spec"]["inputs"]
+    )
+    await client.update_status({**decided, "status": {**decided["status"], "observedGeneration": 0}})
+    again = await decide(client, created, plane.run_inputs_offload())
+    assert again["status"]["message"].startswith("recovered previously created StoryRun")
+
+
+async def test_submitted_offloaded_inputs_are_hashed_as_stored(
+    plane: ControlPlane, client: SqliteClient
+) -> None:
+    request = TriggerRequest("orders", inputs={"id": 2, "note": "z" * 500}, mode="token", token="t-2")
+    offload = plane.submission_offload()
+    built = await build_trigger(client, request, offload_inputs=offload)
+    assert built == await build_trigger(client, request, offload_inputs=offload)  # the same references
+    run = derive_story_run_name("default", "orders", "t-2")
+    ref = built["spec"]["inputs"]["note"]["$bubuStorageRef"]
+    digest = canonical_input_hash({"id": 2, "note": "z" * 500})[:12]
+    assert ref == f"inputs/default/{run}-{digest}/note.json"
+    assert built["spec"]["deliveryIdentity"]["inputHash"] == canonical_input_hash(built["spec"]["inputs"])
+    decided = await decide(client, await submit(client, built), plane.run_inputs_offload())
+    assert decided["status"]["decision"] == "Created"
+    stored_run = await client.get(STORY_RUN, run, "default")
+    assert stored_run["spec"]["inputs"] == built["spec"]["inputs"]
+
+
+def keyed_run(name: str, inputs: dict[str, Any], want: str) -> Resource:
+    return {
+        "apiVersion": "runs.bubustack.io/v1alpha1",
+        "kind": "StoryRun",
+        "metadata": {
+            "name": derive_story_run_name("default", "orders", name),
+            "namespace": "default",
+            "annotations": {TRIGGER_TOKEN: name, TRIGGER_INPUT_HASH: want},
+        },
+        "spec": {"storyRef": {"name": "orders"}, "inputs": inputs},
+    }
+
+
+async def test_admission_refuses_offloaded_inputs_of_another_hash(
+    plane: ControlPlane, client: SqliteClient
+) -> None:
+    offload = plane.run_inputs_offload()
+    assert offload is not None
+    original = {"id": 1, "note": "a" * 500}
+    refs = await offload("default", "forged", original)
+    other = canonical_input_hash({"id": 1, "note": "b" * 500})
+    with pytest.raises(Invalid, match="neither as stored nor with its offloaded values read back"):
+        await client.create(keyed_run("k-a", refs, other))
+    missing = {"id": 1, "note": {"$bubuStorageRef": "inputs/nowhere/note.json"}}
+    with pytest.raises(Invalid, match=r"cannot read the offloaded spec\.inputs to check trigger-input-hash"):
+        await client.create(keyed_run("k-b", missing, canonical_input_hash(original)))
+    created = await client.create(keyed_run("k-c", refs, canonical_input_hash(original)))
+    assert created["spec"]["inputs"] == refs

@@ -241,6 +241,8 @@ EXAMPLE_SETS = [
     ("hello", "sub-story"),
     ("secrets",),
 ]
+#: Examples that need the built-in catalog and a running serve (tested on their own below).
+SERVE_EXAMPLES = ("webhook",)
 
 
 @pytest.mark.parametrize("examples", EXAMPLE_SETS, ids=lambda names: names[-1])
@@ -252,8 +254,31 @@ def test_example_files_are_valid_on_their_own_with_the_catalog(
     assert "warning" not in done.stderr, done.stderr
 
 
+def test_the_webhook_example_starts_one_run_per_name_under_serve(tmp_path: Path) -> None:
+    """The README's service-mode walk-through: catalog install, apply, POST twice, one run."""
+    from tests.server.serving import start_serve
+
+    home = tmp_path / "home"
+    assert bobrapet(home, "catalog", "install").returncode == 0
+    applied = bobrapet(home, "apply", *files("hello", "webhook"))
+    assert applied.returncode == 0, applied.stderr
+    serve = start_serve(home)
+    try:
+        replies = [serve.request("POST", "/impulses/default/greet", {"who": "Ada"}) for _ in range(2)]
+        assert [r.status for r in replies] == [202, 202], [r.body for r in replies]
+        run = replies[0].body["storyRun"]
+        assert replies[1].body["storyRun"] == run
+        waited = bobrapet(home, "wait", run, "-o", "json")
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["status"]["output"] == {"greeting": "Hello, Ada!"}
+        listed = json.loads(bobrapet(home, "get", "storyruns", "-o", "json").stdout)
+        assert [i["metadata"]["name"] for i in listed["items"]] == [run]
+    finally:
+        assert serve.stop() == 0
+
+
 def test_every_example_file_is_covered() -> None:
-    covered = {name for names in EXAMPLE_SETS for name in names}
+    covered = {name for names in EXAMPLE_SETS for name in names} | set(SERVE_EXAMPLES)
     on_disk = {p.stem for p in (REPO / "examples").glob("*.yaml")} - {"catalog"}
     assert on_disk == covered
 

@@ -113,7 +113,7 @@ async def test_claim_granted_after_the_worker_died_is_released(
     assert effects.calls == [("claim", "charge"), ("release", "charge")]
 
 
-def test_worker_routes_effect_replies_by_id() -> None:
+def test_worker_routes_effect_and_trigger_replies_by_id() -> None:
     from bobrapet.executors.local import protocol, worker
 
     sent: list[dict[str, Any]] = []
@@ -123,15 +123,18 @@ def test_worker_routes_effect_replies_by_id() -> None:
             protocol.encode(frame)  # every frame is one JSON line
             sent.append(frame)
 
-    calls = worker._EffectCalls(Channel())  # type: ignore[arg-type]
-    claim = calls.call("step-1", "claim", {"effectKey": "k", "leaseSeconds": 5})
-    renew = calls.call("step-2", "renew", {"effectKey": "k"})
+    calls = worker._Calls(Channel())  # type: ignore[arg-type]
+    claim = worker._StepEffects(calls, "step-1").call("claim", {"effectKey": "k", "leaseSeconds": 5})
+    renew = worker._StepEffects(calls, "step-2").call("renew", {"effectKey": "k"})
+    trigger = worker._StepTriggers(calls, "step-2").call({"story": "child", "inputs": {}})
     assert sent == [
         {"effectKey": "k", "leaseSeconds": 5, "op": "effect", "key": "step-1", "id": 1, "action": "claim"},
         {"effectKey": "k", "op": "effect", "key": "step-2", "id": 2, "action": "renew"},
+        {"story": "child", "inputs": {}, "op": "trigger", "key": "step-2", "id": 3},
     ]
+    calls.resolve({"op": "trigger-reply", "key": "step-2", "id": 3, "reply": {"trigger": "t"}})
     calls.resolve({"op": "effect-reply", "key": "step-2", "id": 2, "reply": {"held": True}})
-    assert renew.result(0) == {"held": True} and not claim.done()
+    assert renew.result(0) == {"held": True} and trigger.result(0) == {"trigger": "t"} and not claim.done()
     calls.resolve({"op": "effect-reply", "key": "step-1", "id": 99, "reply": {}})  # unknown: ignored
     calls.resolve({"op": "effect-reply", "key": "step-1", "id": 1, "reply": "garbage"})
-    assert claim.result(0) == {"error": "malformed effect reply"}
+    assert claim.result(0) == {"error": "malformed reply from the engine"}

@@ -140,7 +140,7 @@ async def test_replace_cancels_active_runs_before_starting() -> None:
 
 async def test_catch_up_after_downtime_starts_missed_ticks_in_order_up_to_the_limit() -> None:
     state = MemoryState({"lastScheduleTime": "2026-05-01T08:00:00Z"})
-    config = {"schedule": "@hourly", "catchUpLimit": 5}
+    config = {"schedule": "@hourly", "maxCatchUp": 5}
     async with Cron(config, at("2026-05-01T11:30:00Z"), state=state) as c:
         assert c.keys == ["2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z", "2026-05-01T11:00:00Z"]
         assert state.value == {"lastScheduleTime": "2026-05-01T11:00:00Z"}
@@ -151,12 +151,12 @@ async def test_too_many_missed_ticks_start_only_the_latest(caplog: pytest.LogCap
     with caplog.at_level(logging.WARNING):
         async with Cron({"schedule": "*/5 * * * *"}, at("2026-05-01T11:32:00Z"), state=state) as c:
             assert c.keys == ["2026-05-01T11:30:00Z"]
-    assert "more than catchUpLimit=1 ticks missed since 2026-04-01T00:00:00Z" in caplog.text
+    assert "more than maxCatchUp=1 ticks missed since 2026-04-01T00:00:00Z" in caplog.text
 
 
 async def test_starting_deadline_drops_ticks_that_are_too_late(caplog: pytest.LogCaptureFixture) -> None:
     state = MemoryState({"lastScheduleTime": "2026-05-01T06:00:00Z"})
-    config = {"schedule": "*/20 * * * *", "startingDeadlineSeconds": 2700, "catchUpLimit": 10}
+    config = {"schedule": "*/20 * * * *", "startingDeadlineSeconds": 2700, "maxCatchUp": 10}
     with caplog.at_level(logging.WARNING):
         async with Cron(config, at("2026-05-01T11:30:00Z"), state=state) as c:
             # only ticks at most 45 minutes late are started

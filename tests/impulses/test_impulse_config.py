@@ -39,7 +39,7 @@ def test_defaults() -> None:
     amqp = AmqpImpulse({"queue": "orders"}, CONTEXT)
     assert amqp.config.url == "amqp://guest:guest@127.0.0.1:5672/"
     cron = CronImpulse({"schedule": "@daily"}, CONTEXT)
-    assert (cron.config.time_zone, cron.config.concurrency_policy, cron.config.catch_up_limit) == (
+    assert (cron.config.time_zone, cron.config.concurrency_policy, cron.config.max_catch_up) == (
         "UTC",
         "Allow",
         1,
@@ -79,7 +79,7 @@ def test_defaults() -> None:
         (CronImpulse, {"schedule": "@daily", "timeZone": "Berlin"}, "spec.with.timeZone: unknown time zone"),
         (CronImpulse, {"schedule": "@daily", "concurrencyPolicy": "forbid"}, 'did you mean "Forbid"?'),
         (CronImpulse, {"schedule": "@daily", "startingDeadlineSeconds": "60"}, "must be an integer"),
-        (CronImpulse, {"schedule": "@daily", "catchUpLimit": 0}, "spec.with.catchUpLimit: must be greater"),
+        (CronImpulse, {"schedule": "@daily", "maxCatchUp": 0}, "spec.with.maxCatchUp: must be greater"),
     ],
 )
 def test_errors_name_the_field(factory: Any, config: Any, expected: str) -> None:

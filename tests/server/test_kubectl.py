@@ -14,6 +14,7 @@ from tests.server.serving import BOBRAPET, REPO, Serve
 
 KUBECTL = "/usr/bin/kubectl"
 EXAMPLES = REPO / "examples"
+BUILTIN_CATALOG = REPO / "src" / "bobrapet" / "api" / "builtin_catalog"
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -81,7 +82,8 @@ def test_apply_get_and_delete(kubectl: Kubectl, tmp_path: Path) -> None:
 
 
 def test_every_example_applies_and_applies_again_unchanged(kubectl: Kubectl) -> None:
-    files = sorted(EXAMPLES.glob("*.yaml"))
+    # The built-in ImpulseTemplates first (`bobrapet catalog install`): examples/webhook.yaml uses one.
+    files = sorted(BUILTIN_CATALOG.glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml"))
     args = [arg for path in files for arg in ("-f", str(path))]
     first = kubectl("apply", "-n", "examples", *args)
     assert first.returncode == 0, first.stderr

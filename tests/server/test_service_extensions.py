@@ -18,7 +18,7 @@ def fetch(port: int, path: str, token: str | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request(
-            "POST" if path.startswith("/impulses") else "GET",
+            "POST" if path.startswith("/extension") else "GET",
             path,
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
@@ -31,7 +31,7 @@ def fetch(port: int, path: str, token: str | None = None) -> tuple[int, str]:
 async def test_extensions_get_routes_behind_the_token_and_tasks_with_the_engine(tmp_path: Path) -> None:
     router = APIRouter()
 
-    @router.post("/impulses/{namespace}/{impulse}")
+    @router.post("/extension/{namespace}/{impulse}")
     async def hook(namespace: str, impulse: str) -> dict[str, str]:
         return {"received": f"{namespace}/{impulse}"}
 
@@ -64,9 +64,9 @@ async def test_extensions_get_routes_behind_the_token_and_tasks_with_the_engine(
     port = ready[0].port
     assert serve_file.live(options.home) == ready[0]
     assert seen and seen[0].engine.lease is not None and seen[0].engine.lease.id == ready[0].lease
-    status, body = await asyncio.to_thread(fetch, port, "/impulses/default/github", "t0ken")
+    status, body = await asyncio.to_thread(fetch, port, "/extension/default/github", "t0ken")
     assert status == 200 and json.loads(body) == {"received": "default/github"}
-    status, body = await asyncio.to_thread(fetch, port, "/impulses/default/github")
+    status, body = await asyncio.to_thread(fetch, port, "/extension/default/github")
     assert status == 401 and json.loads(body)["reason"] == "Unauthorized"
     assert (await asyncio.to_thread(fetch, port, "/readyz"))[0] == 200
     service.request_stop()

@@ -171,10 +171,18 @@ async def test_transient_store_errors_are_retried_with_one_submission_id(client:
 
 
 async def test_a_throttled_delivery_says_so(client: SqliteClient) -> None:
-    throttle = Throttle(ThrottlePolicy(rate_per_second=1000, burst=1))
-    options = DeliveryOptions(throttle=throttle, decision_timeout=None)
+    clock = FakeClock()  # no token comes back unless the test moves time
+    throttle = Throttle(ThrottlePolicy(rate_per_second=1, burst=1), clock=clock)
+    options = DeliveryOptions(throttle=throttle, decision_timeout=None, clock=clock)
     first = await trigger_story(client, orders(), options)
-    second = await trigger_story(client, orders(), options)
+    waiting = asyncio.create_task(trigger_story(client, orders(), options))
+    for _ in range(2000):
+        if clock.pending_timers:
+            break
+        await asyncio.sleep(0.001)
+    assert clock.pending_timers, "the second delivery did not wait for a token"
+    clock.advance(1.0)
+    second = await waiting
     assert (first.throttled, second.throttled) == (False, True)
 
 

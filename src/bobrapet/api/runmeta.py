@@ -53,6 +53,13 @@ TRIGGER_INPUT_HASH: Final = "storyrun.bubustack.io/trigger-input-hash"
 #: Provenance of a StoryRun created by the StoryTrigger controller: the trigger's name and uid.
 TRIGGER_REQUEST_NAME: Final = "storyrun.bubustack.io/trigger-request-name"
 TRIGGER_REQUEST_UID: Final = "storyrun.bubustack.io/trigger-request-uid"
+#: Provenance of a run started by ``ctx.trigger_story`` (on its StoryTrigger, copied to the
+#: StoryRun by the StoryTrigger controller): the StepRun and the StoryRun whose step triggered
+#: it (their names, in the trigger's namespace). Such a run is not a child of that run.
+TRIGGERED_BY_STEPRUN: Final = "bobrapet.bubustack.io/triggered-by-steprun"
+TRIGGERED_BY_STORYRUN: Final = "bobrapet.bubustack.io/triggered-by-storyrun"
+#: The annotations the StoryTrigger controller copies from a trigger to the run it creates.
+TRIGGER_PROVENANCE: Final = (TRIGGERED_BY_STEPRUN, TRIGGERED_BY_STORYRUN)
 
 
 def redrive_pending(run: Mapping[str, Any]) -> bool:

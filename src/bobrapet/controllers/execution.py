@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bobrapet.controllers.scope import RunScope
 from bobrapet.engine import EngineConfig
 from bobrapet.executors.logpath import LOG_DIR, inputs_log_path, step_log_path
 from bobrapet.executors.protocol import Executor
 from bobrapet.runtime.lease import EngineLease
+
+if TYPE_CHECKING:
+    from bobrapet.triggers import OffloadInputs
 
 __all__ = ["LEASE_DIR", "LOG_DIR", "ExecutionEnv"]
 
@@ -33,6 +37,9 @@ class ExecutionEnv:
     config: EngineConfig = field(default_factory=EngineConfig)
     #: The runs this engine drives (None: every run of the home), see :mod:`.scope`.
     scope: RunScope | None = None
+    #: Moves the oversized inputs of a step's ``ctx.trigger_story`` to storage before the
+    #: trigger is stored (None: storage disabled; the StoryTrigger controller then rejects them).
+    trigger_offload: OffloadInputs | None = None
 
     @property
     def lease_dir(self) -> Path:

@@ -1,21 +1,28 @@
 """Impulse controller (reference §1.5, §5.5) — validation, conditions and counters.
 
-This controller does not run workloads (that is the executor layer's job). It writes:
+This controller does not run impulses: the impulse supervisor of ``bobrapet serve``
+(:mod:`bobrapet.impulses.supervisor`) does, and owns ``replicas``/``readyReplicas``, the
+``Listening`` condition, ``throttledTriggers``/``lastThrottled`` and
+``refusedDeliveries``/``lastRefused``. This controller writes:
 
 * ``observedGeneration``;
-* ``phase``: ``Running`` when ``status.readyReplicas`` (written by whoever runs the
-  workload) is at least 1, else ``Pending``;
+* ``phase``: ``Running`` when ``status.readyReplicas`` is at least 1; ``Failed`` when the
+  supervisor reported, for the current generation, that the Impulse cannot run
+  (``Listening`` False with reason ``InvalidConfiguration``); else ``Pending``;
 * a ``Ready`` condition: ``False``/``TemplateNotFound`` or ``StoryNotFound`` when a
   reference is missing (all missing references in the message), ``True``/
-  ``DeploymentReady`` when Running, else ``False``/``Reconciling``;
+  ``DeploymentReady`` when Running, ``False``/``ExecutionFailed`` with the supervisor's
+  message when Failed, else ``False``/``Reconciling`` (with the supervisor's message when
+  it gave one: a crash and its restart delay, a missing Secret);
 * ``triggersReceived`` / ``storiesLaunched`` / ``failedTriggers``: StoryRuns in the
   Impulse's namespace whose ``spec.impulseRef`` points here, counted by trigger tokens
   ``impulse`` / ``impulse-success`` / ``impulse-failed``; ``lastTrigger`` (newest such
   run's creation) and ``lastSuccess`` (newest successful run's ``finishedAt``), which only
-  ever move forward. SDK-owned fields (``throttledTriggers``, ``lastThrottled``) are kept.
+  ever move forward. Fields the supervisor owns are kept.
 
 Watches: ImpulseTemplates and Stories (created/deleted → the Impulses referencing them)
-and StoryRuns with an ``impulseRef`` (trigger tokens changed → that Impulse).
+and StoryRuns with an ``impulseRef`` (trigger tokens changed → that Impulse, debounced by
+:data:`COUNTERS_DELAY`).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from bobrapet.runtime.watches import Watch, changed, event_types, index_mapper, 
 from bobrapet.store.client import Resource
 
 NAME = "impulse"
+#: Run events recount an Impulse's counters this long after the first of a burst (a recount
+#: reads every run of the Impulse: one per run event would be quadratic under a webhook burst).
+COUNTERS_DELAY = 0.5
 
 
 def _newer(current: Any, candidate: str | None) -> Any:
@@ -119,7 +129,11 @@ class ImpulseReconciler:
         set_or_drop(status, "observedGeneration", gen)
         ready_replicas = status.get("readyReplicas")
         running = isinstance(ready_replicas, int) and ready_replicas >= 1
-        status["phase"] = "Running" if running else "Pending"
+        runtime = _runtime_condition(status, gen)
+        cannot_run = (
+            not running and runtime is not None and runtime.get("reason") == Reason.INVALID_CONFIGURATION
+        )
+        status["phase"] = "Running" if running else "Failed" if cannot_run else "Pending"
         status["triggersReceived"] = received
         status["storiesLaunched"] = launched
         status["failedTriggers"] = failed
@@ -130,19 +144,30 @@ class ImpulseReconciler:
             reason = problems[0][0] if len(reasons) == 1 else Reason.VALIDATION_FAILED
             ready, message = False, "; ".join(message for _, message in problems)
         elif running:
-            reason, ready, message = Reason.DEPLOYMENT_READY, True, "impulse workload is ready"
+            reason, ready, message = Reason.DEPLOYMENT_READY, True, "impulse runtime is running"
+        elif cannot_run:
+            assert runtime is not None
+            reason, ready, message = Reason.EXECUTION_FAILED, False, str(runtime.get("message") or "")
         else:
-            reason, ready, message = (
-                Reason.RECONCILING,
-                False,
-                "waiting for the impulse workload to become ready",
-            )
+            waiting = "waiting for the impulse runtime (it runs while `bobrapet serve` runs)"
+            detail = runtime.get("message") if runtime is not None else None
+            reason, ready, message = Reason.RECONCILING, False, f"{waiting}: {detail}" if detail else waiting
         conditions.set_condition(
             status.setdefault("conditions", []), conditions.READY, ready, reason, message,
             observed_generation=gen, now=self.clock.now(),
         )  # fmt: skip
         await write_status(self.client, impulse, status)
         return Result()
+
+
+def _runtime_condition(status: dict[str, Any], generation: int | None) -> dict[str, Any] | None:
+    """The supervisor's ``Listening`` condition when it is False for ``generation``."""
+    condition = conditions.get_condition(status.get("conditions"), conditions.LISTENING)
+    if condition is None or condition.get("status") != conditions.FALSE:
+        return None
+    if generation is not None and condition.get("observedGeneration") not in (None, generation):
+        return None
+    return condition
 
 
 def _impulse_of_run(run: Resource) -> list[tuple[str | None, str]]:
@@ -178,6 +203,7 @@ def setup(manager: Manager) -> Controller:
         STORY_RUN,
         names_mapper(_impulse_of_run),
         lambda event: refs.run_impulse_ref(event.object) is not None and counters_changed(event),
+        debounce=COUNTERS_DELAY,
     )
     s = settings.IMPULSE
     controller = Controller(

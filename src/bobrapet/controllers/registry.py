@@ -18,6 +18,7 @@ from bobrapet.runtime.manager import Manager
 
 if TYPE_CHECKING:
     from bobrapet.controllers.execution import ExecutionEnv
+    from bobrapet.triggers import OffloadInputs
 
 #: The controllers of every process that settles; the StoryTrigger controller is one of them
 #: (it only creates StoryRuns, which engines drive).
@@ -28,18 +29,22 @@ SETUPS = (
     impulse.setup,
     story.setup,
     effectclaim.setup,
-    storytrigger.setup,
 )
 
 
-def setup_all(manager: Manager, execution: ExecutionEnv | None = None) -> list[Controller]:
+def setup_all(
+    manager: Manager, execution: ExecutionEnv | None = None, *, offload_inputs: OffloadInputs | None = None
+) -> list[Controller]:
     """Add every controller of this package to ``manager`` (before it starts).
 
     The StoryRun and StepRun controllers, and the clean-up of what deleted runs leave behind
     (:mod:`.leftovers`), are added only with an ``execution`` environment (engine processes);
-    without one, runs are stored but not executed.
+    without one, runs are stored but not executed. ``offload_inputs`` lets the StoryTrigger
+    controller move oversized run inputs to storage (the host builds it from the home's
+    storage settings; None: such triggers are rejected).
     """
     controllers = [setup(manager) for setup in SETUPS]
+    controllers.append(storytrigger.setup(manager, offload_inputs))
     if execution is not None:
         from bobrapet.controllers import events, leftovers, steprun, storyrun
 

@@ -21,7 +21,8 @@ execute, a launch failure with a reason code, or wait), and this controller *app
    :class:`~bobrapet.executors.protocol.Executor` seam) in a background task, never inside
    a reconcile; its request carries the attempt's effects port
    (:class:`~bobrapet.controllers.effects.StepRunEffects`, the EffectClaims of
-   ``ctx.effect_once``);
+   ``ctx.effect_once``) and triggers port
+   (:class:`~bobrapet.controllers.step_triggers.StepRunTriggers`, ``ctx.trigger_story``);
 4. its outcome is turned into the StepRun's status by :func:`bobrapet.engine.complete`
    (success, failure, timeout, or a scheduled retry) and written — unless another engine
    took the attempt over meanwhile.
@@ -55,6 +56,7 @@ from bobrapet.controllers.output_cache import read_cache
 from bobrapet.controllers.scope import UNKNOWN_RETRY
 from bobrapet.controllers.secrets import fetch_secrets
 from bobrapet.controllers.status import is_deleting
+from bobrapet.controllers.step_triggers import StepRunTriggers
 from bobrapet.engine import (
     BLOCKED_RETRY,
     CACHE_HIT,
@@ -321,7 +323,11 @@ class StepRunReconciler:
             raise
         attempt = Attempt(request.key, decision.template, decision.step, stored, cache=decision.cache)
         holder = holder_identity(self.env.lease.id, decision.attempt)
-        request = replace(request, effects=StepRunEffects(self.client, self.clock, stored, holder))
+        request = replace(
+            request,
+            effects=StepRunEffects(self.client, self.clock, stored, holder),
+            triggers=StepRunTriggers(self.client, self.clock, stored, self.env.trigger_offload),
+        )
         self.runner.submit(stored, request, attempt, waiting=not ready)
         for event in decision.events:
             await self.events.record(stored, event.type, event.reason, event.message)

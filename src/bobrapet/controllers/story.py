@@ -239,6 +239,10 @@ def _story_of_impulse(impulse: Resource) -> list[Request]:
     return [Request(ref.namespace, ref.name)] if ref is not None else []
 
 
+#: How long new runs of a Story are gathered before its ``triggers`` count is written again.
+TRIGGERS_DELAY = 0.5
+
+
 def _story_of_run(run: Resource) -> list[tuple[str | None, str]]:
     ref = refs.run_story_ref(run)
     return [(ref.namespace, ref.name)] if ref is not None else []
@@ -274,6 +278,8 @@ def setup(manager: Manager) -> Controller:
         STORY_RUN,
         names_mapper(_story_of_run),
         changed(lambda r: (refs.run_story_ref(r), "story" in refs.trigger_tokens(r))),
+        # A burst of new runs (a webhook storm) recounts the Story's triggers once, not per run.
+        debounce=TRIGGERS_DELAY,
     )
     s = settings.STORY
     controller = Controller(

@@ -11,17 +11,26 @@ every process start lists all triggers). Otherwise, in order:
    (``InputHashMismatch``);
 3. the StoryRun ``derive_story_run_name(storyNamespace, story, identity)`` is created in the
    trigger's namespace with ``storyRef``, ``impulseRef`` (so the Impulse counts the run) and
-   ``inputs`` copied, the provenance annotations ``trigger-request-name``/``-uid`` and, with
-   a key, ``trigger-token``/``trigger-input-hash`` → ``Created``/``StoryRunCreated``;
+   ``inputs`` copied, the provenance annotations ``trigger-request-name``/``-uid`` (and the
+   trigger's own :data:`~bobrapet.api.runmeta.TRIGGER_PROVENANCE` annotations: the StepRun
+   of a ``ctx.trigger_story``) and, with a key, ``trigger-token``/``trigger-input-hash``
+   → ``Created``/``StoryRunCreated``;
 4. when that StoryRun exists already: same storyRef, impulseRef and input hash (the
    annotation when present) and created by this very trigger (name and uid) → ``Created``,
    "recovered" (a crash between the create and the status write); same request from someone
    else → ``Reused``/``StoryRunReused``; anything else → ``Rejected``/``StoryRunConflict``
    naming what differs;
 5. StoryRun admission refuses the run → ``Rejected``: oversized inputs are offloaded through
-   the injected :class:`~bobrapet.triggers.OffloadInputs` and the create tried again, or
-   without one ``InputTooLarge`` with the limit and the fix; any other refusal
-   ``ValidationFailed`` with admission's message (this includes the cross-namespace policy).
+   the injected :class:`~bobrapet.triggers.OffloadInputs` (to ``inputs/<storyRunName>/``)
+   and the create tried again, or without one ``InputTooLarge`` with the limit and the fix;
+   any other refusal ``ValidationFailed`` with admission's message (this includes the
+   cross-namespace policy).
+
+Input hashes: ``trigger-input-hash`` is always the hash of the trigger's inputs as stored in
+the trigger (its ``inputHash``: over the submitter's final, possibly offloaded, inputs). A run
+whose inputs this controller offloaded carries the annotation even without a key (so a
+re-decision compares the request, not the references) and StoryRun admission accepts it by
+hashing the hydrated inputs.
 
 The decision, ``acceptedAt``/``completedAt``, ``storyRunRef`` and the Ready / Progressing /
 Degraded conditions are written in one status write; a store error leaves the trigger
@@ -48,7 +57,13 @@ from bobrapet.api.admission.storytrigger import (
 from bobrapet.api.conditions import Reason, TriggerReason
 from bobrapet.api.errors import FIELD_VALUE_TOO_LONG, AlreadyExists, Invalid, NotFound
 from bobrapet.api.kinds import STORY, STORY_RUN, STORY_TRIGGER
-from bobrapet.api.runmeta import TRIGGER_INPUT_HASH, TRIGGER_REQUEST_NAME, TRIGGER_REQUEST_UID, TRIGGER_TOKEN
+from bobrapet.api.runmeta import (
+    TRIGGER_INPUT_HASH,
+    TRIGGER_PROVENANCE,
+    TRIGGER_REQUEST_NAME,
+    TRIGGER_REQUEST_UID,
+    TRIGGER_TOKEN,
+)
 from bobrapet.controllers import refs, settings
 from bobrapet.controllers.status import generation, is_deleting, set_or_drop, status_copy, write_status
 from bobrapet.runtime.controller import Controller
@@ -87,10 +102,11 @@ def desired_story_run(trigger: Resource) -> Resource:
     namespace = refs.namespace_of(trigger)
     story = str((spec.get("storyRef") or {}).get("name"))
     identity = trigger_identity(spec)
-    annotations = {
-        TRIGGER_REQUEST_NAME: refs.name_of(trigger),
-        TRIGGER_REQUEST_UID: str((trigger.get("metadata") or {}).get("uid") or ""),
-    }
+    metadata = trigger.get("metadata") or {}
+    own = metadata.get("annotations") or {}
+    annotations = {name: str(own[name]) for name in TRIGGER_PROVENANCE if own.get(name)}
+    annotations[TRIGGER_REQUEST_NAME] = refs.name_of(trigger)
+    annotations[TRIGGER_REQUEST_UID] = str(metadata.get("uid") or "")
     key = (spec.get("deliveryIdentity") or {}).get("key")
     if key:
         annotations[TRIGGER_TOKEN] = str(key)
@@ -258,7 +274,9 @@ class StoryTriggerReconciler:
             offload = self.offload_inputs
         name, namespace = _name_ns(desired)
         offloaded = copy.deepcopy(desired)
-        offloaded["spec"]["inputs"] = await offload(namespace, name, desired["spec"]["inputs"])
+        inputs = desired["spec"]["inputs"]
+        offloaded["spec"]["inputs"] = await offload(namespace, name, inputs)
+        offloaded["metadata"]["annotations"].setdefault(TRIGGER_INPUT_HASH, canonical_input_hash(inputs))
         return await self.client.create(offloaded)
 
     def _refused(self, desired: Resource, err: Invalid) -> Decision:

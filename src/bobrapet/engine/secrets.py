@@ -116,20 +116,23 @@ def resolve_step_secrets(
     secrets: Mapping[str, Mapping[str, Any] | None],
     namespace: str,
     template: str,
+    template_kind: str = "EngramTemplate",
+    binding_hint: str = "the Engram's spec.secrets or the step's secrets",
 ) -> StepSecrets:
     """The :class:`StepSecrets` of a step; raises :class:`SecretProblem`.
 
     ``bindings`` comes from :func:`effective_bindings`; ``schema`` is the EngramTemplate's
     ``spec.secretSchema``; ``secrets`` maps each bound Secret name to the Secret object, or
-    ``None`` when it does not exist in ``namespace``.
+    ``None`` when it does not exist in ``namespace``. ``template_kind`` and ``binding_hint``
+    word the messages for another owner of bindings (an Impulse and its ImpulseTemplate).
     """
     schema = schema if isinstance(schema, Mapping) else {}
     for logical in sorted(schema):
         if _definition(schema, logical).get("required") and logical not in bindings:
             raise SecretProblem(
                 Reason.INVALID_CONFIGURATION,
-                f"EngramTemplate '{template}' requires secret '{logical}'; bind it to a Secret in the "
-                "Engram's spec.secrets or the step's secrets",
+                f"{template_kind} '{template}' requires secret '{logical}'; bind it to a Secret in "
+                f"{binding_hint}",
             )
     values: dict[str, dict[str, str]] = {}
     env: dict[str, str] = {}
@@ -143,7 +146,7 @@ def resolve_step_secrets(
             declared = ", ".join(sorted(schema)) or "none"
             raise SecretProblem(
                 Reason.INVALID_CONFIGURATION,
-                f"secret '{logical}' is bound but EngramTemplate '{template}' does not declare it in "
+                f"secret '{logical}' is bound but {template_kind} '{template}' does not declare it in "
                 f"secretSchema (declared: {declared}); remove the binding or fix the template",
             )
         definition = _definition(schema, logical)

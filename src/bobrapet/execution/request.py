@@ -24,6 +24,7 @@ from bobrapet.api.durations import format_duration
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.execution.effects import StepEffects
 from bobrapet.execution.secrets import StepSecrets
+from bobrapet.execution.triggers import StepTriggers
 from bobrapet.storage.settings import StorageSettings
 
 #: ``Canceled`` is recorded for an attempt stopped before it ran; the executor itself reports
@@ -56,6 +57,8 @@ class ExecutionRequest:
     inputs_log: Path | None = None
     #: Where the attempt's ``ctx.effect_once`` claims are kept (None: not available).
     effects: StepEffects | None = field(default=None, repr=False, compare=False)
+    #: Where the attempt's ``ctx.trigger_story`` calls go (None: not available).
+    triggers: StepTriggers | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.entrypoint is None) == (self.command is None):

@@ -19,6 +19,8 @@ from bobrapet.store.sqlite import SqliteClient
 
 if TYPE_CHECKING:
     from bobrapet.api.admission import AdmissionConfig, Lookup
+    from bobrapet.storage.settings import StorageSettings
+    from bobrapet.triggers import OffloadInputs
 
 # Admission, the controllers and the manager are imported where they are first used:
 # read-only commands (get, describe) never need them and start much faster without them.
@@ -42,7 +44,9 @@ class StoreAdmission:
     ) -> tuple[dict[str, Any], list[str]]:
         from bobrapet.api.admission import admit
 
-        result = await admit(obj, old, self.lookup, self.config, subresource=subresource)
+        result = await admit(
+            obj, old, self.lookup, self.config, subresource=subresource, hydrate=self.plane.hydrate_inputs
+        )
         return result.object, result.warnings
 
     def admit_trusted(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
@@ -64,6 +68,7 @@ class ControlPlane:
         #: How late the store's watches see other processes' writes (None: the store's default).
         self.poll_interval = poll_interval
         self._client: SqliteClient | None = None
+        self._storage: StorageSettings | None = None
 
     @property
     def config(self) -> AdmissionConfig:
@@ -73,6 +78,35 @@ class ControlPlane:
             # <home>/config.yaml (or the defaults); embedded: warn about Kubernetes-only fields
             self._config = replace(load(self.home).admission, embedded=True)
         return self._config
+
+    @property
+    def storage(self) -> StorageSettings:
+        """The home's effective storage settings (config file and environment, §7.5)."""
+        if self._storage is None:
+            from bobrapet.host.storage import home_storage
+
+            self._storage = home_storage(self.home)
+        return self._storage
+
+    async def hydrate_inputs(self, value: Any) -> Any:
+        """Admission's reader of offloaded StoryRun inputs (the home's storage)."""
+        from bobrapet.host.config_file import load
+        from bobrapet.host.storage import inputs_hydrator
+
+        budget = load(self.home).engine.max_controller_hydration
+        return await inputs_hydrator(self.storage, budget)(value)
+
+    def run_inputs_offload(self) -> OffloadInputs | None:
+        """The StoryTrigger controller's offload of oversized run inputs (None: no storage)."""
+        from bobrapet.host.storage import run_inputs_offload
+
+        return run_inputs_offload(self.storage, self.config.storyrun_max_inline_inputs)
+
+    def submission_offload(self) -> OffloadInputs | None:
+        """A submitter's offload of oversized trigger inputs (None: no storage)."""
+        from bobrapet.host.storage import submission_offload
+
+        return submission_offload(self.storage, self.config.storyrun_max_inline_inputs)
 
     @property
     def exists(self) -> bool:
@@ -119,7 +153,7 @@ class ControlPlane:
         from bobrapet.runtime.manager import Manager
 
         manager = Manager(self.client)
-        setup_all(manager)
+        setup_all(manager, offload_inputs=self.run_inputs_offload())
         await manager.start()
         try:
             await manager.wait_idle(timeout=timeout)

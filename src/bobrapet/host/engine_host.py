@@ -35,7 +35,7 @@ from bobrapet.host.pool import (
     local_executor,
 )
 from bobrapet.host.runs_view import PROGRESS_INTERVAL, RunsView, is_terminal
-from bobrapet.host.storage import resolve_storage
+from bobrapet.host.storage import resolve_storage, run_inputs_offload, submission_offload
 from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 
@@ -91,6 +91,7 @@ class EngineHost(RunsView):
         self.lease.acquire()
         self.executor = self.executor_factory()
         await self.executor.start()
+        inline_inputs = self.plane.config.storyrun_max_inline_inputs
         env = ExecutionEnv(
             executor=self.executor,
             lease=self.lease,
@@ -98,13 +99,16 @@ class EngineHost(RunsView):
             workdir=self.workdir,
             config=self.config,
             scope=self.scope,
+            trigger_offload=submission_offload(self.config.storage, inline_inputs),
         )
         # What every run needs (its Story is parsed, runs are admitted) is built before the
         # engine reports ready, not inside the first run.
         for kind in (STORY, STORY_RUN):
             kind.build_model()
         self.manager = Manager(client, settle=0.05)
-        setup_all(self.manager, execution=env)
+        setup_all(
+            self.manager, execution=env, offload_inputs=run_inputs_offload(self.config.storage, inline_inputs)
+        )
         self._step_runs = runs.step_runs(self.manager)
         self._story_runs = runs.story_runs(self.manager)
         try:

@@ -1,8 +1,10 @@
 """Reading an Impulse's ``spec.with`` into a runtime's typed configuration.
 
-Invariants: :func:`parse_config` either returns a fully validated model or raises
-:class:`ImpulseConfigError` listing every offending field as ``spec.with.<path>`` with the
-fix (unknown fields are refused with the closest valid name); it performs no I/O. Broker
+Invariants: :class:`ImpulseFatalError` (and its :class:`ImpulseConfigError`) is the one error
+a runtime raises that its supervisor does not answer with a restart. :func:`parse_config`
+either returns a fully validated model or raises :class:`ImpulseConfigError` listing every
+offending field as ``spec.with.<path>`` with the fix (unknown fields are refused with the
+closest valid name); it performs no I/O. Broker
 URLs are checked for their scheme here; :func:`display_url` is the form of a URL that
 logs and errors may show (no password).
 """
@@ -22,7 +24,11 @@ FIELD_PREFIX = "spec.with"
 C = TypeVar("C", bound=WireModel)
 
 
-class ImpulseConfigError(ValueError):
+class ImpulseFatalError(Exception):
+    """The runtime cannot run as configured; restarting it cannot help (fix the resources)."""
+
+
+class ImpulseConfigError(ImpulseFatalError, ValueError):
     """``spec.with`` cannot configure this impulse; the message names each field and the fix."""
 
     def __init__(self, impulse: str, causes: list[Cause]) -> None:

@@ -4,7 +4,9 @@ Invariants: a runtime reads time only from ``context.clock`` (tests use a fake c
 logs only through ``context.logger``; it keeps state that must survive a restart only in
 ``context.state`` (one small JSON object per Impulse); it learns about and cancels the runs it
 started only through ``context.runs``. With ``debug`` set, every delivery is logged at INFO as
-a truncated preview, secret values (``redact_terms``) hidden.
+a truncated preview, secret values (``redact_terms``) hidden. ``secrets`` holds the values of
+the Secrets the Impulse binds (``spec.secrets``, logical name -> key -> text), resolved by the
+supervisor before the runtime is built.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ImpulseContext:
     runs: RunControl | None = None
     logger: logging.Logger | None = None
     redact_terms: tuple[str, ...] = ()
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def log(self) -> logging.Logger:

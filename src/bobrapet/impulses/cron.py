@@ -3,7 +3,7 @@
 ``spec.with``: ``schedule`` (five cron fields or a macro, required), ``timeZone`` (IANA name,
 default ``UTC``), ``concurrencyPolicy`` (``Allow`` | ``Forbid`` | ``Replace``, default
 ``Allow``), ``startingDeadlineSeconds`` (a tick later than this is not started; default: no
-deadline), ``catchUpLimit`` (at most this many ticks missed while not running are started
+deadline), ``maxCatchUp`` (at most this many ticks missed while not running are started
 after a restart, oldest first; when more were missed only the latest is started; default 1).
 
 Invariants:
@@ -54,10 +54,10 @@ class CronConfig(WireModel):
         "Allow", description="What to do when a tick comes while a run is still active."
     )
     starting_deadline_seconds: int | None = Field(
-        None, ge=0, description="Do not start a tick later than this many seconds after its time."
+        None, ge=1, description="Do not start a tick later than this many seconds after its time."
     )
-    catch_up_limit: int = Field(
-        1, ge=1, le=1000, description="Most missed ticks started after downtime; more: only the latest."
+    max_catch_up: int = Field(
+        1, ge=1, le=100, description="Most missed ticks started after downtime; more: only the latest."
     )
 
     @field_validator("schedule")
@@ -129,7 +129,7 @@ class CronImpulse:
         log.info("cron %r (%s) from %s", self.config.schedule, self.config.time_zone, format_timestamp(last))
         while not stop.is_set():
             now = clock.now() + TOLERANCE
-            plan = plan_ticks(self.schedule, last, now, self.deadline, self.config.catch_up_limit)
+            plan = plan_ticks(self.schedule, last, now, self.deadline, self.config.max_catch_up)
             self._report(plan, last)
             try:
                 for tick in plan.fire:
@@ -173,8 +173,8 @@ class CronImpulse:
             )
         if plan.over_limit:
             log.warning(
-                "cron: more than catchUpLimit=%d ticks missed since %s; starting only the latest (%s)",
-                self.config.catch_up_limit,
+                "cron: more than maxCatchUp=%d ticks missed since %s; starting only the latest (%s)",
+                self.config.max_catch_up,
                 since,
                 format_timestamp(plan.fire[0]),
             )

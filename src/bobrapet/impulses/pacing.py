@@ -3,7 +3,7 @@
 Invariants: every wait of a runtime ends as soon as ``stop`` is set (the awaited operation
 is cancelled, never left running); waits use the injected clock; consecutive failures wait
 longer and longer (doubling, capped) and one success resets the delay. :func:`keep_connected`
-re-runs a broker session after any error except :class:`ImpulseConfigError`, so a broker
+re-runs a broker session after any error except :class:`ImpulseFatalError`, so a broker
 restart never ends a runtime; its log lines never show a password.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from bobrapet.impulses.config import ImpulseConfigError, display_url
+from bobrapet.impulses.config import ImpulseFatalError, display_url
 from bobrapet.impulses.context import ImpulseContext
 from bobrapet.runtime.clock import Clock
 from bobrapet.runtime.ratelimit import ExponentialBackoff
@@ -94,7 +94,7 @@ async def keep_connected(
     while not stop.is_set():
         try:
             await session(backoff.succeeded)
-        except ImpulseConfigError:
+        except ImpulseFatalError:
             raise
         except Exception as exc:
             reason = describe_error(exc, url, context)

@@ -1,10 +1,12 @@
-"""The ``ctx`` handed to a Python engram: config, secrets, logger, identity, signals, effects.
+"""The ``ctx`` handed to a Python engram: config, secrets, logger, identity, signals, effects,
+triggers.
 
 Invariants: identity attributes come from the ``BUBU_*`` environment of the step (§8.3);
 ``signal`` accepts a non-empty string key and a JSON value of at most 8 KiB (encoded
 UTF-8) and records it in emission order; ``effect_once`` runs its function at most once per
-StepRun and key (:mod:`bobrapet.sdk.effects`); after ``close()`` no more signals or effects
-are accepted.
+StepRun and key (:mod:`bobrapet.sdk.effects`); ``trigger_story`` starts a Story at most once
+per identity (:mod:`bobrapet.sdk.triggers`); after ``close()`` no more signals, effects or
+triggers are accepted.
 Standard library only (imported by warm workers).
 """
 
@@ -18,6 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bobrapet.sdk.effects import LEASE_SECONDS, EffectBackend, EffectResult, Effects, MemoryEffects
+from bobrapet.sdk.triggers import (
+    CallCounter,
+    MemoryTriggers,
+    TriggerBackend,
+    TriggerResult,
+    check_request,
+    json_copy,
+    payload,
+    result_of,
+)
 
 MAX_SIGNAL_BYTES = 8 * 1024
 LOGGER_NAME = "bobrapet.engram"
@@ -48,8 +60,10 @@ class Context:
         debug: bool | None = None,
         on_signal: SignalSink | None = None,
         effects: EffectBackend | None = None,
+        triggers: TriggerBackend | None = None,
     ) -> None:
         source = os.environ if env is None else env
+        self._env = env
         self.config: dict[str, Any] = config if config is not None else {}
         #: The step's secrets: ``ctx.secrets[<logical name>][<key>]`` (template ``secretSchema``).
         self.secrets: dict[str, dict[str, str]] = secrets if secrets is not None else {}
@@ -69,6 +83,9 @@ class Context:
         self._on_signal = on_signal
         #: Where effect claims are kept: the engine's EffectClaims, or memory outside an engine.
         self._effects = Effects(effects if effects is not None else MemoryEffects(), self.logger)
+        #: Where triggers go: the engine's StoryTriggers, or memory outside an engine.
+        self._triggers: TriggerBackend = triggers if triggers is not None else MemoryTriggers()
+        self._trigger_calls = CallCounter()
         self._closed = False
 
     def signal(self, key: str, value: Any) -> None:
@@ -114,10 +131,86 @@ class Context:
         self._check_open()
         return await self._effects.once_async(key, fn, lease_seconds)
 
+    def trigger_story(
+        self,
+        story: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        namespace: str | None = None,
+        wait: bool = True,
+    ) -> TriggerResult:
+        """Start the Story ``story`` with ``inputs`` through a durable StoryTrigger; returns a
+        :class:`~bobrapet.sdk.triggers.TriggerResult` (trigger name, decision, StoryRun name).
+
+        The StoryRun is independent of this step's run (not its child: it is not canceled
+        with it and this step does not wait for it to finish); it runs when an engine drives
+        it (``bobrapet wait RUN``, ``bobrapet serve``). It is annotated with the StepRun and
+        StoryRun that triggered it.
+
+        Idempotency: with ``key``, any caller triggering ``story`` with the same key gets the
+        same StoryRun (the same key with other inputs raises
+        :class:`~bobrapet.sdk.triggers.TriggerError`); include ``ctx.idempotency_key`` in the
+        key to scope it to this step. Without a key the call is idempotent per StepRun, like
+        :meth:`effect_once`: a retry of this step that makes the same call (same Story, same
+        inputs, the same how-manieth such call) gets the run the first attempt started; a call
+        with other inputs starts another run.
+
+        ``namespace`` is the Story's namespace (default: the step's; another one needs the
+        cross-namespace policy to allow it). With ``wait`` (the default) the call returns once
+        the StoryTrigger controller decided (at most 30 s, ``BUBU_K8S_OPERATION_TIMEOUT``):
+        :class:`~bobrapet.sdk.triggers.TriggerRejected` (with its ``reason``) when it rejected
+        the trigger, :class:`~bobrapet.sdk.triggers.StoryNotFound` when the Story does not
+        exist, :class:`~bobrapet.sdk.triggers.TriggerPending` (retryable) when no decision
+        came in time. Inputs too large to store inline are offloaded to storage. Outside an
+        engine the calls are recorded in memory (:class:`~bobrapet.sdk.triggers.MemoryTriggers`).
+        Use :meth:`trigger_story_async` from an ``async`` engram.
+        """
+        wire = self._trigger_payload(story, inputs, key, namespace, wait)
+        return self._triggered(story, result_of(self._triggers.call(wire).result()))
+
+    async def trigger_story_async(
+        self,
+        story: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        namespace: str | None = None,
+        wait: bool = True,
+    ) -> TriggerResult:
+        """:meth:`trigger_story` for ``async`` engrams (awaits the decision)."""
+        import asyncio
+
+        wire = self._trigger_payload(story, inputs, key, namespace, wait)
+        reply: dict[str, Any] = await asyncio.wrap_future(self._triggers.call(wire))
+        return self._triggered(story, result_of(reply))
+
+    def _triggered(self, story: str, result: TriggerResult) -> TriggerResult:
+        """Log what the call did (the step log shows which run to follow)."""
+        if result.story_run:
+            self.logger.info(
+                "story %r triggered: storytrigger/%s %s storyrun/%s (an engine drives it: bobrapet wait %s)",
+                story, result.trigger, result.decision, result.story_run, result.story_run,
+            )  # fmt: skip
+        else:
+            self.logger.info("story %r triggered: storytrigger/%s submitted", story, result.trigger)
+        return result
+
+    def _trigger_payload(
+        self, story: str, inputs: Mapping[str, Any] | None, key: str | None, namespace: str | None, wait: bool
+    ) -> dict[str, Any]:
+        if self._closed:
+            raise RuntimeError("the step has finished; stories can no longer be triggered")
+        check_request(story, inputs, key, namespace)
+        data = json_copy(inputs)
+        call = self._trigger_calls.next(story, namespace, data)
+        env = os.environ if self._env is None else self._env
+        return payload(story, data, key=key, namespace=namespace, wait=wait, call=call, env=env)
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the step has finished; effects can no longer be performed")
 
     def close(self) -> None:
-        """Mark the step finished (later ``signal`` and ``effect_once`` calls raise)."""
+        """Mark the step finished (later ``signal``, ``effect_once`` and ``trigger_story`` calls raise)."""
         self._closed = True

@@ -41,10 +41,12 @@ from bobrapet.api.timestamps import format_timestamp
 from bobrapet.host import serve_file
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.host.engine_host import EngineHost
+from bobrapet.host.impulses import ImpulseHost
 from bobrapet.host.serve_file import ServeRecord
 from bobrapet.runtime import metrics
 from bobrapet.server.app import build_app
 from bobrapet.server.context import ApiContext
+from bobrapet.server.impulses import impulse_router
 
 log = logging.getLogger("bobrapet.server.service")
 
@@ -87,7 +89,8 @@ Task = Callable[[ServeContext], Coroutine[Any, Any, None]]
 class Extensions:
     """Endpoints and long-lived tasks other parts add to the service.
 
-    Routers are served with the resource API (same ``Status`` errors, same bearer token);
+    Routers are served with the resource API (same ``Status`` errors, same bearer token but
+    under :data:`~bobrapet.server.auth.OPEN_PREFIXES`);
     each task is started once the engine is up and cancelled at shutdown, before the engine
     drains.
     """
@@ -97,9 +100,17 @@ class Extensions:
 
 
 def default_extensions() -> Extensions:
-    """The extensions every ``bobrapet serve`` runs: the one place they are registered
-    (impulse webhook endpoints and impulse runtimes belong here)."""
-    return Extensions()
+    """The extensions every ``bobrapet serve`` runs: the one place they are registered.
+
+    Impulses: the supervisor that runs every Impulse of the home (:mod:`bobrapet.host.impulses`)
+    and the webhook endpoint ``POST /impulses/<namespace>/<impulse>`` it answers.
+    """
+    impulses = ImpulseHost()
+
+    async def run_impulses(context: ServeContext) -> None:
+        await impulses.run(context.plane, context.options.workdir)
+
+    return Extensions(routers=[impulse_router(impulses.endpoint)], tasks=[run_impulses])
 
 
 def is_loopback(host: str) -> bool:

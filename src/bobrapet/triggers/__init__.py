@@ -4,12 +4,14 @@ Used by ``bobrapet trigger``, the impulses and the SDK's ``trigger_story``; the 
 controller (:mod:`bobrapet.controllers.storytrigger`) decides what a stored trigger becomes.
 
 The usual path is :func:`trigger_story` (build, submit, wait, with retries and an optional
-throttle); its pieces — :func:`build_trigger`, :func:`submit`, :func:`wait_for_decision` —
+throttle; :func:`policy_from_env` reads an SDK caller's delivery policy); its
+pieces — :func:`build_trigger`, :func:`submit`, :func:`wait_for_decision` —
 serve callers that drive the steps themselves (the CLI settles the controllers in-process
 instead of waiting).
 """
 
 from bobrapet.triggers.compare import request_differences
+from bobrapet.triggers.env import EnvPolicy, policy_from_env
 from bobrapet.triggers.errors import (
     DeliveryError,
     IdentityConflict,
@@ -39,6 +41,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryMode",
     "DeliveryOptions",
+    "EnvPolicy",
     "IdentityConflict",
     "ImpulseRef",
     "OffloadInputs",
@@ -58,6 +61,7 @@ __all__ = [
     "delivery_key",
     "is_retryable",
     "key_variables",
+    "policy_from_env",
     "render_key",
     "request_differences",
     "retry_delay",

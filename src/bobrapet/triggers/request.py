@@ -72,6 +72,8 @@ class TriggerRequest:
     key_template: str | None = None
     #: Pin ``storyRef.version`` to the Story's ``spec.version`` (when it has one).
     pin_version: bool = True
+    #: Annotations of the StoryTrigger (provenance; not part of the immutable request).
+    annotations: Mapping[str, str] | None = None
 
     @property
     def target_namespace(self) -> str:
@@ -149,13 +151,16 @@ def trigger_object(
     if inputs:
         spec["inputs"] = inputs
     spec["deliveryIdentity"] = identity
+    metadata: dict[str, Any] = {
+        "name": story_trigger_name(story_ns, request.story, identity["submissionId"]),
+        "namespace": request.namespace,
+    }
+    if request.annotations:
+        metadata["annotations"] = dict(request.annotations)
     return {
         "apiVersion": STORY_TRIGGER.api_version,
         "kind": STORY_TRIGGER.kind,
-        "metadata": {
-            "name": story_trigger_name(story_ns, request.story, identity["submissionId"]),
-            "namespace": request.namespace,
-        },
+        "metadata": metadata,
         "spec": spec,
     }
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from bobrapet.api.admission.config import AdmissionConfig
-from bobrapet.api.admission.lookup import Lookup
+from bobrapet.api.admission.lookup import HydrateInputs, Lookup
 from bobrapet.api.durations import parse_duration
 from bobrapet.api.errors import Cause
 from bobrapet.api.kinds import Kind
@@ -35,6 +35,8 @@ class Context:
     causes: list[Cause] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache: dict[tuple[str, str | None, str], dict[str, Any] | None] = field(default_factory=dict)
+    #: Reads offloaded payloads (None: they are checked as references only).
+    hydrate: HydrateInputs | None = None
 
     # -- identity -------------------------------------------------------------------
     @property

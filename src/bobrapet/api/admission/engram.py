@@ -17,6 +17,14 @@ from bobrapet.api.jsonschema_util import scrub_storage_metadata, validate_templa
 from bobrapet.api.kinds import ENGRAM_TEMPLATE, IMPULSE_TEMPLATE, SECRET
 
 
+def _missing_template(kind: str, name: str, impulse: bool) -> str:
+    from bobrapet.api.builtin_catalog import builtin_names
+
+    if impulse and name in builtin_names():
+        return f"{kind} '{name}' not found: it is built in; install it with `bobrapet catalog install`"
+    return f"{kind} '{name}' not found; install it first"
+
+
 async def load_template(ctx: Context, impulse: bool) -> dict[str, Any] | None:
     """The referenced template (errors recorded when missing or version-mismatched)."""
     kind = IMPULSE_TEMPLATE if impulse else ENGRAM_TEMPLATE
@@ -27,9 +35,7 @@ async def load_template(ctx: Context, impulse: bool) -> dict[str, Any] | None:
         return None
     template = await ctx.get(kind, name, None)
     if template is None:
-        ctx.error(
-            "spec.templateRef.name", f"{kind.kind} '{name}' not found; install it first", "FieldValueNotFound"
-        )
+        ctx.error("spec.templateRef.name", _missing_template(kind.kind, name, impulse), "FieldValueNotFound")
         return None
     tver = as_dict(template.get("spec")).get("version")
     if ref.get("version") and ref.get("version") != tver:

@@ -1,8 +1,10 @@
-"""How admission reads other objects: the :class:`Lookup` protocol (and an in-memory one).
+"""How admission reads other objects: the :class:`Lookup` protocol (and an in-memory one),
+and the :class:`HydrateInputs` seam through which it reads offloaded payloads.
 
 Invariant: admission never writes; it only ``get``s/``list``s through a Lookup the caller
 supplies (the embedded store, the Kubernetes client, or :class:`MemoryLookup` in tests and
-offline validation).
+offline validation), and reads storage only through a :class:`HydrateInputs` the caller may
+supply (none: offloaded payloads are checked as references).
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ class Lookup(Protocol):
 
     async def list(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]]:
         """Every stored object of ``kind`` (all namespaces when ``namespace`` is None)."""
+        ...
+
+
+class HydrateInputs(Protocol):
+    async def __call__(self, value: Any) -> Any:
+        """``value`` with its ``$bubuStorageRef`` maps replaced by the stored data; raises
+        (with a message saying why) when a blob cannot be read."""
         ...
 
 

@@ -27,7 +27,7 @@ from bobrapet.api.admission.context import DNS1123_LABEL, DNS1123_SUBDOMAIN, Con
 from bobrapet.api.admission.effectclaim import validate_effectclaim
 from bobrapet.api.admission.engram import validate_engram
 from bobrapet.api.admission.impulse import validate_impulse
-from bobrapet.api.admission.lookup import Lookup
+from bobrapet.api.admission.lookup import HydrateInputs, Lookup
 from bobrapet.api.admission.references import validate_reference_grant
 from bobrapet.api.admission.steprun import default_steprun, validate_steprun
 from bobrapet.api.admission.story import default_story, validate_story
@@ -232,8 +232,10 @@ async def admit(
     config: AdmissionConfig | None = None,
     *,
     subresource: str | None = None,
+    hydrate: HydrateInputs | None = None,
 ) -> Admitted:
-    """Default and validate ``obj`` (``old`` is the stored object on update)."""
+    """Default and validate ``obj`` (``old`` is the stored object on update); ``hydrate``
+    reads offloaded payloads where a rule needs their content."""
     if not isinstance(obj, dict):
         raise BadRequest(f"document must be a mapping, got {_type_name(obj)}")
     kind = resolve_kind(obj)
@@ -245,7 +247,7 @@ async def admit(
     status_only = subresource == "status"
     normalized, structural_causes = _structural(kind, obj, status_only)
     causes = _merge_identity(_check_identity(kind, normalized, old), structural_causes)
-    ctx = Context(kind, normalized, old, lookup, config, subresource)
+    ctx = Context(kind, normalized, old, lookup, config, subresource, hydrate=hydrate)
     if not structural_causes:
         defaulter = DEFAULTERS.get(kind.kind)
         if defaulter is not None and not status_only:

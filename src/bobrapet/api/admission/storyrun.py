@@ -5,7 +5,10 @@ object within the inline limit (oversized inputs are a ``FieldValueTooLong`` cau
 StoryTrigger controller offloads on it), reference maps are well-formed and inputs validate
 against the normalized ``inputsSchema`` after its ``default`` values are filled in (so a
 required input with a default may be omitted — the engine applies the same defaults at run
-start; the stored spec keeps exactly what the user wrote). On update the spec is
+start; the stored spec keeps exactly what the user wrote). A run with a trigger token carries
+the trigger's input hash: it must equal the canonical hash of ``spec.inputs`` as stored, or —
+inputs the StoryTrigger controller offloaded — of the inputs hydrated through the caller's
+:class:`~bobrapet.api.admission.lookup.HydrateInputs`. On update the spec is
 immutable except ``cancelRequested`` going from unset/false to true, the trigger-token
 annotation is immutable and ``status.observedGeneration`` never decreases.
 """
@@ -152,7 +155,25 @@ async def validate_storyrun(ctx: Context) -> None:
                 "the trigger-input-hash annotation is required with a trigger token",
             )
         elif want != canonical_input_hash(inputs):
-            ctx.error(
-                f"metadata.annotations[{TRIGGER_INPUT_HASH}]",
-                "trigger-input-hash does not match the canonical hash of spec.inputs",
-            )
+            await _check_offloaded_hash(ctx, str(want), inputs)
+
+
+async def _check_offloaded_hash(ctx: Context, want: str, inputs: Any) -> None:
+    """The trigger-input-hash rule for inputs that differ from the trigger's as stored: they
+    must be the trigger's inputs offloaded (their hydrated form has the hash)."""
+    field = f"metadata.annotations[{TRIGGER_INPUT_HASH}]"
+    if not (ctx.hydrate is not None and isinstance(inputs, dict) and has_storage_refs(inputs)):
+        ctx.error(field, "trigger-input-hash does not match the canonical hash of spec.inputs")
+        return
+    try:
+        hydrated = await ctx.hydrate(inputs)
+    except Exception as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        ctx.error(field, f"cannot read the offloaded spec.inputs to check trigger-input-hash: {message}")
+        return
+    if canonical_input_hash(hydrated) != want:
+        ctx.error(
+            field,
+            "trigger-input-hash does not match the canonical hash of spec.inputs, "
+            "neither as stored nor with its offloaded values read back",
+        )

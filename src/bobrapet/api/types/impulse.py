@@ -60,6 +60,10 @@ class ImpulseStatus(WireModel):
     throttled_triggers: int | None = Field(None, description="Triggers delayed by throttling.", ge=0)
     last_throttled: Timestamp | None = Field(None, description="When a trigger was last throttled.")
     last_trigger: Timestamp | None = Field(None, description="When the last trigger arrived.")
+    refused_deliveries: int | None = Field(
+        None, description="Deliveries refused (no inputs could be built, identity conflict...).", ge=0
+    )
+    last_refused: Timestamp | None = Field(None, description="When a delivery was last refused.")
     last_success: Timestamp | None = Field(None, description="When a triggered run last succeeded.")
 
 

@@ -15,13 +15,12 @@ from typing import Annotated
 import typer
 
 from bobrapet.api.errors import StatusError
-from bobrapet.api.kinds import STORY_RUN
 from bobrapet.cli.app import EXIT_REJECTED, app, state
 from bobrapet.cli.commands.common import namespace_option, run
-from bobrapet.cli.commands.wait import is_terminal, phase_of, read_run, run_command_hint
+from bobrapet.cli.commands.wait import phase_of, read_run, run_command_hint
 from bobrapet.cli.errors import format_status_error
 from bobrapet.host.embedded import ControlPlane
-from bobrapet.runtime.retry import retry_on_conflict
+from bobrapet.impulses.runs import CancelOutcome, request_cancel
 
 
 @app.command("cancel")
@@ -45,20 +44,12 @@ async def _cancel(name: str, namespace: str) -> str:
     """What happened, as the line to print."""
     async with ControlPlane(state.home) as plane:
         await read_run(plane, name, namespace)
-
-        async def write() -> str:
-            fresh = await plane.client.get(STORY_RUN, name, namespace)
-            if is_terminal(fresh):
-                return f"storyrun/{name} already finished ({phase_of(fresh)}); nothing to cancel"
-            if fresh["spec"].get("cancelRequested"):
-                return f"storyrun/{name} cancel already requested"
-            fresh["spec"]["cancelRequested"] = True
-            await plane.client.update(fresh)
-            return f"storyrun/{name} cancel requested"
-
         try:
-            return await retry_on_conflict(write)
+            outcome, fresh = await request_cancel(plane.client, name, namespace)
         except StatusError as err:
             for line in format_status_error(err):
                 state.err.print(line, markup=False, highlight=False)
             raise typer.Exit(EXIT_REJECTED) from None
+        if outcome is CancelOutcome.FINISHED:
+            return f"storyrun/{name} already finished ({phase_of(fresh)}); nothing to cancel"
+        return f"storyrun/{name} cancel {outcome.value}"

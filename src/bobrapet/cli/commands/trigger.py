@@ -2,7 +2,9 @@
 
 Invariants: usage problems (bad ``-i``, unreadable or non-object ``--inputs-file``,
 ``--key`` with ``--token``, a key template that cannot render, bad ``-o``) exit 2 before
-anything is written. The trigger is submitted through :mod:`bobrapet.triggers` (``--key K``:
+anything is written. Inputs larger than ``storyrun.max-inline-inputs-size`` are offloaded to
+the home's storage before the trigger is stored (a storage failure exits 1).
+The trigger is submitted through :mod:`bobrapet.triggers` (``--key K``:
 mode ``key`` with ``K`` as the key template; ``--token T``: mode ``token``; else mode
 ``none``), so the same key gives the same trigger and the same run. The controllers are
 settled in this process, so the StoryTrigger controller has decided when the trigger is
@@ -116,13 +118,15 @@ def trigger_command(
 
 
 async def _trigger(request: TriggerRequest, assignments: tuple[str, ...]) -> dict[str, Any]:
+    from bobrapet.storage.errors import StorageError
     from bobrapet.triggers import DeliveryError, IdentityConflict, StoryNotFound, build_trigger, submit
 
     async with ControlPlane(state.home) as plane:
         try:
             schema = await _inputs_schema(plane, request)
             inputs = keep_declared_strings(dict(request.inputs or {}), assignments, schema)
-            built = await build_trigger(plane.client, replace(request, inputs=inputs))
+            offload = plane.submission_offload()
+            built = await build_trigger(plane.client, replace(request, inputs=inputs), offload_inputs=offload)
             stored = await submit(plane.client, built)
         except StoryNotFound as err:
             raise fail(f"{err}; apply it first (bobrapet apply -f FILE)") from None
@@ -130,6 +134,8 @@ async def _trigger(request: TriggerRequest, assignments: tuple[str, ...]) -> dic
             raise fail(str(err), EXIT_USAGE) from None
         except IdentityConflict as err:
             raise fail(str(err)) from None
+        except StorageError as err:
+            raise fail(f"cannot offload the inputs to storage: {err.message}") from None
         except StatusError as err:
             for line in format_status_error(err):
                 state.err.print(line, markup=False, highlight=False)

@@ -36,10 +36,11 @@ Failure semantics:
 * ``cancel(key)`` stops that attempt wherever it is (queued or running): result Failed
   "canceled".
 
-Effect claims: a Python step's effect frames are answered by its request's
-:class:`~bobrapet.execution.effects.StepEffects` (in background tasks, so a slow store write
-holds up no other frame); a claim granted after the step's worker died is released at once
-(nobody would run the effect).
+Effect claims and triggers: a Python step's effect frames are answered by its request's
+:class:`~bobrapet.execution.effects.StepEffects`, its trigger frames by its
+:class:`~bobrapet.execution.triggers.StepTriggers` (in background tasks, so a slow store
+write or a trigger waiting for its decision holds up no other frame); a claim granted after
+the step's worker died is released at once (nobody would run the effect).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bobrapet.execution import triggers
 from bobrapet.execution.effects import StepEffects, answer
 from bobrapet.execution.request import ExecutionRequest, ExecutionResult
 from bobrapet.executors.local import protocol
@@ -502,8 +504,8 @@ class LocalExecutor:
                 return failed(f"cannot start a worker: {worker}", started_at=queued_at, finished_at=_now())
             started = _now()
             pending = worker.send(request.key, frame, request.timeout)
-            if request.effects is not None:  # else the WorkerProcess answers "not available"
-                pending.on_effect = self._effect_handler(worker, pending, request.effects)
+            if request.effects is not None or request.triggers is not None:
+                pending.on_call = self._call_handler(worker, pending, request)  # else "not available"
             if self._max_tasks is not None and worker.tasks >= self._max_tasks:
                 self._retire(worker)
             try:
@@ -527,17 +529,25 @@ class LocalExecutor:
             if not settled_later:
                 self._unplace(attempt)
 
-    def _effect_handler(
-        self, worker: WorkerProcess, pending: InFlight, effects: StepEffects
+    def _call_handler(
+        self, worker: WorkerProcess, pending: InFlight, request: ExecutionRequest
     ) -> Callable[[dict[str, Any]], None]:
-        """Answers the effect frames of one step with ``effects`` (see the module docstring)."""
+        """Answers the effect and trigger frames of one step with its request's ports (see
+        the module docstring)."""
 
-        async def reply(frame: dict[str, Any]) -> None:
+        async def effect(frame: dict[str, Any], effects: StepEffects | None) -> dict[str, Any]:
             answered = await answer(effects, frame)
-            if answered.get("decision") == "run" and pending.reply.done():
+            if effects is not None and answered.get("decision") == "run" and pending.reply.done():
                 with contextlib.suppress(Exception):
                     await effects.release(str(frame.get("effectKey")))
-            worker.reply_effect(frame, answered)
+            return answered
+
+        async def reply(frame: dict[str, Any]) -> None:
+            if frame.get("op") == protocol.TRIGGER:
+                answered = await triggers.answer(request.triggers, frame)
+            else:
+                answered = await effect(frame, request.effects)
+            worker.reply_call(frame, answered)
 
         def handle(frame: dict[str, Any]) -> None:
             self._background_task(reply(frame))

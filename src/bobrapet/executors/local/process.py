@@ -8,8 +8,9 @@ task routes each frame to its request by ``key`` (signals are collected in order
 worker's result frame, or to ``None`` when the worker died first (EOF on the reply pipe:
 crash, ``os._exit``, kill; ``returncode`` is then set). A garbled or oversized frame makes
 the stream unusable: the worker is stopped and every in-flight request gets ``None``.
-An effect frame goes to its request's ``on_effect`` (which must answer it with
-:meth:`WorkerProcess.reply_effect`); without one it is answered with an error at once.
+An effect or trigger frame (a call the engine answers) goes to its request's ``on_call``
+(which must answer it with :meth:`WorkerProcess.reply_call`); without one it is answered
+with "not available" at once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bobrapet
-from bobrapet.execution.effects import UNAVAILABLE
+from bobrapet.execution import effects, triggers
 from bobrapet.executors.local import protocol
 from bobrapet.executors.local.killing import terminate_group
 
@@ -43,8 +44,9 @@ class InFlight:
     #: Called by the reader right after it resolved ``reply`` (saves the waiter a loop turn
     #: that a done callback would cost).
     on_reply: Callable[[], None] | None = None
-    #: Handles the step's effect frames (``ctx.effect_once``); set by the executor.
-    on_effect: Callable[[dict[str, Any]], None] | None = None
+    #: Handles the step's effect and trigger frames (``ctx.effect_once``,
+    #: ``ctx.trigger_story``); set by the executor.
+    on_call: Callable[[dict[str, Any]], None] | None = None
 
     def resolve(self, frame: dict[str, Any] | None) -> None:
         """Resolve ``reply`` with ``frame`` (once) and call ``on_reply``."""
@@ -173,8 +175,8 @@ class WorkerProcess:
                     pending = self.inflight.get(str(frame.get("key")))
                     if pending is not None:
                         pending.signals.append(frame["event"])
-                elif op == protocol.EFFECT:
-                    self._effect(frame)
+                elif op in protocol.REPLY_OF:
+                    self._call(frame)
                 elif op == protocol.READY:
                     if self.ready_after is None:
                         self.ready_after = time.monotonic() - self.spawned_at
@@ -190,17 +192,20 @@ class WorkerProcess:
             self._idle.set()
             self._answered.set()
 
-    def _effect(self, frame: dict[str, Any]) -> None:
+    def _call(self, frame: dict[str, Any]) -> None:
         pending = self.inflight.get(str(frame.get("key")))
-        if pending is not None and pending.on_effect is not None:
-            pending.on_effect(frame)
+        if pending is not None and pending.on_call is not None:
+            pending.on_call(frame)
         else:
-            self.reply_effect(frame, dict(UNAVAILABLE))
+            unavailable = effects.UNAVAILABLE if frame.get("op") == protocol.EFFECT else triggers.UNAVAILABLE
+            self.reply_call(frame, dict(unavailable))
 
-    def reply_effect(self, frame: dict[str, Any], reply: dict[str, Any]) -> None:
-        """Answer the effect call ``frame`` with ``reply`` (dropped when the worker is gone)."""
+    def reply_call(self, frame: dict[str, Any], reply: dict[str, Any]) -> None:
+        """Answer the call ``frame`` (effect or trigger) with ``reply`` (dropped when the
+        worker is gone)."""
         if self.alive:
-            answer = {"op": protocol.EFFECT_REPLY, "key": frame.get("key"), "id": frame.get("id")}
+            op = protocol.REPLY_OF[str(frame.get("op"))]
+            answer = {"op": op, "key": frame.get("key"), "id": frame.get("id")}
             self._writer.write(protocol.encode({**answer, "reply": reply}))
 
     async def wait_ready(self) -> None:

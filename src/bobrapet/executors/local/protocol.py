@@ -11,6 +11,10 @@ Effect claims (``ctx.effect_once``, :mod:`bobrapet.sdk.effects`): while a step r
 sends ``{"op": "effect", "key": ..., "id": N, "action": "claim"|"renew"|"complete"|"release",
 ...payload}`` and the engine answers every such frame with exactly one ``{"op":
 "effect-reply", "key": ..., "id": N, "reply": {...}}`` (``id`` is unique per worker).
+Triggers (``ctx.trigger_story``, :mod:`bobrapet.sdk.triggers`) work the same way: ``{"op":
+"trigger", "key": ..., "id": N, ...payload}`` answered by exactly one ``{"op":
+"trigger-reply", "key": ..., "id": N, "reply": {...}}``; effect and trigger calls share the
+worker's ``id`` sequence.
 Standard library only (imported by warm workers).
 """
 
@@ -26,6 +30,10 @@ SIGNAL = "signal"
 RESULT = "result"
 EFFECT = "effect"
 EFFECT_REPLY = "effect-reply"
+TRIGGER = "trigger"
+TRIGGER_REPLY = "trigger-reply"
+#: The reply op of each call op.
+REPLY_OF = {EFFECT: EFFECT_REPLY, TRIGGER: TRIGGER_REPLY}
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 

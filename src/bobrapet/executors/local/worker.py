@@ -15,8 +15,9 @@ A worker runs several steps at once (the engine decides how many: its per-worker
   of the step that emitted them;
 * a cancel request cancels the step's task when it is async; a sync step cannot be stopped
   inside a process (the engine retires the worker instead);
-* ``ctx.effect_once`` sends effect frames and blocks its step (or awaits, in an async step)
-  until the engine's reply, which the reading thread routes back by ``id``.
+* ``ctx.effect_once`` and ``ctx.trigger_story`` send effect / trigger frames and block their
+  step (or await, in an async step) until the engine's reply, which the reading thread
+  routes back by ``id``.
 
 Per-step isolation with concurrency (the engine and the user's code only see their own step):
 
@@ -98,8 +99,9 @@ class _Channel:
                 view = view[os.write(self._write_fd, view) :]
 
 
-class _EffectCalls:
-    """Effect calls of the steps of this worker: one frame out per call, replies routed by ``id``."""
+class _Calls:
+    """Calls of the steps of this worker to the engine (effect claims, triggers): one frame out
+    per call, replies routed by ``id`` (one sequence for every kind of call)."""
 
     def __init__(self, channel: _Channel) -> None:
         self._channel = channel
@@ -107,12 +109,12 @@ class _EffectCalls:
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def call(self, step_key: str, action: str, payload: dict[str, Any]) -> Future[dict[str, Any]]:
+    def call(self, op: str, step_key: str, fields: dict[str, Any]) -> Future[dict[str, Any]]:
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             call_id = next(self._ids)
             self._pending[call_id] = future
-        frame = {**payload, "op": protocol.EFFECT, "key": step_key, "id": call_id, "action": action}
+        frame = {**fields, "op": op, "key": step_key, "id": call_id}
         try:
             self._channel.send(frame)
         except BaseException as exc:
@@ -122,23 +124,35 @@ class _EffectCalls:
         return future
 
     def resolve(self, frame: dict[str, Any]) -> None:
-        """Hand an ``effect-reply`` frame to the call waiting for it."""
+        """Hand a reply frame (``effect-reply``, ``trigger-reply``) to the call waiting for it."""
         with self._lock:
             future = self._pending.pop(frame.get("id"), None)  # type: ignore[arg-type]
         if future is not None:
             reply = frame.get("reply")
-            future.set_result(reply if isinstance(reply, dict) else {"error": "malformed effect reply"})
+            malformed = {"error": "malformed reply from the engine"}
+            future.set_result(reply if isinstance(reply, dict) else malformed)
 
 
 class _StepEffects:
     """The :class:`~bobrapet.sdk.effects.EffectBackend` of one step: calls carry its key."""
 
-    def __init__(self, calls: _EffectCalls, step_key: str) -> None:
+    def __init__(self, calls: _Calls, step_key: str) -> None:
         self._calls = calls
         self._key = step_key
 
     def call(self, action: str, payload: dict[str, Any]) -> Future[dict[str, Any]]:
-        return self._calls.call(self._key, action, payload)
+        return self._calls.call(protocol.EFFECT, self._key, {**payload, "action": action})
+
+
+class _StepTriggers:
+    """The :class:`~bobrapet.sdk.triggers.TriggerBackend` of one step: calls carry its key."""
+
+    def __init__(self, calls: _Calls, step_key: str) -> None:
+        self._calls = calls
+        self._key = step_key
+
+    def call(self, payload: dict[str, Any]) -> Future[dict[str, Any]]:
+        return self._calls.call(protocol.TRIGGER, self._key, payload)
 
 
 class _Step:
@@ -385,7 +399,7 @@ class Worker:
         self._loop_lock = threading.Lock()
         self._logger = _make_logger()
         self._spares = SpareLogs()
-        self._effects = _EffectCalls(channel)
+        self._calls = _Calls(channel)
 
     def serve(self) -> None:
         """Serve requests until EOF of the request pipe (then return at once)."""
@@ -413,8 +427,8 @@ class Worker:
                     return
                 if op == protocol.CANCEL:
                     self.cancel(str(request.get("key")))
-                elif op == protocol.EFFECT_REPLY:
-                    self._effects.resolve(request)
+                elif op in (protocol.EFFECT_REPLY, protocol.TRIGGER_REPLY):
+                    self._calls.resolve(request)
         except BaseException as exc:  # a garbled frame, a broken worker: stop serving
             self._error = exc
         self._eof.set()
@@ -473,7 +487,8 @@ class Worker:
             logger=self._logger,
             debug=step.debug,
             on_signal=signal,
-            effects=_StepEffects(self._effects, step.key),
+            effects=_StepEffects(self._calls, step.key),
+            triggers=_StepTriggers(self._calls, step.key),
         )
 
     # ------------------------------------------------------------------ async steps
