@@ -141,3 +141,17 @@ def test_which_extra_workloads_run() -> None:
     assert run.wanted_extras(None, 30) == []  # --soak alone runs the soak only
     assert run.wanted_extras("W1,serve", None) == ["serve"]
     assert run.wanted_extras("W1", 5) == []
+
+
+def test_serve_targets_per_way_in() -> None:
+    phases = {
+        "start": {"delivery_to_start_ms": {"p50": 4.0}},
+        "burst": {"accepted_per_s": 400.0, "latency_ms": {"p99": 120.0}},
+    }
+    checks = serve_load.serve_targets({"triggers": phases, "webhook": phases})
+    assert [(c["workload"], c["ok"]) for c in checks] == [
+        ("serve-webhook", False), ("serve-webhook", False), ("serve-webhook", True),
+        ("serve-triggers", False), ("serve-triggers", False), ("serve-triggers", True),
+    ]  # fmt: skip
+    assert [c["workload"] for c in serve_load.serve_targets({"triggers": phases})] == ["serve-triggers"] * 3
+    assert [c["value"] for c in serve_load.serve_targets(None)] == [None] * 3  # failed: no figures
