@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.generate import CATALOG
-from bench.loadgen import Connection, LoadResult, run_load
+from bench.loadgen import Connection, LoadResult, get_json, run_load
 from bench.serving import (
+    IMPULSES_PATH,
     STORYRUNS_PATH,
     TRIGGERS_PATH,
     ServeProcess,
@@ -255,6 +256,11 @@ async def _drive(serve: ServeProcess, settings: SoakSettings, log: Callable[[str
     summary = result.summary(target)
     summary["cron_runs"] = cron_runs
     summary["way_in"] = target.path
+    if impulses_available():  # what the Impulses counted (the cron one fires every minute)
+        reader = serve.target("", method="GET")
+        summary["impulses"] = {
+            name: (await get_json(reader, f"{IMPULSES_PATH}/{name}")).get("status") for name in (HOOK, CRON)
+        }
     return {"load": summary, "points": points}
 
 
