@@ -14,9 +14,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import yaml
+
+#: The ``-i/--input KEY=VALUE`` option of the commands that start runs (``run``, ``trigger``).
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="KEY=VALUE",
+        help="An input (the value is JSON, else a string); repeatable.",
+    ),
+]
 
 
 class InputsError(ValueError):

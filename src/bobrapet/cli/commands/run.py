@@ -40,7 +40,7 @@ from bobrapet.cli.commands.wait import (
     workers_option,
 )
 from bobrapet.cli.errors import format_status_error
-from bobrapet.cli.inputs import InputsError, build_input_sets, keep_declared_strings
+from bobrapet.cli.inputs import InputOption, InputsError, build_input_sets, keep_declared_strings
 from bobrapet.host import serve_file
 from bobrapet.host.embedded import ControlPlane
 from bobrapet.host.pool import start_early
@@ -125,15 +125,7 @@ def run_command(
         str | None,
         typer.Option("--name", metavar="RUN", help="Name of the StoryRun (default: <story>-<random>)."),
     ] = None,
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="KEY=VALUE",
-            help="An input (the value is JSON, else a string); repeatable.",
-        ),
-    ] = None,
+    inputs: InputOption = None,
     inputs_file: Annotated[
         str | None,
         typer.Option(

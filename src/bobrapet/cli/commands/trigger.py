@@ -27,7 +27,7 @@ from bobrapet.cli.app import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app, fail, stat
 from bobrapet.cli.commands.common import namespace_option, run
 from bobrapet.cli.commands.wait import RESULT_FORMATS, check_output, run_command_hint
 from bobrapet.cli.errors import format_status_error
-from bobrapet.cli.inputs import InputsError, build_inputs, keep_declared_strings
+from bobrapet.cli.inputs import InputOption, InputsError, build_inputs, keep_declared_strings
 from bobrapet.cli.output import dump_json, dump_yaml
 from bobrapet.host.embedded import ControlPlane
 
@@ -49,15 +49,7 @@ def _mode(key: str | None, token: str | None) -> DeliveryMode:
 @app.command("trigger")
 def trigger_command(
     story: Annotated[str, typer.Argument(metavar="STORY", help="The Story to start.")],
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="KEY=VALUE",
-            help="An input (the value is JSON, else a string); repeatable.",
-        ),
-    ] = None,
+    inputs: InputOption = None,
     inputs_file: Annotated[
         str | None,
         typer.Option("--inputs-file", metavar="FILE", help="Inputs: one YAML/JSON object; -i overrides."),
