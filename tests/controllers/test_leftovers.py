@@ -162,7 +162,10 @@ async def test_a_deleted_run_leaves_no_blob_log_or_trigger(
     with pytest.raises(NotFound):
         await client.get(STORY_TRIGGER, "t1", "default")
     assert not (home.store.root / "outputs/default/r1-a").exists()  # no empty directories left
-    assert cleanup.removed["triggers"] == 1 and cleanup.removed["blobs"] == 4
+    # Counted once the clean-up's thread has returned (after the files are gone).
+    assert await until(lambda: cleanup.removed["triggers"] == 1 and cleanup.removed["blobs"] == 4), dict(
+        cleanup.removed
+    )
 
 
 async def test_what_is_still_referenced_or_rewritten_stays(
