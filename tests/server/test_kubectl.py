@@ -18,13 +18,12 @@ BUILTIN_CATALOG = REPO / "src" / "bobrapet" / "api" / "builtin_catalog"
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
-pytestmark = pytest.mark.skipif(
-    not Path(KUBECTL).exists(), reason="kubectl is not installed at /usr/bin/kubectl"
-)
-
 
 @pytest.fixture
 def kubectl(serve: Serve, tmp_path: Path) -> Kubectl:
+    # No skip: the machine the suite runs on has kubectl, and these tests are the proof that
+    # kubectl works against serve.
+    assert Path(KUBECTL).exists(), f"kubectl is needed at {KUBECTL} (apt-get install kubectl)"
     config = tmp_path / "kubeconfig"
     config.write_text(
         json.dumps(
