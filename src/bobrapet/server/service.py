@@ -55,6 +55,9 @@ DEFAULT_PORT = 8080
 DEFAULT_GRACE = 30.0
 #: Longest wait for HTTP requests in flight once shutdown began.
 HTTP_DRAIN = 5.0
+#: Seconds an idle keep-alive connection stays open (uvicorn's 5 s default closes connections
+#: that webhook senders are about to reuse under load: the request then meets a reset).
+KEEP_ALIVE = 75
 
 
 class ServeError(Exception):
@@ -195,6 +198,7 @@ class Service:
                 log_config=None,
                 log_level="warning",
                 access_log=False,
+                timeout_keep_alive=KEEP_ALIVE,
                 timeout_graceful_shutdown=max(1, int(min(HTTP_DRAIN, options.grace))),
             )
             server = _Server(config)
