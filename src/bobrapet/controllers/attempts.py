@@ -310,6 +310,7 @@ class AttemptRunner:
         config = self.env.config
         offload = OffloadedData(config.offloaded_data_policy)
         rounds = 0
+        cache_entry = attempt.cache if attempt.cache is not None and attempt.cache.writes else None
         for _ in range(10):
             if current is None:
                 try:
@@ -330,6 +331,10 @@ class AttemptRunner:
                 offload = replace(offload, blobs=await load_blobs(config, exc.keys, offload.blobs))
                 continue
             try:
+                if cache_entry is not None and new_status.get("phase") == "Succeeded":
+                    # noted before the success itself: the run cannot end before its cache note
+                    current = await self._store_in_cache(current, cache_entry, new_status)
+                    cache_entry = None
                 written = await self.client.update_status({**current, "status": new_status})
             except Exception as exc:
                 if not is_conflict(exc):
@@ -343,31 +348,28 @@ class AttemptRunner:
                 await self.events.record_all(
                     written, [EventSpec(e.type, e.reason, e.message) for e in events]
                 )
-            if attempt.cache is not None and attempt.cache.writes and new_status.get("phase") == "Succeeded":
-                await self._store_in_cache(written, attempt.cache, new_status.get("output"))
             return
 
-    async def _store_in_cache(self, written: Resource, entry: CacheEntry, output: Any) -> None:
-        """Cache a successful output and record it (``cache.bubustack.io/status: stored``)."""
-        if not await write_cache(self.env.config, entry, output, self.clock.now()):
-            return
-        current: Resource | None = written
-        for _ in range(5):
-            if current is None:
-                try:
-                    current = await self.client.get(
-                        STEP_RUN, written["metadata"]["name"], written["metadata"].get("namespace")
-                    )
-                except NotFound:
-                    return
-            try:
-                await self.client.update(annotated(current, entry.annotations(CACHE_STORED)))
-                return
-            except Exception as exc:
-                if not is_conflict(exc):
-                    log.warning("recording the cache entry of %s failed: %s", entry.blob, exc)
-                    return
-                current = None
+    async def _store_in_cache(
+        self, current: Resource, entry: CacheEntry, new_status: dict[str, Any]
+    ) -> Resource:
+        """Cache a successful output and note it on the StepRun (``cache.bubustack.io/status:
+        stored``); returns the StepRun to write the status onto. A conflict propagates (the
+        caller re-reads and comes back); a cache that cannot be written or noted leaves the
+        step's success alone."""
+        annotations = entry.annotations(CACHE_STORED)
+        have = (current.get("metadata") or {}).get("annotations") or {}
+        if all(have.get(k) == v for k, v in annotations.items()):
+            return current
+        if not await write_cache(self.env.config, entry, new_status.get("output"), self.clock.now()):
+            return current
+        try:
+            return await self.client.update(annotated(current, annotations))
+        except Exception as exc:
+            if is_conflict(exc):
+                raise
+            log.warning("recording the cache entry of %s failed: %s", entry.blob, exc)
+            return current
 
 
 def _version(obj: Resource) -> str | None:
