@@ -4,9 +4,9 @@ from a delivery to the start of its StoryRun.
 In a fresh home holding the benchmark catalog and the one-step Story ``serve-1``,
 ``bobrapet serve`` is started on a free loopback port, then:
 
-1. **delivery → start**: StoryTriggers are sent at a low steady rate (20/s for 5 s) to an
-   idle engine; for each, the time from sending the request to its StoryRun's
-   ``status.startedAt`` (same machine, same clock), p50/p99;
+1. **delivery → start**: once every earlier run has finished, StoryTriggers are sent at a
+   low steady rate (20/s for 5 s) to the idle engine; for each, the time from sending the
+   request to its StoryRun's ``status.startedAt`` (same machine, same clock), p50/p99;
 2. **burst**: ``--serve-requests`` StoryTriggers (3000) sent by ``--serve-concurrency``
    connections (32) as fast as they are answered; each ``201`` means the trigger is committed
    to the store. Reported: accepted/s over the whole burst, latency percentiles, and how long
@@ -98,6 +98,19 @@ async def await_starts(target: Target, names: set[str], timeout: float) -> dict[
         await asyncio.sleep(0.5)
 
 
+async def await_idle(target: Target, timeout: float) -> None:
+    """Poll until every StoryRun has finished (or ``timeout`` passed): the next phase then
+    measures an idle engine, not the tail of the previous burst."""
+    from bobrapet.api.phases import is_terminal_phase
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = (await get_json(target, STORYRUNS_PATH)).get("items") or ()
+        if all(is_terminal_phase((run.get("status") or {}).get("phase")) for run in runs):
+            return
+        await asyncio.sleep(0.5)
+
+
 def delivery_to_start(result: LoadResult, starts: dict[str, float]) -> list[float]:
     """Milliseconds from sending each accepted delivery to its run's ``startedAt`` (the
     delivery's StoryTrigger is read from its reply)."""
@@ -120,6 +133,7 @@ async def _phases(
     """Delivery -> start at a low rate, then the burst, against ``target``."""
     label = "webhook" if target.path.startswith("/impulses/") else "triggers"
     reader = serve.target("", method="GET")
+    await await_idle(reader, settings.drain_timeout)
     slow = await run_load(
         target,
         body_of,

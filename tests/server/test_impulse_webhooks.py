@@ -166,6 +166,14 @@ def test_webhook_deliveries_and_refusals(tmp_path: Path) -> None:
         assert chunked.status_code == 413, "a body without Content-Length is cut at the limit too"
         status, body = post(serve, "ghost", {"name": "x"})
         assert (status, body["reason"]) == (404, "NotFound")
+        for method, path, code, reason in (
+            ("GET", "/impulses/default/plain", 405, "MethodNotAllowed"),
+            ("POST", "/impulses/default", 404, "NotFound"),
+            ("POST", "/impulses/default/plain/extra", 404, "NotFound"),
+        ):
+            reply = httpx.request(method, f"{serve.url}{path}", content=b"{}", timeout=30)
+            answer = reply.json()
+            assert (reply.status_code, answer["kind"], answer["reason"]) == (code, "Status", reason)
 
         runs = {b["storyRun"] for b in accepted}
         wait_until(lambda: all(phases(home).get(r) == "Succeeded" for r in runs), "the accepted runs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import CONFIG_MAP, STORY, STORY_RUN
 from bobrapet.server import patch
 from bobrapet.server.auth import token_matches
-from bobrapet.server.service import ServeError, check_bind, is_loopback
+from bobrapet.server.service import ServeError, bind, check_bind, is_loopback
 from bobrapet.server.table import human_duration, table, wants_table
 from bobrapet.server.targets import resolve
 
@@ -167,3 +168,19 @@ def test_bind_rules() -> None:
     check_bind("0.0.0.0", "token")
     with pytest.raises(ServeError, match="--token"):
         check_bind("0.0.0.0", None)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_accepted_connections_send_small_writes_at_once(host: str) -> None:
+    """The listener says it is TCP (asyncio turns Nagle's algorithm off only then) and sets
+    TCP_NODELAY, which accepted connections inherit: a response written as head then body
+    must not wait for the client's delayed ACK (40 ms per answer)."""
+    listener = bind(host, 0)
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        listener.close()

@@ -36,6 +36,7 @@ from bobrapet.host.pool import (
 )
 from bobrapet.host.runs_view import PROGRESS_INTERVAL, RunsView, is_terminal
 from bobrapet.host.storage import resolve_storage, run_inputs_offload, submission_offload
+from bobrapet.runtime.foreground import Foreground
 from bobrapet.runtime.lease import EngineLease
 from bobrapet.runtime.manager import Manager
 
@@ -67,9 +68,12 @@ class EngineHost(RunsView):
         slots_per_worker: int | None = None,
         max_steps: int | None = None,
         executor_factory: Callable[[], Executor] | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         super().__init__()
         self.plane = plane
+        #: Work (serve's HTTP intake) the engine's reconciles yield to while it is busy.
+        self.foreground = foreground
         self.scope = scope
         self.workers = workers or default_workers()
         #: Steps one worker runs at once / steps running at once in this engine.
@@ -105,7 +109,7 @@ class EngineHost(RunsView):
         # engine reports ready, not inside the first run.
         for kind in (STORY, STORY_RUN):
             kind.build_model()
-        self.manager = Manager(client, settle=0.05)
+        self.manager = Manager(client, settle=0.05, foreground=self.foreground)
         setup_all(
             self.manager, execution=env, offload_inputs=run_inputs_offload(self.config.storage, inline_inputs)
         )

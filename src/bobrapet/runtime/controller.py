@@ -30,6 +30,7 @@ from bobrapet.api.errors import StatusError
 from bobrapet.api.kinds import Kind
 from bobrapet.runtime import metrics
 from bobrapet.runtime.clock import Clock, RealClock
+from bobrapet.runtime.foreground import Foreground
 from bobrapet.runtime.queue import QueueShutDown, WorkQueue
 from bobrapet.runtime.ratelimit import ExponentialBackoff
 from bobrapet.runtime.request import Request, Result
@@ -74,6 +75,8 @@ class Controller:
         self.watches: tuple[Watch, ...] = tuple(watches)
         self.primary_predicate = primary_predicate
         self.reconcile_timeout = reconcile_timeout
+        #: Set by the manager: reconciles take turns with foreground work (see :mod:`.foreground`).
+        self.foreground: Foreground | None = None
         self._clock_given = clock is not None
         self.queue: WorkQueue[Request] = WorkQueue(
             clock=clock or RealClock(),
@@ -194,7 +197,11 @@ class Controller:
             self.queue.cancel_timers(request)
             self._in_flight += 1
             try:
-                await self._process(request)
+                if self.foreground is None:
+                    await self._process(request)
+                else:
+                    async with self.foreground.background():
+                        await self._process(request)
             finally:
                 self._in_flight -= 1
                 self.queue.done(request)

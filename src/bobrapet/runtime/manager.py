@@ -45,6 +45,7 @@ from bobrapet.api.kinds import Kind
 from bobrapet.runtime.cache import ObjectCache, Transform
 from bobrapet.runtime.clock import Clock, RealClock
 from bobrapet.runtime.controller import Controller
+from bobrapet.runtime.foreground import Foreground
 from bobrapet.runtime.informer import GapHandler, Informer, Listener, bookmark, max_version, newer_version
 from bobrapet.runtime.runnable import Drainable, Runnable
 from bobrapet.store.client import Client, Resource
@@ -65,8 +66,11 @@ class Manager:
         resync_period: float | None = 600.0,
         settle: float = 0.1,
         grace: float = 10.0,
+        foreground: Foreground | None = None,
     ) -> None:
         self.client = client
+        #: Foreground work the controllers' reconciles yield to (``None``: they never wait).
+        self.foreground = foreground
         self.clock: Clock = clock or RealClock()
         self.resync_period = resync_period
         self.settle = settle
@@ -93,6 +97,7 @@ class Manager:
         if controller.name in self._controllers:
             raise ValueError(f"a controller named {controller.name!r} is already registered")
         controller.use_clock(self.clock)
+        controller.foreground = self.foreground
         controller.queue.add_listener(self._touch)
         self._controllers[controller.name] = controller
         return controller

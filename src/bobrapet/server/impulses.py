@@ -1,36 +1,46 @@
 """``POST /impulses/<namespace>/<impulse>``: HTTP deliveries to webhook and github Impulses.
 
-The handler finds the running HTTP impulse (404 for an unknown Impulse or one that does not
+The endpoint finds the running HTTP impulse (404 for an unknown Impulse or one that does not
 receive HTTP deliveries, 503 for one that is not running), reads the body — refusing with
 413 as soon as ``Content-Length`` or the bytes received pass the impulse's ``maxBodyBytes``,
 so an oversized body is never buffered — and hands the request to the impulse
 (:mod:`bobrapet.impulses.webhook`, :mod:`bobrapet.impulses.github`). Refusals are Kubernetes
-``Status`` bodies (400, 401, 404, 409, 413, 415, 503); an accepted delivery is answered (202)
-only after its StoryTrigger is stored.
+``Status`` bodies (400, 401, 404, 405, 409, 413, 415, 503); an accepted delivery is answered
+(202) only after its StoryTrigger is stored.
 
-Invariants: header names reach the impulse lower-case (as Starlette gives them), query values
-as text (a list when repeated); nothing is stored for a refused request.
+It is a plain ASGI application mounted before the API's routing (see
+:func:`bobrapet.server.app.build_app`): deliveries are the service's hot path, and FastAPI's
+routing and middleware cost more than the rest of a delivery but the store write.
+
+Invariants: header names reach the impulse lower-case, query values as text (a list when
+repeated); nothing is stored for a refused request; no request ends without a ``Status`` body
+or the impulse's answer (a client that disconnects mid-body gets nothing and stores nothing).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bobrapet.api.errors import StatusError
 from bobrapet.impulses.http import HttpRequest
 from bobrapet.impulses.sink import Refused
 from bobrapet.impulses.supervisor import Endpoint
-from bobrapet.server.responses import json_response
+from bobrapet.server.errors import method_not_allowed, not_found_path
+from bobrapet.server.responses import JSON, encode
+
+log = logging.getLogger("bobrapet.server.impulses")
 
 PREFIX = "/impulses/"
-PATH = PREFIX + "{namespace}/{impulse}"
 
 Lookup = Callable[[str, str], Endpoint]
+
+
+class Disconnected(Exception):
+    """The client went away before its body was complete."""
 
 
 def too_large(limit: int) -> StatusError:
@@ -41,24 +51,26 @@ def too_large(limit: int) -> StatusError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, or 413 as soon as it is known to pass ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def target_of(path: str) -> tuple[str, str]:
+    """``(namespace, impulse)`` of a delivery path (ASGI paths are already percent-decoded);
+    404 for any other shape."""
+    parts = path[len(PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        raise not_found_path()
+    return parts[0], parts[1]
 
 
-def query_of(request: Request) -> dict[str, str | list[str]]:
+def headers_of(scope: Scope) -> dict[str, str]:
+    """Header names lower-case (as HTTP/1.1 servers give them), values as latin-1 text; a
+    repeated header keeps its last value."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers") or ()
+    }
+
+
+def query_of(scope: Scope) -> dict[str, str | list[str]]:
     query: dict[str, str | list[str]] = {}
-    for key, value in request.query_params.multi_items():
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
         current = query.get(key)
         if current is None:
             query[key] = value
@@ -69,22 +81,64 @@ def query_of(request: Request) -> dict[str, str | list[str]]:
     return query
 
 
-def impulse_router(lookup: Lookup) -> APIRouter:
-    """The delivery endpoint; ``lookup(namespace, name)`` finds the running HTTP impulse.
+async def read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
+    """The body, or 413 as soon as it is known to pass ``limit`` bytes."""
+    declared = headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-    A plain Starlette route (no FastAPI parameter handling on the hot path)."""
 
-    async def deliver(request: Request) -> Response:
-        endpoint = lookup(request.path_params["namespace"], request.path_params["impulse"])
-        body = await read_body(request, endpoint.max_body_bytes)
-        headers = dict(request.headers.items())
-        delivery = HttpRequest(body, headers, query_of(request))
+async def respond(send: Send, status: int, body: object) -> None:
+    payload = encode(body)
+    headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _status(error: StatusError) -> tuple[int, object]:
+    return error.code, error.to_status()
+
+
+class ImpulseEndpoint:
+    """The delivery endpoint as an ASGI application; ``lookup(namespace, name)`` finds the
+    running HTTP impulse."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            answer = await endpoint.impulse.handle(delivery, endpoint.sink)
+            status, body = await self._deliver(scope, receive)
+        except Disconnected:
+            return
         except Refused as refused:
-            raise refused.status_error() from None
-        return json_response(answer.body, answer.status)
+            status, body = _status(refused.status_error())
+        except StatusError as error:
+            status, body = _status(error)
+        except Exception as exc:
+            log.error("POST %s failed: %s", scope.get("path"), exc, exc_info=exc)
+            status, body = _status(StatusError(f"internal error: {exc}", reason="InternalError", code=500))
+        await respond(send, status, body)
 
-    router = APIRouter()
-    router.routes.append(Route(PATH, deliver, methods=["POST"], include_in_schema=False))
-    return router
+    async def _deliver(self, scope: Scope, receive: Receive) -> tuple[int, object]:
+        namespace, name = target_of(scope["path"])
+        if scope.get("method") != "POST":
+            raise method_not_allowed()
+        endpoint = self.lookup(namespace, name)
+        headers = headers_of(scope)
+        body = await read_body(headers, receive, endpoint.max_body_bytes)
+        answer = await endpoint.impulse.handle(HttpRequest(body, headers, query_of(scope)), endpoint.sink)
+        return answer.status, answer.body

@@ -36,6 +36,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from bobrapet.api.timestamps import format_timestamp
 from bobrapet.host import serve_file
@@ -44,9 +45,11 @@ from bobrapet.host.engine_host import EngineHost
 from bobrapet.host.impulses import ImpulseHost
 from bobrapet.host.serve_file import ServeRecord
 from bobrapet.runtime import metrics
+from bobrapet.runtime.foreground import Foreground
 from bobrapet.server.app import build_app
 from bobrapet.server.context import ApiContext
-from bobrapet.server.impulses import impulse_router
+from bobrapet.server.impulses import PREFIX as IMPULSES_PREFIX
+from bobrapet.server.impulses import ImpulseEndpoint
 
 log = logging.getLogger("bobrapet.server.service")
 
@@ -93,12 +96,14 @@ class Extensions:
     """Endpoints and long-lived tasks other parts add to the service.
 
     Routers are served with the resource API (same ``Status`` errors, same bearer token but
-    under :data:`~bobrapet.server.auth.OPEN_PREFIXES`);
-    each task is started once the engine is up and cancelled at shutdown, before the engine
-    drains.
+    under :data:`~bobrapet.server.auth.OPEN_PREFIXES`); mounts are plain ASGI applications
+    served under their path prefix before the API's routing (hot paths; they answer their
+    own errors); each task is started once the engine is up and cancelled at shutdown,
+    before the engine drains.
     """
 
     routers: list[APIRouter] = field(default_factory=list)
+    mounts: dict[str, ASGIApp] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
 
 
@@ -113,7 +118,7 @@ def default_extensions() -> Extensions:
     async def run_impulses(context: ServeContext) -> None:
         await impulses.run(context.plane, context.options.workdir)
 
-    return Extensions(routers=[impulse_router(impulses.endpoint)], tasks=[run_impulses])
+    return Extensions(mounts={IMPULSES_PREFIX: ImpulseEndpoint(impulses.endpoint)}, tasks=[run_impulses])
 
 
 def is_loopback(host: str) -> bool:
@@ -137,9 +142,20 @@ def check_bind(host: str, token: str | None) -> None:
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket (ServeError, naming the address, when it cannot be had)."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off only on sockets that say they
+    # are TCP. With it on, a response written in two parts (head, body) waits for the
+    # client's delayed ACK: 40 ms added to every answer.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host.strip("[]"), port), family=family, backlog=128, reuse_port=False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+        return sock
     except OSError as err:
+        sock.close()
         reason = err.strerror or str(err)
         hint = " (choose another with --port, or stop the process using it)" if err.errno == 98 else ""
         raise ServeError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
@@ -172,6 +188,8 @@ class Service:
         self.extensions = extensions if extensions is not None else default_extensions()
         self.on_ready = on_ready
         self.record: ServeRecord | None = None
+        #: HTTP writes are foreground work the engine's reconciles yield to.
+        self.foreground = Foreground()
         self._stop = asyncio.Event()
         self._ready = False
 
@@ -191,7 +209,13 @@ class Service:
             recorder = metrics.enable()
             client = plane.request_client()
             api = ApiContext(client=client, ready=lambda: self._ready, metrics=recorder)
-            app = build_app(api, token=options.token, extra_routers=self.extensions.routers)
+            app = build_app(
+                api,
+                token=options.token,
+                extra_routers=self.extensions.routers,
+                mounts=self.extensions.mounts,
+                foreground=self.foreground,
+            )
             config = uvicorn.Config(
                 app,
                 lifespan="off",
@@ -230,7 +254,9 @@ class Service:
         port: int,
     ) -> None:
         options = self.options
-        engine = EngineHost(plane, workers=options.workers, workdir=options.workdir)
+        engine = EngineHost(
+            plane, workers=options.workers, workdir=options.workdir, foreground=self.foreground
+        )
         await engine.__aenter__()
         tasks: list[asyncio.Task[None]] = []
         try:

@@ -32,11 +32,12 @@ from bobrapet.triggers.throttle import Permit, Throttle
 from bobrapet.triggers.wait import DEFAULT_DECISION_TIMEOUT, decision_of, wait_for_decision
 
 
-async def submit_once(client: Client, trigger: Resource) -> Resource:
-    """Create ``trigger``, or return the stored one when it is the same request."""
+async def submit_once(client: Client, trigger: Resource, *, trusted: bool = False) -> Resource:
+    """Create ``trigger``, or return the stored one when it is the same request (``trusted``:
+    built by :func:`.request.build_trigger`, so admission's short path applies)."""
     meta = trigger["metadata"]
     try:
-        return await client.create(trigger)
+        return await client.create(trigger, trusted=trusted)
     except AlreadyExists:
         existing = await client.get(STORY_TRIGGER, meta["name"], meta["namespace"])
     differences = request_differences(existing, trigger)
@@ -112,7 +113,7 @@ async def trigger_story(
         trigger = await build_trigger(
             client, request, submission_id=submission_id, offload_inputs=options.offload_inputs
         )
-        stored = await submit_once(client, trigger)
+        stored = await submit_once(client, trigger, trusted=True)
         if options.decision_timeout is None or decision_of(stored):
             return stored
         meta = stored["metadata"]

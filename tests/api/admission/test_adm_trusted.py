@@ -120,3 +120,42 @@ def test_an_oversized_step_run_is_rejected() -> None:
     with pytest.raises(Invalid) as caught:
         admit_trusted(body, AdmissionConfig(max_object_size=200))
     assert caught.value.causes[0].field == ""
+
+
+def _built_trigger(**request: Any) -> dict[str, Any]:
+    """A StoryTrigger exactly as ``trigger_story`` builds it (``trigger_object``)."""
+    from bobrapet.triggers.request import TriggerRequest, trigger_object
+
+    inputs = {"who": "Ada", "n": [1, 2.5, {"deep": None}]}
+    spec = TriggerRequest(story="story", namespace="default", inputs=inputs, **request)
+    return trigger_object(spec, mode="key", key="delivery-7", submission_id="sub", inputs=inputs)
+
+
+async def test_a_built_story_trigger_takes_the_short_path_with_the_same_result() -> None:
+    story = {"apiVersion": "bubustack.io/v1alpha1", "kind": "Story", "metadata": {"name": "story",
+             "namespace": "default"}, "spec": {"steps": []}}  # fmt: skip
+    body = _built_trigger()
+    short = admit_trusted(copy.deepcopy(body))
+    full = await admit(copy.deepcopy(body), None, MemoryLookup([story]))
+    assert short is not None and short.object == full.object
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["metadata"].update(name="st-other"), "metadata.name"),
+        (lambda b: b["spec"]["inputs"].update(who="Grace"), "spec.deliveryIdentity.inputHash"),
+        (lambda b: b["spec"]["deliveryIdentity"].update(mode="none"), "spec.deliveryIdentity.key"),
+    ],
+)
+def test_the_short_path_still_checks_a_story_triggers_identity(change: Any, field: str) -> None:
+    body = _built_trigger()
+    change(body)
+    with pytest.raises(Invalid) as caught:
+        admit_trusted(body)
+    assert [c.field for c in caught.value.causes] == [field]
+
+
+def test_a_story_trigger_for_another_namespace_takes_the_full_path() -> None:
+    body = _built_trigger(story_namespace="other")  # the cross-namespace policy needs lookups
+    assert admit_trusted(body) is None

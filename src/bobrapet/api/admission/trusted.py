@@ -9,6 +9,13 @@ size, and fills the retry policy and the idempotency key. Running the full pipel
 again (the pydantic structural check, reference lookups, template scans) costs more than
 the rest of a step and can find nothing new.
 
+The same holds for a StoryTrigger built by :func:`bobrapet.triggers.trigger_story` (an
+impulse delivery, ``ctx.trigger_story``): its spec comes from
+``bobrapet.triggers.request.trigger_object``, after the Story was read (it exists; its version
+is the one pinned). The short path re-checks its delivery identity, deterministic name and
+input hash (pure rules); a trigger whose Story is in another namespace takes the full path
+(the cross-namespace policy needs lookups).
+
 Invariants:
 
 * only kinds in :data:`TRUSTED_KINDS` take the short path; for any other kind
@@ -19,8 +26,8 @@ Invariants:
   result changes nothing) and enforces the size limits, raising ``Invalid`` like
   :func:`admit`;
 * it is reachable only through ``Client.create(..., trusted=True)``, which only
-  controllers pass for engine-built children; no user-facing path (manifests, ``apply``,
-  the HTTP API) can request it.
+  controllers (engine-built children) and ``trigger_story`` pass; no user-facing path
+  (manifests, ``apply``, the HTTP API's resource endpoints) can request it.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ from bobrapet.api.admission.config import AdmissionConfig
 from bobrapet.api.admission.context import Context, as_dict, json_size
 from bobrapet.api.admission.lookup import MemoryLookup
 from bobrapet.api.admission.pipeline import DEFAULTERS, Admitted, _check_identity, resolve_kind
+from bobrapet.api.admission.storytrigger import identity_causes, input_hash_problem
 from bobrapet.api.errors import BadRequest, Invalid
-from bobrapet.api.kinds import CONFIG_MAP, STEP_RUN
+from bobrapet.api.kinds import CONFIG_MAP, STEP_RUN, STORY_TRIGGER
 
 #: Kinds whose engine-built objects skip the structural check and the kind rules: StepRuns,
-#: and the ConfigMaps holding the copy of the Story a run executes (``story_snapshots``).
-TRUSTED_KINDS = frozenset({STEP_RUN.kind, CONFIG_MAP.kind})
+#: the ConfigMaps holding the copy of the Story a run executes (``story_snapshots``) and
+#: StoryTriggers built by ``trigger_story``.
+TRUSTED_KINDS = frozenset({STEP_RUN.kind, CONFIG_MAP.kind, STORY_TRIGGER.kind})
 
 _NO_LOOKUP = MemoryLookup()
 
@@ -49,12 +58,23 @@ def admit_trusted(obj: Any, config: AdmissionConfig | None = None) -> Admitted |
     if not isinstance(obj, dict):
         raise BadRequest("document must be a mapping")
     kind = resolve_kind(obj)
-    if kind.kind not in TRUSTED_KINDS or (kind is STEP_RUN and not isinstance(obj.get("spec"), dict)):
+    needs_spec = kind is STEP_RUN or kind is STORY_TRIGGER
+    if kind.kind not in TRUSTED_KINDS or (needs_spec and not isinstance(obj.get("spec"), dict)):
         return None
+    spec = as_dict(obj.get("spec"))
+    meta = as_dict(obj.get("metadata"))
+    story_ns = as_dict(spec.get("storyRef")).get("namespace")
+    if kind is STORY_TRIGGER and story_ns not in (None, meta.get("namespace")):
+        return None  # the cross-namespace policy needs lookups
     config = config or AdmissionConfig()
     obj.pop("status", None)
     ctx = Context(kind, obj, None, _NO_LOOKUP, config)
     ctx.causes.extend(_check_identity(kind, obj, None))
+    if kind is STORY_TRIGGER:
+        ctx.causes.extend(identity_causes(spec, meta.get("name"), ctx.namespace))
+        problem = input_hash_problem(spec)
+        if problem is not None:
+            ctx.error("spec.deliveryIdentity.inputHash", problem)
     defaulter = DEFAULTERS.get(kind.kind)
     if defaulter is not None:
         defaulter(ctx)

@@ -94,6 +94,8 @@ class _Attempt:
     canceled: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     placed: asyncio.Future[None] | None = None  # set while it waits for a slot
+    #: Arrival order among waiting attempts of both kinds (FIFO across kinds).
+    arrival: int = 0
     holds_slot: bool = False
     reserved: bool = False
     running: bool = False
@@ -133,7 +135,9 @@ class LocalExecutor:
         self._spawning = 0
         self._spawn_error: Exception | None = None
         self._used = 0
-        self._queue: deque[_Attempt] = deque()
+        #: Attempts waiting for a slot, per kind (python?); canceled ones are dropped lazily.
+        self._queues: dict[bool, deque[_Attempt]] = {True: deque(), False: deque()}
+        self._arrivals = itertools.count()
         self._attempts: dict[str, _Attempt] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._outputs: Path | None = None
@@ -159,10 +163,11 @@ class LocalExecutor:
     async def close(self) -> None:
         """Stop every worker and subprocess; in-flight runs finish as Failed."""
         self._closed = True
-        for attempt in list(self._queue):
-            if attempt.placed is not None and not attempt.placed.done():
-                attempt.placed.cancel()
-        self._queue.clear()
+        for queue in self._queues.values():
+            for attempt in queue:
+                if attempt.placed is not None and not attempt.placed.done():
+                    attempt.placed.cancel()
+            queue.clear()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*list(self._background), return_exceptions=True)
@@ -269,7 +274,7 @@ class LocalExecutor:
         spawned, its fair share of the Python demand (so the first one up does not take all)."""
         if not self._spawning:
             return self._slots_per_worker
-        demand = sum(w.assigned for w in self._active) + sum(1 for a in self._queue if a.python) + 1
+        demand = sum(w.assigned for w in self._active) + len(self._queues[True]) + 1
         share = -(-demand // (len(self._active) + self._spawning))
         return max(1, min(self._slots_per_worker, share))
 
@@ -310,29 +315,37 @@ class LocalExecutor:
         self._dispatch()
 
     def _waiting(self, python: bool) -> bool:
-        return any(a.python == python for a in self._queue)
+        return bool(self._head(python))
+
+    def _head(self, python: bool) -> _Attempt | None:
+        """The first live attempt waiting in ``python``'s queue (canceled ones dropped)."""
+        queue = self._queues[python]
+        while queue:
+            placed = queue[0].placed
+            if placed is not None and not placed.done():
+                return queue[0]
+            queue.popleft()
+        return None
 
     def _dispatch(self) -> None:
-        """Place waiting attempts in FIFO order (per kind) while slots are free."""
+        """Place waiting attempts in arrival order while slots are free: each step looks at
+        the two queue heads only, so a long queue costs nothing while no slot is free."""
         blocked: set[bool] = set()
-        for attempt in list(self._queue):
+        while len(blocked) < 2:
+            heads = [h for python in (True, False) if python not in blocked and (h := self._head(python))]
+            if not heads:
+                return
+            attempt = min(heads, key=lambda a: a.arrival)
             placed = attempt.placed
-            if placed is None or placed.done():
-                self._queue.remove(attempt)
-                continue
-            if attempt.python in blocked:
-                continue
+            assert placed is not None
             if self._place(attempt):
-                self._queue.remove(attempt)
+                self._queues[attempt.python].popleft()
                 placed.set_result(None)
-                continue
-            blocked.add(attempt.python)
-            if attempt.python and not self._active and not self._spawning and self._spawn_error:
-                self._queue.remove(attempt)
+            elif attempt.python and not self._active and not self._spawning and self._spawn_error:
+                self._queues[True].popleft()
                 placed.set_exception(self._spawn_error)
-                blocked.discard(True)
-            if len(blocked) == 2:
-                break
+            else:
+                blocked.add(attempt.python)
 
     async def _acquire(self, attempt: _Attempt) -> bool:
         """Wait for a slot; False when the attempt was canceled first. Raises when no worker can start."""
@@ -343,7 +356,8 @@ class LocalExecutor:
             return True
         placed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         attempt.placed = placed
-        self._queue.append(attempt)
+        attempt.arrival = next(self._arrivals)
+        self._queues[attempt.python].append(attempt)
         self._dispatch()
         won, _ = await self._until_canceled(attempt, placed, lambda _: self._unplace(attempt))
         attempt.placed = None
