@@ -132,7 +132,7 @@ async def test_waits_end_when_the_burst_is_over() -> None:
 
 async def test_no_item_waits_longer_than_max_wait() -> None:
     clock = Clock()
-    fg = make(clock, max_wait=0.002, window=10.0, busy_rate=0.1)
+    fg = make(clock, max_wait=0.05, window=10.0, busy_rate=0.1)
     burst(fg, 5)
     release = asyncio.Event()
 
@@ -145,10 +145,60 @@ async def test_no_item_waits_longer_than_max_wait() -> None:
     task = asyncio.create_task(_enter(fg))
     await settle()
     assert not task.done()
-    clock.t += 0.002
-    await asyncio.wait_for(task, 1.0)  # the safety valve, though the holder still runs
+    await asyncio.wait_for(task, 1.0)  # the safety valve (50 ms), though the holder still runs
     release.set()
     await held
+
+
+async def test_after_a_burst_the_waiting_items_start_one_per_loop_step() -> None:
+    clock = Clock()
+    fg = make(clock, max_pause=1.0)
+    burst(fg, 5)
+    release = asyncio.Event()
+    ticks = 0
+    entered: list[int] = []
+
+    async def holder() -> None:
+        async with fg.background():
+            await release.wait()
+
+    async def item() -> None:
+        async with fg.background():
+            entered.append(ticks)
+
+    held = asyncio.create_task(holder())
+    await settle()
+    waiting = [asyncio.create_task(item()) for _ in range(5)]
+    await settle()
+    assert fg.waiting == 5 and not entered
+    clock.t += 1.0  # the burst is over
+    release.set()
+    while len(entered) < 5:
+        ticks += 1
+        await asyncio.sleep(0)
+    assert len(set(entered)) == 5, f"several items started in one loop step: {entered}"
+    await asyncio.gather(held, *waiting)
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
+    clock = Clock()
+    fg = make(clock, max_pause=0.0, window=10.0, busy_rate=0.1)
+    burst(fg, 5)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with fg.background():
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await settle()
+    gone = asyncio.create_task(_enter(fg))
+    later = asyncio.create_task(_enter(fg))
+    await settle()
+    gone.cancel()
+    release.set()
+    await asyncio.wait_for(later, 1.0)
+    await asyncio.gather(held, gone, return_exceptions=True)
 
 
 async def _enter(fg: Foreground) -> None:

@@ -3,7 +3,8 @@
 Start-up: the listening socket is bound first (a busy port or a refused address fails
 before anything starts), the API answers at once (``/readyz`` is 503 until the engine is
 up), then the engine starts with no scope (it drives every run of the home), then the
-extensions' long-lived tasks (:class:`Extensions`), then ``<home>/serve.json`` is written
+extensions' long-lived tasks (:class:`Extensions`) and the full garbage collections at quiet
+moments (:mod:`bobrapet.runtime.collector`), then ``<home>/serve.json`` is written
 (:mod:`bobrapet.host.serve_file`) and ``on_ready`` is called.
 
 Shutdown (SIGTERM, SIGINT or :meth:`Service.request_stop`): ``/readyz`` turns 503 and
@@ -45,6 +46,7 @@ from bobrapet.host.engine_host import EngineHost
 from bobrapet.host.impulses import ImpulseHost
 from bobrapet.host.serve_file import ServeRecord
 from bobrapet.runtime import metrics
+from bobrapet.runtime.collector import QuietCollections
 from bobrapet.runtime.foreground import Foreground
 from bobrapet.server.app import build_app
 from bobrapet.server.context import ApiContext
@@ -272,6 +274,7 @@ class Service:
             )
             context = ServeContext(options, plane, engine, api)
             tasks = [asyncio.create_task(task(context)) for task in self.extensions.tasks]
+            tasks.append(asyncio.create_task(QuietCollections(self.foreground).run(), name="bobrapet-gc"))
             for started_task in tasks:
                 started_task.add_done_callback(_report_end)
             assert engine.lease is not None
