@@ -136,11 +136,7 @@ async def test_no_item_waits_longer_than_max_wait() -> None:
     burst(fg, 5)
     release = asyncio.Event()
 
-    async def holder() -> None:
-        async with fg.background():
-            await release.wait()
-
-    held = asyncio.create_task(holder())
+    held = asyncio.create_task(_hold(fg, release))
     await settle()
     task = asyncio.create_task(_enter(fg))
     await settle()
@@ -158,15 +154,11 @@ async def test_after_a_burst_the_waiting_items_start_one_per_loop_step() -> None
     ticks = 0
     entered: list[int] = []
 
-    async def holder() -> None:
-        async with fg.background():
-            await release.wait()
-
     async def item() -> None:
         async with fg.background():
             entered.append(ticks)
 
-    held = asyncio.create_task(holder())
+    held = asyncio.create_task(_hold(fg, release))
     await settle()
     waiting = [asyncio.create_task(item()) for _ in range(5)]
     await settle()
@@ -186,11 +178,7 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     burst(fg, 5)
     release = asyncio.Event()
 
-    async def holder() -> None:
-        async with fg.background():
-            await release.wait()
-
-    held = asyncio.create_task(holder())
+    held = asyncio.create_task(_hold(fg, release))
     await settle()
     gone = asyncio.create_task(_enter(fg))
     later = asyncio.create_task(_enter(fg))
@@ -199,6 +187,12 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     release.set()
     await asyncio.wait_for(later, 1.0)
     await asyncio.gather(held, gone, return_exceptions=True)
+
+
+async def _hold(fg: Foreground, release: asyncio.Event) -> None:
+    """A background item that runs until ``release`` is set."""
+    async with fg.background():
+        await release.wait()
 
 
 async def _enter(fg: Foreground) -> None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
 from bobrapet.api.errors import StatusError
@@ -61,16 +61,13 @@ def target_of(path: str) -> tuple[str, str]:
 
 
 def headers_of(scope: Scope) -> dict[str, str]:
-    """Header names lower-case (as HTTP/1.1 servers give them), values as latin-1 text; a
-    repeated header keeps its last value."""
-    return {
-        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers") or ()
-    }
+    """Header names lower-case, values as text; a repeated header keeps its last value."""
+    return dict(Headers(scope=scope).items())
 
 
 def query_of(scope: Scope) -> dict[str, str | list[str]]:
     query: dict[str, str | list[str]] = {}
-    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+    for key, value in QueryParams(scope.get("query_string", b"")).multi_items():
         current = query.get(key)
         if current is None:
             query[key] = value
